@@ -1,0 +1,3 @@
+from imagebatch.cli.main import main
+
+main()

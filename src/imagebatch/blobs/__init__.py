@@ -1,0 +1,1 @@
+"""Blob storage for image bytes: content-addressed keys, atomic writes."""

@@ -1,0 +1,1 @@
+"""The `imagebatch` command line."""

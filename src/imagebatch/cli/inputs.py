@@ -1,0 +1,156 @@
+"""Turning `imagebatch run` arguments into a Submission: template, table or images."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from imagebatch.domain.prompts import expand_template, parse_var
+from imagebatch.domain.sheets import parse_table
+from imagebatch.domain.specs import AspectRatio, Mode, Resolution, TaskSpec
+from imagebatch.errors import InputError, InputIssue
+from imagebatch.imaging.inputs import scan_images
+
+E = TypeVar("E", AspectRatio, Resolution)
+
+TABLE_SUFFIXES = frozenset({".csv", ".xlsx", ".jsonl", ".json-lines", ".tsv"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunArgs:
+    inputs: list[Path]
+    prompt: str | None = None
+    variables: list[str] = field(default_factory=list)
+    count: int = 1
+    provider: str = "demo"
+    model: str | None = None
+    negative_prompt: str | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    seed: int | None = None
+    out: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedInput:
+    mode: Mode
+    name: str
+    specs: list[TaskSpec]
+    base_dir: Path | None
+    #: identifies the input's content, for resuming the same command
+    content_id: str
+
+
+def parse_run_input(args: RunArgs, max_tasks: int) -> ParsedInput:
+    if not args.inputs:
+        return _from_template(args, max_tasks)
+    if len(args.inputs) == 1 and args.inputs[0].is_dir():
+        return _from_images(args, scan_images(args.inputs[0]), args.inputs[0])
+    if len(args.inputs) == 1 and args.inputs[0].suffix.lower() in TABLE_SUFFIXES:
+        return _from_table(args.inputs[0])
+    missing = [p for p in args.inputs if not p.exists()]
+    if missing:
+        raise InputError(
+            [InputIssue(str(p), "no such file or folder", "check the path") for p in missing]
+        )
+    return _from_images(args, sorted(args.inputs), None)
+
+
+def _from_template(args: RunArgs, max_tasks: int) -> ParsedInput:
+    if not args.prompt:
+        raise InputError(
+            InputIssue("--prompt", "no input and no prompt", "give a table, a folder or --prompt")
+        )
+    variables = dict(parse_var(v) for v in args.variables)
+    prompts = expand_template(args.prompt, variables, count=args.count, max_tasks=max_tasks)
+    specs = [
+        _spec(args, prompt, variant=v, source=f"prompt {i + 1}")
+        for i, prompt in enumerate(prompts)
+        for v in range(args.count)
+    ]
+    content = json.dumps([args.prompt, variables], sort_keys=True, ensure_ascii=False)
+    return ParsedInput(Mode.GENERATE, _slug(args.prompt), specs, None, _digest(content.encode()))
+
+
+def _from_table(path: Path) -> ParsedInput:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(InputIssue(str(path), f"cannot read: {error.strerror}")) from error
+    specs = parse_table(data, path.name)
+    return ParsedInput(Mode.GENERATE, path.stem, specs, path.parent, _digest(data))
+
+
+def _from_images(args: RunArgs, paths: list[Path], root: Path | None) -> ParsedInput:
+    if not args.prompt:
+        raise InputError(
+            InputIssue("--prompt", "editing images needs a prompt", 'add --prompt "…"')
+        )
+    if not paths:
+        where = str(root) if root else "input"
+        raise InputError(InputIssue(where, "no files found", "point at a folder of images"))
+    specs: list[TaskSpec] = []
+    listing = []
+    for path in paths:
+        name = str(path.relative_to(root)) if root else path.name
+        stat = path.stat()
+        listing.append([name, stat.st_size, stat.st_mtime_ns])
+        for v in range(args.count):
+            specs.append(_spec(args, args.prompt, variant=v, source=name, input_image=str(path)))
+    name = root.name if root else paths[0].stem
+    content = _digest(json.dumps(listing).encode())
+    return ParsedInput(Mode.EDIT, name, specs, None, content)
+
+
+def _spec(args: RunArgs, prompt: str, **extra: object) -> TaskSpec:
+    return TaskSpec(
+        prompt=prompt,
+        negative_prompt=args.negative_prompt,
+        aspect_ratio=_choice(AspectRatio, args.aspect_ratio, "--aspect-ratio"),
+        resolution=_choice(Resolution, (args.resolution or "").upper() or None, "--resolution"),
+        seed=args.seed,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _choice(enum: type[E], value: str | None, flag: str) -> E | None:
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = " ".join(member.value for member in enum)
+        raise InputError(
+            InputIssue(flag, f"{value!r} is not allowed", f"use one of {allowed}")
+        ) from None
+
+
+def fingerprint(args: RunArgs, parsed: ParsedInput, out_dir: Path) -> str:
+    """The same command on the same input gives the same fingerprint: that run is resumed."""
+    parts = [
+        parsed.mode.value,
+        parsed.content_id,
+        args.prompt,
+        args.count,
+        args.provider,
+        args.model,
+        args.negative_prompt,
+        args.aspect_ratio,
+        args.resolution,
+        args.seed,
+        str(out_dir.resolve()),
+    ]
+    return _digest(json.dumps(parts, ensure_ascii=False).encode())
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^\w-]+", "-", text.strip().lower()).strip("-")
+    return slug[:40] or "prompts"

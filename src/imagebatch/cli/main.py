@@ -1,0 +1,305 @@
+"""`imagebatch` commands. Exit codes: 0 all succeeded, 1 some failed, 2 invalid input."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imagebatch.app import App, build_app
+from imagebatch.cli.exports import export_batch
+from imagebatch.cli.inputs import RunArgs, fingerprint, parse_run_input
+from imagebatch.cli.outputs import existing_stems
+from imagebatch.cli.runner import drive
+from imagebatch.config import Settings
+from imagebatch.domain.records import Batch
+from imagebatch.domain.sheet_files import template_workbook
+from imagebatch.domain.states import BatchStatus
+from imagebatch.engine.service import Submission
+from imagebatch.errors import ImagebatchError, InputError
+from imagebatch.imaging import provenance
+from imagebatch.store.migrations import upgrade
+
+EXIT_FAILURES, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
+
+cli = typer.Typer(help="Batch AI image generation and editing.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cli()
+
+
+def _with_app(body: Callable[[App], Awaitable[T]]) -> T:
+    async def runner() -> T:
+        app = await build_app(Settings())
+        try:
+            return await body(app)
+        finally:
+            await app.close()
+
+    try:
+        return asyncio.run(runner())
+    except InputError as error:
+        err.print(f"[red]Invalid input:[/] {error.message}")
+        raise typer.Exit(EXIT_INVALID) from None
+    except ImagebatchError as error:
+        err.print(f"[red]Error:[/] {error.message}")
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+@cli.command()
+def run(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="A table (CSV/XLSX/JSONL), an image folder, "
+            "image files, or nothing for prompt-template mode."
+        ),
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="Prompt or template, e.g. 'a {animal}'.")
+    ] = None,
+    var: Annotated[list[str] | None, typer.Option(help="Template values: name=a,b,c")] = None,
+    count: Annotated[int, typer.Option(min=1, max=1000, help="Images per prompt/image.")] = 1,
+    provider: Annotated[str, typer.Option(help="Provider name.")] = "demo",
+    model: Annotated[str | None, typer.Option(help="Model (default: the provider's).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="Tasks at once for this run.")
+    ] = None,
+    negative_prompt: Annotated[str | None, typer.Option()] = None,
+    aspect_ratio: Annotated[
+        str | None, typer.Option(help="1:1 2:3 3:2 3:4 4:3 16:9 9:16 21:9")
+    ] = None,
+    resolution: Annotated[str | None, typer.Option(help="1K 2K 4K")] = None,
+    seed: Annotated[int | None, typer.Option(min=0)] = None,
+    reuse: Annotated[
+        bool, typer.Option(help="Reuse outputs of identical earlier requests.")
+    ] = False,
+) -> None:
+    """Turn a table, a folder of images or a prompt template into a folder of images."""
+    args = RunArgs(
+        inputs or [],
+        prompt,
+        var or [],
+        count,
+        provider,
+        model,
+        negative_prompt,
+        aspect_ratio,
+        resolution,
+        seed,
+        out,
+    )
+
+    async def body(app: App) -> int:
+        batch, out_dir, skipped = await _submit_or_resume(app, args, reuse)
+        batch, interrupted = await drive(app, batch, out_dir, console, concurrency)
+        _summary(batch, out_dir)
+        if interrupted:
+            console.print("Interrupted. Run the same command again to continue.")
+            return EXIT_INTERRUPTED
+        if skipped:
+            err.print(f"[yellow]{skipped} input file(s) were skipped (see above).[/]")
+        return 0 if batch.status is BatchStatus.COMPLETED and not skipped else EXIT_FAILURES
+
+    raise typer.Exit(_with_app(body))
+
+
+async def _submit_or_resume(app: App, args: RunArgs, reuse: bool) -> tuple[Batch, Path, int]:
+    s = app.settings
+    parsed = parse_run_input(args, s.max_tasks_per_batch)
+    out_dir = args.out or Path("imagebatch-out") / parsed.name
+    fp = fingerprint(args, parsed, out_dir)
+    earlier = await app.batches.find_by_fingerprint(fp)
+    if earlier is not None and earlier.status is not BatchStatus.CANCELLED:
+        console.print(f"Resuming batch {earlier.id} ({earlier.done}/{earlier.total} done).")
+        if earlier.status is BatchStatus.PAUSED:
+            earlier = await app.service.resume(earlier.id)
+        return earlier, out_dir, 0
+    submitted = await app.service.submit(
+        Submission(
+            name=parsed.name,
+            owner=getpass.getuser(),
+            mode=parsed.mode,
+            provider=args.provider,
+            specs=parsed.specs,
+            model=args.model,
+            base_dir=parsed.base_dir,
+            reuse=reuse,
+            fingerprint=fp,
+            out_dir=str(out_dir),
+            taken_stems=existing_stems(out_dir),
+            max_attempts=s.max_attempts,
+            max_tasks=s.max_tasks_per_batch,
+        )
+    )
+    for issue in submitted.skipped:
+        err.print(f"[yellow]skipped[/] {issue}")
+    batch = submitted.batch
+    console.print(f"Batch {batch.id}: {batch.total} task(s) with {batch.provider}/{batch.model}.")
+    return batch, out_dir, len(submitted.skipped)
+
+
+def _summary(batch: Batch, out_dir: Path | None) -> None:
+    table = Table(title=f"Batch {batch.id} · {batch.name}")
+    for column in ("status", "total", "succeeded", "failed", "cancelled", "output"):
+        table.add_column(column)
+    table.add_row(
+        batch.status.value,
+        str(batch.total),
+        str(batch.succeeded),
+        str(batch.failed),
+        str(batch.cancelled),
+        str(out_dir or ""),
+    )
+    console.print(table)
+    if batch.failed:
+        console.print(f"Retry the failed ones with: imagebatch retry {batch.id}")
+
+
+@cli.command()
+def status(batch_id: Annotated[int | None, typer.Argument()] = None) -> None:
+    """Show recent batches, or one batch with its failures."""
+
+    async def body(app: App) -> None:
+        if batch_id is None:
+            table = Table("id", "name", "status", "done", "failed", "provider", "created")
+            for b in await app.batches.list(limit=30):
+                table.add_row(
+                    str(b.id),
+                    b.name,
+                    b.status.value,
+                    f"{b.done}/{b.total}",
+                    str(b.failed),
+                    f"{b.provider}/{b.model}",
+                    b.created_at.strftime("%Y-%m-%d %H:%M"),
+                )
+            console.print(table)
+            return
+        b = await app.batches.get(batch_id)
+        counts = await app.batches.task_counts(batch_id)
+        console.print(f"Batch {b.id} · {b.name} · {b.status.value} · {b.provider}/{b.model}")
+        console.print("  ".join(f"{s.value}: {n}" for s, n in counts.items()))
+        for task in await app.tasks.page(batch_id, status=None, limit=10_000):
+            if task.error_message and task.status.value == "failed":
+                console.print(f"  task {task.id} ({task.source}): {task.error_message}")
+
+    _with_app(body)
+
+
+@cli.command()
+def retry(
+    batch_id: int,
+    wait: Annotated[bool, typer.Option(help="Run the retried tasks here until done.")] = True,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
+) -> None:
+    """Retry every failed task of a batch."""
+
+    async def body(app: App) -> int:
+        count = await app.service.retry_failed(batch_id)
+        console.print(f"{count} task(s) back in the queue.")
+        if not wait:
+            return 0
+        batch = await app.batches.get(batch_id)
+        out = Path(batch.out_dir) if batch.out_dir else None
+        batch, interrupted = await drive(app, batch, out, console, concurrency)
+        _summary(batch, out)
+        if interrupted:
+            return EXIT_INTERRUPTED
+        return 0 if batch.status is BatchStatus.COMPLETED else EXIT_FAILURES
+
+    raise typer.Exit(_with_app(body))
+
+
+@cli.command()
+def cancel(batch_id: int) -> None:
+    """Cancel a batch: nothing more starts, running calls are abandoned."""
+
+    async def body(app: App) -> None:
+        batch = await app.service.cancel(batch_id)
+        console.print(f"Batch {batch.id} cancelled ({batch.succeeded} image(s) were finished).")
+
+    _with_app(body)
+
+
+@cli.command()
+def inspect(file: Path) -> None:
+    """Show the provenance (prompt, parameters, provider…) stored in an output image."""
+    try:
+        info = provenance.read(file.read_bytes())
+    except OSError as error:
+        err.print(f"[red]Cannot read {file}:[/] {error.strerror}")
+        raise typer.Exit(EXIT_INVALID) from None
+    if info is None:
+        err.print(f"{file}: no imagebatch provenance found")
+        raise typer.Exit(EXIT_FAILURES)
+    console.print_json(json.dumps(info, ensure_ascii=False))
+
+
+@cli.command()
+def template(
+    out: Annotated[Path, typer.Argument()] = Path("imagebatch-template.xlsx"),
+    lang: Annotated[str, typer.Option(help="Header language: en or zh.")] = "en",
+) -> None:
+    """Write an example task table (XLSX) to fill in."""
+    if lang not in {"en", "zh"}:
+        err.print("--lang must be en or zh")
+        raise typer.Exit(EXIT_INVALID)
+    out.write_bytes(template_workbook(lang))
+    console.print(f"Wrote {out}")
+
+
+@cli.command()
+def export(batch_id: int, out: Path) -> None:
+    """Export a batch's tasks with status and output paths to CSV or XLSX."""
+    _with_app(lambda app: export_batch(app, batch_id, out))
+    console.print(f"Wrote {out}")
+
+
+@cli.command()
+def providers() -> None:
+    """List providers, their models and what each model can do."""
+
+    async def body(app: App) -> None:
+        table = Table(
+            "provider", "model", "modes", "ratios", "sizes", "refs", "neg", "seed", "price/image"
+        )
+        for name, provider in sorted(app.providers.items()):
+            caps = provider.capabilities
+            for model in caps.models.values():
+                table.add_row(
+                    name,
+                    model.name + (" (default)" if model.name == caps.default_model else ""),
+                    " ".join(sorted(m.value for m in model.modes)),
+                    str(len(model.aspect_ratios)),
+                    " ".join(sorted(r.value for r in model.resolutions)),
+                    str(model.max_reference_images),
+                    "yes" if model.negative_prompt else "no",
+                    "yes" if model.seed else "no",
+                    f"{model.price_per_image:g}",
+                )
+        console.print(table)
+
+    _with_app(body)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (also done automatically at start)."""
+    upgrade(Settings().resolved_database_url)
+    console.print("Database is up to date.")

@@ -1,0 +1,112 @@
+"""The output folder: finished images under their names, and manifest.csv beside them."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from imagebatch.app import App
+from imagebatch.blobs.local import write_atomically
+from imagebatch.domain.filenames import extension_for
+from imagebatch.domain.records import Image, Task
+from imagebatch.domain.states import TaskStatus
+
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = [
+    "file",
+    "status",
+    "prompt",
+    "negative_prompt",
+    "aspect_ratio",
+    "resolution",
+    "seed",
+    "provider",
+    "model",
+    "source",
+    "attempts",
+    "error",
+    "task_id",
+    "reused",
+]
+
+
+def existing_stems(folder: Path) -> frozenset[str]:
+    """Stems of files already in the folder: other people's files we must not overwrite."""
+    if not folder.is_dir():
+        return frozenset()
+    return frozenset(p.stem for p in folder.iterdir() if p.is_file() and p.name != MANIFEST)
+
+
+async def all_tasks(app: App, batch_id: int) -> AsyncIterator[Task]:
+    after = 0
+    while page := await app.tasks.page(batch_id, after_id=after, limit=500):
+        for task in page:
+            yield task
+        after = page[-1].id
+
+
+class OutputFolder:
+    def __init__(self, app: App, folder: Path) -> None:
+        self.app = app
+        self.folder = folder
+        self._written: set[int] = set()
+
+    def file_for(self, task: Task, image: Image) -> Path:
+        return self.folder / f"{task.output_filename}{extension_for(image.mime)}"
+
+    async def export(self, task: Task) -> None:
+        """Copy one succeeded task's output into the folder (atomically; once per run)."""
+        if task.id in self._written or task.output_image_id is None:
+            return
+        image = await self.app.images.get(task.output_image_id)
+        target = self.file_for(task, image)
+        if not (target.exists() and target.stat().st_size == image.bytes):
+            data = await self.app.blobs.get(image.storage_key)
+            await asyncio.to_thread(write_atomically, target, data)
+        self._written.add(task.id)
+
+    async def export_task_id(self, task_id: int) -> None:
+        await self.export(await self.app.tasks.get(task_id))
+
+    async def finish(self, batch_id: int) -> dict[str, int]:
+        """Export anything missed, write manifest.csv; returns counts by status."""
+        counts: dict[str, int] = {}
+        rows: list[dict[str, object]] = []
+        async for task in all_tasks(self.app, batch_id):
+            counts[task.status.value] = counts.get(task.status.value, 0) + 1
+            file = ""
+            if task.status is TaskStatus.SUCCEEDED and task.output_image_id is not None:
+                await self.export(task)
+                image = await self.app.images.get(task.output_image_id)
+                file = self.file_for(task, image).name
+            rows.append(manifest_row(task, file))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, MANIFEST_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        # UTF-8 with BOM: Excel then shows Chinese prompts correctly.
+        data = ("\ufeff" + buffer.getvalue()).encode()
+        await asyncio.to_thread(write_atomically, self.folder / MANIFEST, data)
+        return counts
+
+
+def manifest_row(task: Task, file: str) -> dict[str, object]:
+    return {
+        "file": file,
+        "status": task.status.value,
+        "prompt": task.prompt,
+        "negative_prompt": task.negative_prompt or "",
+        "aspect_ratio": task.aspect_ratio.value if task.aspect_ratio else "",
+        "resolution": task.resolution.value if task.resolution else "",
+        "seed": "" if task.seed is None else task.seed,
+        "provider": task.provider,
+        "model": task.model,
+        "source": task.source or "",
+        "attempts": task.attempts,
+        "error": task.error_message or "",
+        "task_id": task.id,
+        "reused": "yes" if task.reused else "",
+    }

@@ -1,0 +1,71 @@
+"""Settings: IMAGEBATCH_* environment variables, then an optional TOML file, then defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _toml_path() -> Path:
+    return Path(os.environ.get("IMAGEBATCH_CONFIG", "imagebatch.toml"))
+
+
+class Settings(BaseSettings):
+    """Every setting, with its environment variable IMAGEBATCH_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGEBATCH_", extra="ignore")
+
+    #: where the database, stored images and logs live
+    data_dir: Path = Path("imagebatch-data")
+    #: SQLAlchemy URL; empty means a SQLite file in data_dir
+    database_url: str = ""
+    #: tasks running at once across all workers (changeable at run time, 1–100)
+    concurrency: int = Field(default=3, ge=1, le=100)
+    #: per-provider limits on tasks running at once, e.g. {"gemini": 4}
+    provider_concurrency: dict[str, int] = Field(default_factory=dict)
+    #: attempts per task, the first included (3 = up to 2 retries)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_base_delay: float = Field(default=2.0, ge=0)
+    retry_max_delay: float = Field(default=300.0, ge=0)
+    #: seconds a claimed task stays ours without a heartbeat
+    lease_seconds: float = Field(default=60.0, gt=0)
+    #: tasks one batch may expand to
+    max_tasks_per_batch: int = Field(default=10_000, ge=1)
+    #: per input image file
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    #: per input image, against decompression bombs
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
+    #: demo provider: simulated latency per image
+    demo_latency_ms: int = Field(default=0, ge=0)
+    #: demo provider: share of calls failing with a retryable error
+    demo_failure_rate: float = Field(default=0.0, ge=0, le=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_toml_path())
+        return init_settings, env_settings, toml
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'imagebatch.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"

@@ -1,0 +1,1 @@
+"""Pure domain: values, rules and state machines. No I/O here."""

@@ -1,0 +1,78 @@
+"""What a provider's models can do, and checking a TaskSpec against it before anything is spent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from imagebatch.domain.specs import AspectRatio, Mode, Resolution, TaskSpec
+from imagebatch.errors import InputIssue
+
+ALL_RATIOS = frozenset(AspectRatio)
+ALL_RESOLUTIONS = frozenset(Resolution)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCapabilities:
+    name: str
+    modes: frozenset[Mode] = frozenset(Mode)
+    max_reference_images: int = 4
+    aspect_ratios: frozenset[AspectRatio] = ALL_RATIOS
+    resolutions: frozenset[Resolution] = ALL_RESOLUTIONS
+    seed: bool = True
+    negative_prompt: bool = True
+    #: credits (US dollars for commercial models) per output image, for estimates
+    price_per_image: float = 0.0
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCapabilities:
+    provider: str
+    default_model: str
+    models: Mapping[str, ModelCapabilities]
+
+    def model(self, name: str | None) -> ModelCapabilities | None:
+        return self.models.get(name or self.default_model)
+
+
+def check_spec(
+    spec: TaskSpec, mode: Mode, caps: ProviderCapabilities, model: str | None
+) -> list[InputIssue]:
+    """Every way `spec` asks for something the model cannot do."""
+    where = spec.source or "task"
+    found = caps.model(model)
+    if found is None:
+        known = ", ".join(sorted(caps.models))
+        return [
+            InputIssue(where, f"{caps.provider} has no model {model!r}", f"use one of: {known}")
+        ]
+    issues: list[InputIssue] = []
+
+    def refuse(problem: str, hint: str) -> None:
+        issues.append(InputIssue(where, problem, hint))
+
+    if mode not in found.modes:
+        refuse(f"model {found.name} cannot {mode.value} images", "choose another model or provider")
+    if spec.aspect_ratio and spec.aspect_ratio not in found.aspect_ratios:
+        allowed = " ".join(sorted(r.value for r in found.aspect_ratios))
+        refuse(
+            f"model {found.name} has no aspect ratio {spec.aspect_ratio}", f"use one of {allowed}"
+        )
+    if spec.resolution and spec.resolution not in found.resolutions:
+        allowed = " ".join(sorted(r.value for r in found.resolutions))
+        refuse(f"model {found.name} has no resolution {spec.resolution}", f"use one of {allowed}")
+    if spec.negative_prompt and not found.negative_prompt:
+        refuse(
+            f"model {found.name} takes no negative prompt",
+            "remove it or put 'avoid …' into the prompt itself",
+        )
+    if spec.seed is not None and not found.seed:
+        refuse(f"model {found.name} takes no seed", "leave the seed empty")
+    if len(spec.reference_images) > found.max_reference_images:
+        refuse(
+            f"{len(spec.reference_images)} reference images, model {found.name} takes at most "
+            f"{found.max_reference_images}",
+            "remove some reference images",
+        )
+    return issues

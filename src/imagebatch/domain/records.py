@@ -1,0 +1,127 @@
+"""Stored entities as the rest of the code sees them: immutable snapshots of rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from imagebatch.domain.specs import AspectRatio, Mode, Resolution
+from imagebatch.domain.states import BatchStatus, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An input or output image; bytes live in blob storage under storage_key."""
+
+    id: int
+    sha256: str
+    mime: str
+    width: int
+    height: int
+    bytes: int
+    storage_key: str
+    kind: str
+    original_name: str | None = None
+    parent_image_id: int | None = None
+    thumbnail_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: int
+    name: str
+    owner: str
+    mode: Mode
+    provider: str
+    model: str
+    status: BatchStatus
+    total: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    created_at: datetime
+    priority: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None
+    out_dir: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One output image to make."""
+
+    id: int
+    batch_id: int
+    owner: str
+    provider: str
+    model: str
+    seq: int
+    status: TaskStatus
+    prompt: str
+    output_filename: str
+    request_key: str
+    attempts: int
+    max_attempts: int
+    negative_prompt: str | None = None
+    aspect_ratio: AspectRatio | None = None
+    resolution: Resolution | None = None
+    seed: int | None = None
+    variant: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    input_image_id: int | None = None
+    reference_image_ids: tuple[int, ...] = ()
+    source: str | None = None
+    priority: int = 0
+    error_kind: str | None = None
+    error_message: str | None = None
+    output_image_id: int | None = None
+    reused: bool = False
+    lease_owner: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A task about to be stored: resolved inputs, final filename, request key."""
+
+    seq: int
+    prompt: str
+    output_filename: str
+    request_key: str
+    negative_prompt: str | None = None
+    aspect_ratio: AspectRatio | None = None
+    resolution: Resolution | None = None
+    seed: int | None = None
+    variant: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    input_image_id: int | None = None
+    reference_image_ids: tuple[int, ...] = ()
+    source: str | None = None
+    #: a row may name its own provider and model; None means the batch's
+    provider: str | None = None
+    model: str | None = None
+    #: set when --reuse found an identical succeeded request: stored as already succeeded
+    reuse_image_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewBatch:
+    name: str
+    owner: str
+    mode: Mode
+    provider: str
+    model: str
+    max_attempts: int
+    priority: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None
+    out_dir: str | None = None

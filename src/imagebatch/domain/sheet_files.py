@@ -1,0 +1,88 @@
+"""Writing tables: the example template, and results exported back to CSV or XLSX."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from imagebatch.domain.sheet_columns import COLUMNS
+
+EXAMPLES = [
+    [
+        "Studio photo of a red sneaker on white, soft shadow",
+        "blurry, text",
+        "1:1",
+        "1K",
+        2,
+        "sneaker-red",
+        "",
+        42,
+        "",
+        "",
+    ],
+    ["极简风格的白色陶瓷杯，木质桌面，自然光", "文字", "4:3", "2K", 1, "杯子", "", "", "", ""],
+    [
+        "Banner: the sneaker on a forest trail at dawn",
+        "",
+        "21:9",
+        "1K",
+        1,
+        "banner",
+        "",
+        "",
+        "",
+        "",
+    ],
+]
+
+
+def template_workbook(language: str = "en") -> bytes:
+    """An example task table with every column, and a sheet explaining them."""
+    chinese = language.lower().startswith("zh")
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "任务" if chinese else "tasks"
+    sheet.append([c.chinese if chinese else c.english for c in COLUMNS])
+    for row in EXAMPLES:
+        sheet.append(row)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for letter, width in zip("ABCDEFGHIJ", (50, 20, 12, 10, 10, 16, 30, 10, 12, 16), strict=True):
+        sheet.column_dimensions[letter].width = width
+    notes = book.create_sheet("说明" if chinese else "help")
+    notes.append(["列" if chinese else "column", "说明" if chinese else "meaning"])
+    for column in COLUMNS:
+        notes.append(
+            [f"{column.english} / {column.chinese}", column.help_zh if chinese else column.help_en]
+        )
+    notes.column_dimensions["A"].width = 32
+    notes.column_dimensions["B"].width = 80
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def write_results(rows: Sequence[Mapping[str, object]], columns: Sequence[str], fmt: str) -> bytes:
+    if fmt == "csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return ("\ufeff" + text.getvalue()).encode()  # BOM: Excel shows Chinese correctly
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("results")
+    sheet.append(list(columns))
+    for row in rows:
+        sheet.append([_plain(row.get(c)) for c in columns])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _plain(value: object) -> object:
+    return value if isinstance(value, int | float | str) or value is None else str(value)

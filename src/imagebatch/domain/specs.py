@@ -1,0 +1,75 @@
+"""What a user asks for: one TaskSpec per output image, before it is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Mode(StrEnum):
+    GENERATE = "generate"  #: text (plus optional reference images) to image
+    EDIT = "edit"  #: one input image plus a prompt to image
+
+
+class AspectRatio(StrEnum):
+    R1_1 = "1:1"
+    R2_3 = "2:3"
+    R3_2 = "3:2"
+    R3_4 = "3:4"
+    R4_3 = "4:3"
+    R16_9 = "16:9"
+    R9_16 = "9:16"
+    R21_9 = "21:9"
+
+    @property
+    def ratio(self) -> float:
+        width, height = self.value.split(":")
+        return int(width) / int(height)
+
+
+class Resolution(StrEnum):
+    K1 = "1K"
+    K2 = "2K"
+    K4 = "4K"
+
+    @property
+    def long_side(self) -> int:
+        return {"1K": 1024, "2K": 2048, "4K": 4096}[self.value]
+
+
+MAX_REFERENCE_IMAGES = 4
+MAX_COUNT_PER_ROW = 10
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One requested output image, as parsed from a template, a table row or an image folder."""
+
+    prompt: str
+    negative_prompt: str | None = None
+    aspect_ratio: AspectRatio | None = None
+    resolution: Resolution | None = None
+    seed: int | None = None
+    #: wanted output name (no directories); sanitised and made unique later
+    filename: str | None = None
+    #: reference images as the user wrote them: paths (relative to the table) or URLs
+    reference_images: tuple[str, ...] = ()
+    #: edit mode: path of the image to edit
+    input_image: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    #: where it came from, for error messages and the manifest ("row 7", "cat.jpg")
+    source: str | None = None
+    #: index among the copies a row or prompt asked for (count), so copies differ
+    variant: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def dimensions(aspect: AspectRatio | None, resolution: Resolution | None) -> tuple[int, int]:
+    """Pixel size for an aspect ratio at a resolution class (long side 1024/2048/4096)."""
+    ratio = (aspect or AspectRatio.R1_1).ratio
+    long_side = (resolution or Resolution.K1).long_side
+    if ratio >= 1:
+        return long_side, max(1, round(long_side / ratio / 8) * 8)
+    return max(1, round(long_side * ratio / 8) * 8), long_side

@@ -1,0 +1,1 @@
+"""The engine: submitting batches, the worker loop, limits and progress events."""

@@ -1,0 +1,42 @@
+"""In-process progress events: the worker publishes, the CLI and (later) SSE subscribe."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    #: "task" (a task changed state), "batch" (a batch changed state), "submitted", "settings"
+    kind: str
+    batch_id: int | None = None
+    task_id: int | None = None
+    status: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class EventBus:
+    """Fan-out to subscribers; a slow subscriber loses old events rather than blocking workers."""
+
+    def __init__(self, queue_size: int = 10_000) -> None:
+        self._subscribers: set[asyncio.Queue[Event]] = set()
+        self._queue_size = queue_size
+
+    def publish(self, event: Event) -> None:
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)

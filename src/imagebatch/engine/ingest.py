@@ -1,0 +1,84 @@
+"""Bringing input and reference images into storage before a batch is created."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imagebatch.blobs.base import BlobStore, content_key
+from imagebatch.domain.filenames import extension_for
+from imagebatch.domain.records import Image
+from imagebatch.engine.clock import Clock
+from imagebatch.errors import InputError, InputIssue
+from imagebatch.imaging.inputs import LoadedImage, load_image
+from imagebatch.store.images import ImageRepo, NewImage
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    max_bytes: int
+    max_pixels: int
+
+
+@dataclass
+class Ingestor:
+    """Loads each distinct file once, validates it, stores it, remembers its row."""
+
+    images: ImageRepo
+    blobs: BlobStore
+    limits: ImageLimits
+    clock: Clock
+    _seen: dict[str, Image | InputIssue] = field(default_factory=dict)
+
+    async def image_from_path(self, path: Path, where: str) -> Image | InputIssue:
+        key = str(path.resolve())
+        if key not in self._seen:
+            self._seen[key] = await self._load(path, where)
+        return self._seen[key]
+
+    async def image_from_bytes(self, data: bytes, name: str) -> Image:
+        loaded = await asyncio.to_thread(
+            load_image,
+            data,
+            name,
+            max_bytes=self.limits.max_bytes,
+            max_pixels=self.limits.max_pixels,
+        )
+        return await self._store(loaded)
+
+    async def _load(self, path: Path, where: str) -> Image | InputIssue:
+        try:
+            if not path.is_file():
+                return InputIssue(where, f"no such file: {path}", "check the path")
+            if path.stat().st_size > self.limits.max_bytes:
+                size_mb = path.stat().st_size / 1_048_576
+                limit_mb = self.limits.max_bytes / 1_048_576
+                return InputIssue(
+                    where,
+                    f"{path.name} is {size_mb:.1f} MB, the limit is {limit_mb:.0f} MB",
+                    "shrink the image or raise IMAGEBATCH_MAX_IMAGE_BYTES",
+                )
+            data = await asyncio.to_thread(path.read_bytes)
+            return await self.image_from_bytes(data, path.name)
+        except InputError as error:
+            issue = error.issues[0]
+            return InputIssue(where, issue.problem, issue.hint)
+        except OSError as error:
+            return InputIssue(where, f"cannot read {path}: {error.strerror}", "check permissions")
+
+    async def _store(self, loaded: LoadedImage) -> Image:
+        sha256, key = content_key(loaded.data, extension_for(loaded.mime))
+        if not await self.blobs.exists(key):
+            await self.blobs.put(key, loaded.data)
+        new = NewImage(
+            sha256=sha256,
+            mime=loaded.mime,
+            width=loaded.width,
+            height=loaded.height,
+            bytes=len(loaded.data),
+            storage_key=key,
+            kind="input",
+            original_name=loaded.original_name,
+        )
+        return await self.images.add(new, self.clock())

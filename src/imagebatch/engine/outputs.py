@@ -1,0 +1,88 @@
+"""Turning a task into a provider request, and a provider result into a stored output."""
+
+from __future__ import annotations
+
+import asyncio
+
+from imagebatch import __version__
+from imagebatch.blobs.base import BlobStore, content_key
+from imagebatch.domain.filenames import extension_for
+from imagebatch.domain.records import Task
+from imagebatch.domain.specs import Mode
+from imagebatch.errors import ProviderUnavailable
+from imagebatch.imaging import provenance
+from imagebatch.imaging.inputs import probe_output
+from imagebatch.providers.base import InputImage, ProviderRequest, ProviderResult
+from imagebatch.store.images import ImageRepo, NewImage
+
+
+class OutputWriter:
+    def __init__(self, images: ImageRepo, blobs: BlobStore) -> None:
+        self.images = images
+        self.blobs = blobs
+
+    async def request_for(self, task: Task) -> ProviderRequest:
+        ids = ([task.input_image_id] if task.input_image_id else []) + list(
+            task.reference_image_ids
+        )
+        rows = await self.images.get_many(ids)
+        loaded = [InputImage(await self.blobs.get(rows[i].storage_key), rows[i].mime) for i in ids]
+        return ProviderRequest(
+            mode=Mode.EDIT if task.input_image_id else Mode.GENERATE,
+            model=task.model,
+            prompt=task.prompt,
+            negative_prompt=task.negative_prompt,
+            aspect_ratio=task.aspect_ratio,
+            resolution=task.resolution,
+            seed=task.seed,
+            variant=task.variant,
+            images=tuple(loaded),
+            params=task.params,
+        )
+
+    async def store(self, task: Task, result: ProviderResult) -> NewImage:
+        """Check the bytes are a whole image, stamp provenance, write under their hash."""
+        if not result.images:
+            raise ProviderUnavailable("the provider answered without an image")
+        data, mime, width, height = await asyncio.to_thread(_stamp, task, result.images[0].data)
+        sha256, key = content_key(data, extension_for(mime))
+        await self.blobs.put(key, data)
+        return NewImage(
+            sha256=sha256,
+            mime=mime,
+            width=width,
+            height=height,
+            bytes=len(data),
+            storage_key=key,
+            kind="output",
+            original_name=task.output_filename,
+            parent_image_id=task.input_image_id,
+        )
+
+    async def discard_if_orphan(self, image: NewImage) -> None:
+        """We lost the task after writing its output: remove the file unless a row uses it."""
+        if not await self.images.referenced(image.sha256):
+            await self.blobs.delete(image.storage_key)
+
+
+def _stamp(task: Task, data: bytes) -> tuple[bytes, str, int, int]:
+    mime, width, height = probe_output(data)  # also rejects truncated or garbage bytes
+    return provenance.embed(data, mime, provenance_of(task)), mime, width, height
+
+
+def provenance_of(task: Task) -> dict[str, object]:
+    return {
+        "generator": f"imagebatch {__version__}",
+        "prompt": task.prompt,
+        "negative_prompt": task.negative_prompt,
+        "aspect_ratio": task.aspect_ratio.value if task.aspect_ratio else None,
+        "resolution": task.resolution.value if task.resolution else None,
+        "seed": task.seed,
+        "variant": task.variant,
+        "params": task.params,
+        "provider": task.provider,
+        "model": task.model,
+        "batch_id": task.batch_id,
+        "task_id": task.id,
+        "source": task.source,
+    }

@@ -1,0 +1,238 @@
+"""BatchService: everything a user can ask of the queue (submit, pause, resume, cancel, retry)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagebatch.domain.capabilities import check_spec
+from imagebatch.domain.filenames import assign_stems
+from imagebatch.domain.records import Batch, Image, NewBatch, NewTask, Task
+from imagebatch.domain.specs import Mode, TaskSpec
+from imagebatch.domain.states import BatchStatus
+from imagebatch.engine.clock import Clock, utc_now
+from imagebatch.engine.events import Event, EventBus
+from imagebatch.engine.ingest import Ingestor
+from imagebatch.errors import InputError, InputIssue
+from imagebatch.providers.base import ImageProvider
+from imagebatch.store.batches import BatchRepo
+from imagebatch.store.queue import QueueRepo
+from imagebatch.store.tasks import TaskRepo
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    name: str
+    owner: str
+    mode: Mode
+    provider: str
+    specs: Sequence[TaskSpec]
+    model: str | None = None
+    #: relative reference-image paths are resolved from here (the table's folder)
+    base_dir: Path | None = None
+    #: take the output of an identical succeeded request instead of paying again
+    reuse: bool = False
+    priority: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None
+    out_dir: str | None = None
+    #: file stems already in the output folder, never to be overwritten
+    taken_stems: frozenset[str] = frozenset()
+    max_attempts: int = 3
+    max_tasks: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    batch: Batch
+    #: input files left out (unreadable, too large…); the rest of the batch went ahead
+    skipped: list[InputIssue]
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    spec: TaskSpec
+    input_image: Image | None
+    references: tuple[Image, ...]
+
+
+class BatchService:
+    def __init__(
+        self,
+        batches: BatchRepo,
+        tasks: TaskRepo,
+        queue: QueueRepo,
+        ingestor: Ingestor,
+        providers: Mapping[str, ImageProvider],
+        events: EventBus,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.batches = batches
+        self.tasks = tasks
+        self.queue = queue
+        self.ingestor = ingestor
+        self.providers = providers
+        self.events = events
+        self.clock = clock
+
+    async def submit(self, sub: Submission) -> Submitted:
+        """Validate everything, store inputs, then create the batch in one transaction."""
+        model = self._check(sub)
+        resolved, skipped = await self._resolve_images(sub)
+        if not resolved:
+            raise InputError(skipped or [InputIssue("input", "no tasks", "add rows or images")])
+        stems = assign_stems([r.spec for r in resolved], sub.taken_stems)
+        reuse = await self._reusable(sub, model, resolved) if sub.reuse else {}
+        new_tasks = [
+            _new_task(seq, r, stem, sub.provider, model, reuse)
+            for seq, (r, stem) in enumerate(zip(resolved, stems, strict=True))
+        ]
+        new_batch = NewBatch(
+            name=sub.name,
+            owner=sub.owner,
+            mode=sub.mode,
+            provider=sub.provider,
+            model=model,
+            max_attempts=sub.max_attempts,
+            priority=sub.priority,
+            params=sub.params,
+            fingerprint=sub.fingerprint,
+            out_dir=sub.out_dir,
+        )
+        batch = await self.batches.create(new_batch, new_tasks, self.clock())
+        self.events.publish(Event("submitted", batch_id=batch.id, status=batch.status.value))
+        return Submitted(batch, skipped)
+
+    def _check(self, sub: Submission) -> str:
+        """Provider, model and every spec against the model's capabilities; returns the model."""
+        if len(sub.specs) > sub.max_tasks:
+            raise InputError(
+                InputIssue(
+                    "input",
+                    f"{len(sub.specs)} tasks, a batch may have at most {sub.max_tasks}",
+                    "split the input or raise IMAGEBATCH_MAX_TASKS_PER_BATCH",
+                )
+            )
+        issues: list[InputIssue] = []
+        for spec in sub.specs:
+            name = spec.provider or sub.provider
+            provider = self.providers.get(name)
+            if provider is None:
+                known = ", ".join(sorted(self.providers))
+                issues.append(InputIssue(spec.source or "input", f"no provider {name!r}", known))
+                continue
+            issues += check_spec(spec, sub.mode, provider.capabilities, spec.model or sub.model)
+        if issues:
+            raise InputError(issues)
+        return sub.model or self.providers[sub.provider].capabilities.default_model
+
+    async def _resolve_images(self, sub: Submission) -> tuple[list[_Resolved], list[InputIssue]]:
+        resolved: list[_Resolved] = []
+        skipped: list[InputIssue] = []
+        reference_issues: list[InputIssue] = []
+        for spec in sub.specs:
+            input_image = None
+            if spec.input_image:
+                found = await self.ingestor.image_from_path(
+                    Path(spec.input_image), spec.source or spec.input_image
+                )
+                if isinstance(found, InputIssue):
+                    skipped.append(found)
+                    continue
+                input_image = found
+            references = []
+            for ref in spec.reference_images:
+                where = f"{spec.source or 'input'}, column reference_images"
+                path = Path(ref) if sub.base_dir is None else sub.base_dir / ref
+                got = await self.ingestor.image_from_path(path, where)
+                if isinstance(got, InputIssue):
+                    reference_issues.append(got)
+                else:
+                    references.append(got)
+            resolved.append(_Resolved(spec, input_image, tuple(references)))
+        if reference_issues:
+            raise InputError(_unique(reference_issues))
+        return resolved, _unique(skipped)
+
+    async def _reusable(
+        self, sub: Submission, model: str, resolved: list[_Resolved]
+    ) -> dict[str, int]:
+        keys = [request_key(r, sub.provider, model) for r in resolved]
+        return await self.queue.succeeded_outputs(keys)
+
+    async def pause(self, batch_id: int) -> Batch:
+        batch = await self.batches.change_status(batch_id, BatchStatus.PAUSED, self.clock())
+        self.events.publish(Event("batch", batch_id=batch_id, status=batch.status.value))
+        return batch
+
+    async def resume(self, batch_id: int) -> Batch:
+        batch = await self.batches.change_status(batch_id, BatchStatus.RUNNING, self.clock())
+        self.events.publish(Event("resumed", batch_id=batch_id, status=batch.status.value))
+        return batch
+
+    async def cancel(self, batch_id: int) -> Batch:
+        await self.tasks.cancel_batch(batch_id, self.clock())
+        self.events.publish(Event("cancelled", batch_id=batch_id, status="cancelled"))
+        return await self.batches.get(batch_id)
+
+    async def retry_failed(self, batch_id: int) -> int:
+        count = await self.tasks.retry_failed(batch_id, self.clock())
+        self.events.publish(Event("retried", batch_id=batch_id))
+        return count
+
+    async def retry_task(self, task_id: int) -> Task:
+        task = await self.tasks.retry_task(task_id, self.clock())
+        self.events.publish(Event("retried", batch_id=task.batch_id, task_id=task_id))
+        return task
+
+
+def request_key(r: _Resolved, provider: str, model: str) -> str:
+    """Everything that determines the output: equal keys may share one output (--reuse)."""
+    spec = r.spec
+    parts = {
+        "provider": spec.provider or provider,
+        "model": spec.model or model,
+        "prompt": spec.prompt,
+        "negative_prompt": spec.negative_prompt,
+        "aspect_ratio": spec.aspect_ratio,
+        "resolution": spec.resolution,
+        "seed": spec.seed,
+        "variant": spec.variant,
+        "params": spec.params,
+        "input": r.input_image.sha256 if r.input_image else None,
+        "references": [image.sha256 for image in r.references],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _new_task(
+    seq: int, r: _Resolved, stem: str, provider: str, model: str, reuse: dict[str, int]
+) -> NewTask:
+    key = request_key(r, provider, model)
+    spec = r.spec
+    return NewTask(
+        seq=seq,
+        prompt=spec.prompt,
+        output_filename=stem,
+        request_key=key,
+        negative_prompt=spec.negative_prompt,
+        aspect_ratio=spec.aspect_ratio,
+        resolution=spec.resolution,
+        seed=spec.seed,
+        variant=spec.variant,
+        params=spec.params,
+        input_image_id=r.input_image.id if r.input_image else None,
+        reference_image_ids=tuple(image.id for image in r.references),
+        source=spec.source,
+        provider=spec.provider,
+        model=spec.model,
+        reuse_image_id=reuse.get(key),
+    )
+
+
+def _unique(issues: list[InputIssue]) -> list[InputIssue]:
+    return list(dict.fromkeys(issues))

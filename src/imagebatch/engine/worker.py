@@ -1,0 +1,231 @@
+"""The worker: claim tasks under a lease, call the provider, store the output, record the end.
+
+One Worker runs many tasks at once as asyncio tasks. It claims only as many as it has room
+for (and as the limits in the database allow), extends its leases while calls run, and
+abandons a call at once when its task was cancelled or its lease taken over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from imagebatch.blobs.base import BlobStore
+from imagebatch.domain.records import Task
+from imagebatch.domain.retry import RetryPolicy
+from imagebatch.engine.clock import Clock, utc_now
+from imagebatch.engine.events import Event, EventBus
+from imagebatch.engine.limits import LimitSource
+from imagebatch.engine.outputs import OutputWriter
+from imagebatch.errors import InvalidRequest, ProviderError
+from imagebatch.providers.base import ImageProvider
+from imagebatch.store.images import ImageRepo
+from imagebatch.store.queue import AttemptEnd, QueueRepo
+
+log = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    """host:pid:nonce — the host and pid let a restarted CLI spot its own dead predecessors."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    #: most tasks this worker runs at once (the database limits apply on top)
+    capacity: int = 100
+    lease_seconds: float = 60.0
+    #: longest idle wait before looking for work again (events usually wake us sooner)
+    poll_seconds: float = 1.0
+    #: stop once the scoped batches have no pending or running task left
+    drain: bool = False
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: QueueRepo,
+        images: ImageRepo,
+        blobs: BlobStore,
+        providers: Mapping[str, ImageProvider],
+        limits: LimitSource,
+        retry: RetryPolicy,
+        *,
+        options: WorkerOptions | None = None,
+        events: EventBus | None = None,
+        clock: Clock = utc_now,
+        worker_id: str | None = None,
+    ) -> None:
+        self.queue = queue
+        self.providers = providers
+        self.limits = limits
+        self.retry = retry
+        self.options = options or WorkerOptions()
+        self.events = events or EventBus()
+        self.clock = clock
+        self.id = worker_id or new_worker_id()
+        self.outputs = OutputWriter(images, blobs)
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._rng = random.Random()
+
+    @property
+    def running(self) -> int:
+        return len(self._inflight)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        listener = asyncio.create_task(self._listen())
+        try:
+            while not stop.is_set():
+                # Cleared before looking for work: a task ending meanwhile re-sets it.
+                self._wake.clear()
+                await self._fill()
+                if self.options.drain and await self._drained():
+                    break
+                await self._idle(stop)
+        finally:
+            heartbeat.cancel()
+            listener.cancel()
+            await self._shutdown()
+
+    async def _fill(self) -> None:
+        room = self.options.capacity - len(self._inflight)
+        if room <= 0:
+            return
+        limits = await self.limits.current()
+        claimed = await self.queue.claim(
+            self.id, room, limits, self.clock(), self.options.lease_seconds
+        )
+        for task in claimed:
+            self._inflight[task.id] = asyncio.create_task(self._guarded(task))
+            self._publish(task, "running")
+
+    async def _drained(self) -> bool:
+        batch_ids = self.limits.batch_ids
+        if self._inflight or batch_ids is None:
+            return False
+        return await self.queue.unfinished(batch_ids) == 0
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        timeout = self.options.poll_seconds
+        if len(self._inflight) < self.options.capacity:
+            due = await self.queue.next_due(self.limits.batch_ids, self.clock())
+            if due is not None:
+                timeout = min(timeout, max(0.0, (due - self.clock()).total_seconds()))
+        waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+
+    async def _guarded(self, task: Task) -> None:
+        try:
+            await self._execute(task)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug of ours must not kill the worker; the lease returns the task later.
+            log.exception("task %s: unexpected error", task.id)
+        finally:
+            self._inflight.pop(task.id, None)
+            self._wake.set()
+
+    async def _execute(self, task: Task) -> None:
+        started = time.perf_counter()
+        provider = self.providers.get(task.provider)
+        try:
+            if provider is None:
+                raise _unknown_provider(task.provider)
+            request = await self.outputs.request_for(task)
+            result = await provider.generate(request)
+            image = await self.outputs.store(task, result)
+        except ProviderError as error:
+            await self._failed(task, error, _elapsed_ms(started))
+            return
+        end = AttemptEnd("succeeded", _elapsed_ms(started), provider_request_id=result.request_id)
+        if await self.queue.succeed(task, self.id, image, end, self.clock()):
+            self._publish(task, "succeeded", image_sha256=image.sha256)
+        else:
+            await self.outputs.discard_if_orphan(image)
+
+    async def _failed(self, task: Task, error: ProviderError, latency_ms: float) -> None:
+        end = AttemptEnd(
+            "failed",
+            latency_ms,
+            error_kind=error.kind,
+            error_message=error.message,
+            provider_request_id=error.request_id,
+        )
+        decision = self.retry.decide(error, task.attempts, self._rng)
+        now = self.clock()
+        if decision is None:
+            if await self.queue.fail(task, self.id, end, now):
+                self._publish(task, "failed", error=error.message)
+            return
+        end = AttemptEnd("retry", latency_ms, end.error_kind, end.error_message, error.request_id)
+        not_before = now + timedelta(seconds=decision.delay)
+        if await self.queue.retry_later(task, self.id, end, not_before, now):
+            self._publish(task, "pending", error=error.message, retry_in=decision.delay)
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.options.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            await self.check_leases()
+
+    async def check_leases(self) -> None:
+        """Extend our leases; abandon calls whose task was cancelled or taken over."""
+        ids = list(self._inflight)
+        until = self.clock() + timedelta(seconds=self.options.lease_seconds)
+        still_ours = await self.queue.heartbeat(self.id, ids, until)
+        for task_id in set(ids) - still_ours:
+            running = self._inflight.get(task_id)
+            if running is not None:
+                log.info("task %s: no longer ours (cancelled or lease lost); abandoning", task_id)
+                running.cancel()
+
+    async def _listen(self) -> None:
+        async with self.events.subscribe() as queue:
+            while True:
+                event = await queue.get()
+                if event.kind in {"cancelled", "settings"}:
+                    self.limits.forget()
+                    await self.check_leases()
+                if event.kind in {"submitted", "resumed", "retried", "settings"}:
+                    self._wake.set()
+
+    async def _shutdown(self) -> None:
+        """Give unfinished tasks back to the queue at once rather than waiting for leases."""
+        ids, running = list(self._inflight), list(self._inflight.values())
+        for job in running:
+            job.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.queue.release(ids, self.id, self.clock())
+        self._inflight.clear()
+
+    def _publish(self, task: Task, status: str, **data: object) -> None:
+        self.events.publish(
+            Event("task", batch_id=task.batch_id, task_id=task.id, status=status, data=data)
+        )
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _unknown_provider(name: str) -> ProviderError:
+    return InvalidRequest(f"provider {name!r} is not configured on this worker")

@@ -1,0 +1,129 @@
+"""Every error imagebatch raises on purpose.
+
+ImagebatchError
+├── InputError            bad user input; carries one InputIssue per problem (where, what, hint)
+├── IllegalTransition     a state change the state machine forbids
+├── NotFound              no such batch / task / image
+├── ConfigurationError    settings that cannot work
+└── ProviderError         a provider call failed; adapters translate wire errors into these
+    ├── RetryableError    worth another attempt (retry_after: seconds the provider asked for)
+    │   ├── RateLimited           HTTP 429 and friends
+    │   ├── ProviderUnavailable   5xx, overloaded
+    │   ├── ProviderTimeout       no answer in time
+    │   └── ConnectionFailed      could not reach the provider
+    └── FinalError        retrying cannot help; the provider's message is kept
+        ├── ContentRejected       safety filters refused the prompt or the output
+        ├── InvalidRequest        the provider refused the parameters
+        └── AuthFailed            missing, wrong or disabled API key
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ImagebatchError(Exception):
+    """Unexpected imagebatch error."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True, slots=True)
+class InputIssue:
+    """One problem in user input: where it is, what is wrong, how to fix it."""
+
+    where: str
+    problem: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.problem}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class InputError(ImagebatchError):
+    """The input is invalid; nothing was enqueued."""
+
+    def __init__(self, issues: list[InputIssue] | InputIssue, message: str | None = None) -> None:
+        self.issues = [issues] if isinstance(issues, InputIssue) else list(issues)
+        summary = message or f"{len(self.issues)} problem(s) in the input; nothing was enqueued"
+        super().__init__(summary + "".join(f"\n  - {issue}" for issue in self.issues))
+
+
+class IllegalTransition(ImagebatchError):
+    """This state change is not allowed."""
+
+
+class NotFound(ImagebatchError):
+    """No such object."""
+
+
+class ConfigurationError(ImagebatchError):
+    """The configuration cannot work."""
+
+
+class ProviderError(ImagebatchError):
+    """The provider call failed."""
+
+    retryable = False
+
+    def __init__(self, message: str | None = None, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+class RetryableError(ProviderError):
+    """The provider call failed in a way worth retrying."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class RateLimited(RetryableError):
+    """The provider is rate limiting us (HTTP 429)."""
+
+
+class ProviderUnavailable(RetryableError):
+    """The provider is failing or overloaded (HTTP 5xx)."""
+
+
+class ProviderTimeout(RetryableError):
+    """The provider did not answer in time."""
+
+
+class ConnectionFailed(RetryableError):
+    """The provider could not be reached."""
+
+
+class FinalError(ProviderError):
+    """The provider refused the request; retrying cannot help."""
+
+
+class ContentRejected(FinalError):
+    """The provider's safety filters rejected the prompt or the output."""
+
+
+class InvalidRequest(FinalError):
+    """The provider rejected the request parameters."""
+
+
+class AuthFailed(FinalError):
+    """The provider rejected the API key."""

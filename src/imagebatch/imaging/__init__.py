@@ -1,0 +1,1 @@
+"""Image files: reading inputs safely, checking outputs, provenance metadata."""

@@ -1,0 +1,169 @@
+"""BatchRepo: creating batches with their tasks, reading them, changing their status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from imagebatch.domain.records import Batch, NewBatch, NewTask
+from imagebatch.domain.states import (
+    BatchStatus,
+    TaskStatus,
+    check_batch_transition,
+    settled_batch_status,
+)
+from imagebatch.errors import NotFound
+from imagebatch.store.db import Database
+from imagebatch.store.rows import batch_from_row
+from imagebatch.store.tables import batches, tasks
+
+INSERT_CHUNK = 500
+
+
+class BatchRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, new: NewBatch, new_tasks: Sequence[NewTask], now: datetime) -> Batch:
+        """Store a batch and all its tasks in one transaction: all or nothing."""
+        return await self.db.write(lambda conn: _create(conn, new, new_tasks, now))
+
+    async def get(self, batch_id: int) -> Batch:
+        return await self.db.read(lambda conn: _get(conn, batch_id))
+
+    async def find_by_fingerprint(self, fingerprint: str) -> Batch | None:
+        query = (
+            select(batches)
+            .where(batches.c.fingerprint == fingerprint)
+            .order_by(batches.c.id.desc())
+            .limit(1)
+        )
+        row = await self.db.read(lambda conn: conn.execute(query).first())
+        return batch_from_row(row) if row else None
+
+    async def list(self, owner: str | None = None, limit: int = 50) -> list[Batch]:
+        query = select(batches).order_by(batches.c.id.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(batches.c.owner == owner)
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
+        return [batch_from_row(row) for row in rows]
+
+    async def task_counts(self, batch_id: int) -> dict[TaskStatus, int]:
+        query = (
+            select(tasks.c.status, func.count())
+            .where(tasks.c.batch_id == batch_id)
+            .group_by(tasks.c.status)
+        )
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
+        counts = dict.fromkeys(TaskStatus, 0)
+        counts.update({TaskStatus(status): n for status, n in rows})
+        return counts
+
+    async def change_status(self, batch_id: int, new: BatchStatus, now: datetime) -> Batch:
+        """Pause or resume; raises IllegalTransition when the state machine forbids it."""
+
+        def work(conn: Connection) -> Batch:
+            current = _get(conn, batch_id)
+            status = check_batch_transition(current.status, new)
+            if status is BatchStatus.RUNNING and current.started_at is None:
+                status = BatchStatus.QUEUED  # resuming a batch paused before it started
+            _set_status(conn, batch_id, status, now)
+            return _get(conn, batch_id)
+
+        return await self.db.write(work)
+
+
+def _create(conn: Connection, new: NewBatch, new_tasks: Sequence[NewTask], now: datetime) -> Batch:
+    reused = sum(1 for t in new_tasks if t.reuse_image_id is not None)
+    values = _batch_values(new, len(new_tasks), reused, now)
+    batch_id = conn.execute(insert(batches).values(values).returning(batches.c.id)).scalar_one()
+    rows = [_task_values(batch_id, new, t, now) for t in new_tasks]
+    for start in range(0, len(rows), INSERT_CHUNK):
+        conn.execute(insert(tasks), rows[start : start + INSERT_CHUNK])
+    if reused == len(new_tasks):
+        _set_status(conn, batch_id, BatchStatus.COMPLETED, now)
+    return _get(conn, batch_id)
+
+
+def _get(conn: Connection, batch_id: int) -> Batch:
+    row = conn.execute(select(batches).where(batches.c.id == batch_id)).first()
+    if row is None:
+        raise NotFound(f"no batch {batch_id}")
+    return batch_from_row(row)
+
+
+def _set_status(conn: Connection, batch_id: int, status: BatchStatus, now: datetime) -> None:
+    values: dict[str, Any] = {"status": status.value}
+    if status.terminal:
+        values["finished_at"] = now
+    conn.execute(update(batches).where(batches.c.id == batch_id).values(values))
+
+
+def settle_if_done(conn: Connection, batch_ids: set[int], now: datetime) -> None:
+    """Give batches whose tasks have all ended their final status."""
+    query = select(batches).where(
+        batches.c.id.in_(batch_ids),
+        batches.c.status.in_([BatchStatus.RUNNING.value, BatchStatus.PAUSED.value]),
+        batches.c.succeeded + batches.c.failed + batches.c.cancelled >= batches.c.total,
+    )
+    for row in conn.execute(query).all():
+        batch = batch_from_row(row)
+        final = check_batch_transition(
+            batch.status, settled_batch_status(batch.failed, batch.cancelled)
+        )
+        _set_status(conn, batch.id, final, now)
+
+
+def _batch_values(new: NewBatch, total: int, reused: int, now: datetime) -> dict[str, Any]:
+    return {
+        "name": new.name,
+        "owner": new.owner,
+        "mode": new.mode.value,
+        "provider": new.provider,
+        "model": new.model,
+        "params": new.params,
+        "priority": new.priority,
+        "status": BatchStatus.QUEUED.value,
+        "total": total,
+        "succeeded": reused,
+        "failed": 0,
+        "cancelled": 0,
+        "fingerprint": new.fingerprint,
+        "out_dir": new.out_dir,
+        "created_at": now,
+    }
+
+
+def _task_values(batch_id: int, batch: NewBatch, t: NewTask, now: datetime) -> dict[str, Any]:
+    reused = t.reuse_image_id is not None
+    return {
+        "batch_id": batch_id,
+        "owner": batch.owner,
+        "priority": batch.priority,
+        "provider": t.provider or batch.provider,
+        "model": t.model or batch.model,
+        "seq": t.seq,
+        "status": (TaskStatus.SUCCEEDED if reused else TaskStatus.PENDING).value,
+        "prompt": t.prompt,
+        "negative_prompt": t.negative_prompt,
+        "aspect_ratio": t.aspect_ratio.value if t.aspect_ratio else None,
+        "resolution": t.resolution.value if t.resolution else None,
+        "seed": t.seed,
+        "variant": t.variant,
+        "params": t.params,
+        "input_image_id": t.input_image_id,
+        "reference_image_ids": list(t.reference_image_ids),
+        "output_filename": t.output_filename,
+        "source": t.source,
+        "request_key": t.request_key,
+        "attempts": 0,
+        "max_attempts": batch.max_attempts,
+        "lost_leases": 0,
+        "output_image_id": t.reuse_image_id,
+        "reused": int(reused),
+        "created_at": now,
+        "finished_at": now if reused else None,
+    }

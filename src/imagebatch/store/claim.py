@@ -1,0 +1,147 @@
+"""Choosing which pending tasks to claim: within the limits, fair between owners.
+
+Order: round-robin between owners (each free slot goes to the owner running the fewest
+tasks), then priority, then first in, first out. On PostgreSQL the candidate rows are locked
+with SKIP LOCKED so concurrent claimers never block on one another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+
+from imagebatch.domain.states import BatchStatus, TaskStatus
+from imagebatch.store.tables import batches, owner_turns, tasks
+
+ACTIVE_BATCH = (BatchStatus.QUEUED.value, BatchStatus.RUNNING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLimits:
+    #: tasks running at once across every worker
+    global_limit: int
+    #: tasks running at once per provider (absent: only the global limit applies)
+    per_provider: dict[str, int] = field(default_factory=dict)
+    #: only claim from these batches (the CLI works on its own batch)
+    batch_ids: Sequence[int] | None = None
+
+
+def pick(conn: Connection, wanted: int, limits: ClaimLimits, now: datetime) -> list[int]:
+    """Ids to claim: within the limits, round-robin between owners, then priority, then FIFO."""
+    running = (
+        conn.execute(
+            select(tasks.c.owner, tasks.c.provider, func.count())
+            .where(tasks.c.status == TaskStatus.RUNNING.value)
+            .group_by(tasks.c.owner, tasks.c.provider)
+        )
+    ).all()
+    free = min(wanted, limits.global_limit - sum(n for _, _, n in running))
+    if free <= 0:
+        return []
+    provider_free = dict(limits.per_provider)
+    owner_load: dict[str, int] = {}
+    for owner, provider, n in running:
+        owner_load[owner] = owner_load.get(owner, 0) + n
+        if provider in provider_free:
+            provider_free[provider] -= n
+    heads = _heads_per_owner(conn, free, limits, provider_free, now)
+    shared = len(heads) > 1  # with one owner there is nobody to take turns with
+    turns = _turns(conn, list(heads)) if shared else {}
+    picked, served = _round_robin(heads, owner_load, turns, provider_free, free)
+    if shared:
+        _record_turns(conn, served, turns)
+    return picked
+
+
+def _turns(conn: Connection, owners: list[str]) -> dict[str, int]:
+    if not owners:
+        return {}
+    rows = conn.execute(select(owner_turns).where(owner_turns.c.owner.in_(owners)))
+    return {row.owner: row.turn for row in rows.all()}
+
+
+def _record_turns(conn: Connection, served: list[str], turns: dict[str, int]) -> None:
+    """Remember the order owners were served in, so the next claim starts with the others."""
+    if not served:
+        return
+    latest = int(conn.scalar(select(func.coalesce(func.max(owner_turns.c.turn), 0))) or 0)
+    by_last_service = list(dict.fromkeys(reversed(served)))[::-1]
+    for turn, owner in enumerate(by_last_service, start=latest + 1):
+        if owner in turns:
+            statement = update(owner_turns).where(owner_turns.c.owner == owner)
+            conn.execute(statement.values(turn=turn))
+        else:
+            conn.execute(insert(owner_turns).values(owner=owner, turn=turn))
+
+
+def _heads_per_owner(
+    conn: Connection,
+    free: int,
+    limits: ClaimLimits,
+    provider_free: dict[str, int],
+    now: datetime,
+) -> dict[str, list[tuple[int, str]]]:
+    runnable = [
+        tasks.c.status == TaskStatus.PENDING.value,
+        or_(tasks.c.not_before.is_(None), tasks.c.not_before <= now),
+        tasks.c.batch_id.in_(select(batches.c.id).where(batches.c.status.in_(ACTIVE_BATCH))),
+    ]
+    full = [name for name, n in provider_free.items() if n <= 0]
+    if full:
+        runnable.append(tasks.c.provider.not_in(full))
+    if limits.batch_ids is not None:
+        runnable.append(tasks.c.batch_id.in_(limits.batch_ids))
+    # Owners come from the few active batches, not from scanning every pending task.
+    active = select(batches.c.owner).where(batches.c.status.in_(ACTIVE_BATCH))
+    if limits.batch_ids is not None:
+        active = active.where(batches.c.id.in_(limits.batch_ids))
+    owners = conn.execute(active.distinct()).scalars()
+    head_query = (
+        select(tasks.c.id, tasks.c.provider)
+        .where(*runnable, tasks.c.owner == bindparam("owner"))
+        .order_by(tasks.c.priority.desc(), tasks.c.id)
+        .limit(free)
+    )
+    if conn.dialect.name == "postgresql":
+        head_query = head_query.with_for_update(skip_locked=True, of=tasks)
+    heads: dict[str, list[tuple[int, str]]] = {}
+    for owner in owners.all():
+        rows = conn.execute(head_query, {"owner": owner}).all()
+        heads[owner] = [(row.id, row.provider) for row in rows]
+    return heads
+
+
+def _round_robin(
+    heads: dict[str, list[tuple[int, str]]],
+    owner_load: dict[str, int],
+    turns: dict[str, int],
+    provider_free: dict[str, int],
+    free: int,
+) -> tuple[list[int], list[str]]:
+    """Hand each free slot to the owner running the fewest tasks; among equals, to the one
+    served longest ago. Returns the task ids and the owners in the order they were served."""
+    load = {owner: owner_load.get(owner, 0) for owner in heads}
+    turn = {owner: turns.get(owner, 0) for owner in heads}
+    cursor = dict.fromkeys(heads, 0)
+    picked: list[int] = []
+    served: list[str] = []
+    while len(picked) < free and load:
+        owner = min(load, key=lambda o: (load[o], turn[o], o))
+        queue = heads[owner]
+        while cursor[owner] < len(queue):
+            task_id, provider = queue[cursor[owner]]
+            cursor[owner] += 1
+            if provider_free.get(provider, 1) > 0:
+                if provider in provider_free:
+                    provider_free[provider] -= 1
+                picked.append(task_id)
+                served.append(owner)
+                load[owner] += 1
+                turn[owner] = max(turn.values()) + 1
+                break
+        else:
+            del load[owner]  # this owner has nothing more we can run now
+    return picked, served

@@ -1,0 +1,176 @@
+"""TaskRepo: reading tasks and the user's commands on them (cancel, retry)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select, update
+
+from imagebatch.domain.records import Task
+from imagebatch.domain.states import (
+    BatchStatus,
+    TaskStatus,
+    batch_sources,
+    check_batch_transition,
+    check_task_transition,
+    task_sources,
+)
+from imagebatch.errors import IllegalTransition, NotFound
+from imagebatch.store.batches import _get as get_batch
+from imagebatch.store.batches import settle_if_done
+from imagebatch.store.db import Database
+from imagebatch.store.rows import task_from_row
+from imagebatch.store.tables import attempts, batches, tasks
+
+
+class TaskRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, task_id: int) -> Task:
+        row = await self.db.read(
+            lambda conn: conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+        )
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        return task_from_row(row)
+
+    async def page(
+        self,
+        batch_id: int,
+        status: TaskStatus | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[Task]:
+        """Tasks of a batch in order, `limit` at a time after `after_id` (cursor paging)."""
+        query = (
+            select(tasks)
+            .where(tasks.c.batch_id == batch_id, tasks.c.id > after_id)
+            .order_by(tasks.c.id)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(tasks.c.status == status.value)
+
+        def work(conn: Connection) -> list[Task]:
+            return [task_from_row(row) for row in (conn.execute(query)).all()]
+
+        return await self.db.read(work)
+
+    async def attempts_of(self, task_id: int) -> list[dict[str, object]]:
+        query = select(attempts).where(attempts.c.task_id == task_id).order_by(attempts.c.number)
+
+        def work(conn: Connection) -> list[dict[str, object]]:
+            return [dict(row._mapping) for row in (conn.execute(query)).all()]
+
+        return await self.db.read(work)
+
+    async def cancel_batch(self, batch_id: int, now: datetime) -> int:
+        """Cancel every unfinished task at once, running ones included: their workers see
+        their lease gone at the next heartbeat and abandon the provider call."""
+
+        def work(conn: Connection) -> int:
+            batch = get_batch(conn, batch_id)
+            check_batch_transition(batch.status, BatchStatus.CANCELLED)
+            cancelled = conn.execute(
+                update(tasks)
+                .where(
+                    tasks.c.batch_id == batch_id,
+                    tasks.c.status.in_(_values(task_sources(TaskStatus.CANCELLED))),
+                )
+                .values(
+                    status=TaskStatus.CANCELLED.value,
+                    lease_owner=None,
+                    lease_until=None,
+                    finished_at=now,
+                )
+            )
+            conn.execute(
+                update(attempts)
+                .where(
+                    attempts.c.task_id.in_(select(tasks.c.id).where(tasks.c.batch_id == batch_id)),
+                    attempts.c.ended_at.is_(None),
+                )
+                .values(ended_at=now, outcome="cancelled")
+            )
+            conn.execute(
+                update(batches)
+                .where(batches.c.id == batch_id)
+                .values(
+                    cancelled=batches.c.cancelled + cancelled.rowcount,
+                    status=BatchStatus.CANCELLED.value,
+                    finished_at=now,
+                )
+            )
+            return cancelled.rowcount
+
+        return await self.db.write(work)
+
+    async def retry_failed(self, batch_id: int, now: datetime) -> int:
+        """Send every failed task of a batch back to the queue with a fresh attempt budget."""
+
+        def work(conn: Connection) -> int:
+            batch = get_batch(conn, batch_id)
+            if batch.status is BatchStatus.CANCELLED:
+                raise IllegalTransition(f"batch {batch_id} was cancelled; it cannot be retried")
+            failed = (
+                conn.execute(
+                    select(tasks.c.id).where(
+                        tasks.c.batch_id == batch_id, tasks.c.status == TaskStatus.FAILED.value
+                    )
+                )
+            ).scalars()
+            return _requeue(conn, batch_id, list(failed.all()), now)
+
+        return await self.db.write(work)
+
+    async def retry_task(self, task_id: int, now: datetime) -> Task:
+        def work(conn: Connection) -> None:
+            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+            if row is None:
+                raise NotFound(f"no task {task_id}")
+            task = task_from_row(row)
+            check_task_transition(task.status, TaskStatus.PENDING)
+            if task.status is not TaskStatus.FAILED:
+                raise IllegalTransition(f"task {task_id} is {task.status}; only failed tasks retry")
+            _requeue(conn, task.batch_id, [task_id], now)
+
+        await self.db.write(work)
+        return await self.get(task_id)
+
+    async def status_counts(self) -> dict[TaskStatus, int]:
+        query = select(tasks.c.status, func.count()).group_by(tasks.c.status)
+
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
+        counts = dict.fromkeys(TaskStatus, 0)
+        counts.update({TaskStatus(s): n for s, n in rows})
+        return counts
+
+
+def _requeue(conn: Connection, batch_id: int, ids: list[int], now: datetime) -> int:
+    if not ids:
+        return 0
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.id.in_(ids), tasks.c.status == TaskStatus.FAILED.value)
+        .values(
+            status=TaskStatus.PENDING.value,
+            attempts=0,
+            lost_leases=0,
+            not_before=None,
+            error_kind=None,
+            error_message=None,
+            finished_at=None,
+        )
+    )
+    batch = get_batch(conn, batch_id)
+    values: dict[str, object] = {"failed": batches.c.failed - len(ids), "finished_at": None}
+    if batch.status in batch_sources(BatchStatus.RUNNING) and batch.status.terminal:
+        values["status"] = check_batch_transition(batch.status, BatchStatus.RUNNING).value
+    conn.execute(update(batches).where(batches.c.id == batch_id).values(values))
+    settle_if_done(conn, {batch_id}, now)
+    return len(ids)
+
+
+def _values(states: frozenset[TaskStatus]) -> list[str]:
+    return [s.value for s in states]

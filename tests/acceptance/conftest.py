@@ -1,0 +1,66 @@
+"""Run the real `imagebatch` command in a subprocess, in a scratch folder."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class Cli:
+    cwd: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "imagebatch", *args],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "imagebatch", *args],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def query(self, sql: str) -> list[tuple[object, ...]]:
+        with sqlite3.connect(self.cwd / "imagebatch-data" / "imagebatch.db") as conn:
+            return conn.execute(sql).fetchall()
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+        """Poll the database until `condition` holds (state written by another process)."""
+        deadline = time.monotonic() + timeout
+        while not self._holds(condition):
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not reached in time")
+            time.sleep(0.02)
+
+    @staticmethod
+    def _holds(condition: Callable[[], bool]) -> bool:
+        try:
+            return condition()
+        except sqlite3.OperationalError:  # the other process has not created the database yet
+            return False
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBATCH_")}
+    env["COLUMNS"] = "120"
+    return Cli(tmp_path, env)

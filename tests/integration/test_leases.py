@@ -1,0 +1,75 @@
+"""A worker that dies mid-task: its lease expires, another worker finishes the task once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from imagebatch.app import build_app
+from imagebatch.config import Settings
+from imagebatch.domain.states import BatchStatus, TaskStatus
+from imagebatch.providers.demo import DemoProvider
+from imagebatch.store.images import NewImage
+from imagebatch.store.queue import AttemptEnd
+from tests.conftest import ManualClock
+from tests.integration.helpers import prompts, run_to_end, submit
+
+
+async def test_expired_lease_is_recovered_and_completed_exactly_once(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", lease_seconds=60)
+    clock = ManualClock()
+    stuck_provider = DemoProvider(latency_ms=3_600_000)  # the "dying" worker never returns
+    dying = await build_app(settings, providers={"demo": stuck_provider}, clock=clock)
+    healthy = await build_app(settings, providers={"demo": DemoProvider()}, clock=clock)
+    try:
+        batch = await submit(dying, prompts("a kite"))
+        first = dying.worker(batch_ids=[batch.id])
+        await first._fill()
+        [claimed] = await dying.tasks.page(batch.id)
+        while stuck_provider.in_flight == 0:
+            await asyncio.sleep(0)
+        assert claimed.status is TaskStatus.RUNNING and claimed.lease_owner == first.id
+
+        clock.advance(61)  # no heartbeat for longer than the lease: presumed dead
+        await run_to_end(healthy, [batch.id])
+
+        [task] = await healthy.tasks.page(batch.id)
+        assert task.status is TaskStatus.SUCCEEDED and task.attempts == 1
+        outcomes = [a["outcome"] for a in await healthy.tasks.attempts_of(task.id)]
+        assert outcomes == ["lost", "succeeded"]
+        assert (await healthy.batches.get(batch.id)).succeeded == 1
+
+        # The first worker wakes up: its heartbeat finds the task gone and abandons the call…
+        await first.check_leases()
+        await asyncio.sleep(0)
+        assert stuck_provider.in_flight == 0
+        # …and a late result from it matches no row: nothing is committed twice.
+        late = NewImage("0" * 64, "image/png", 1, 1, 1, "late.png", "output")
+        end = AttemptEnd("succeeded", 1.0)
+        assert not await dying.queue.succeed(claimed, first.id, late, end, clock())
+        final = await healthy.batches.get(batch.id)
+        assert (final.status, final.succeeded) == (BatchStatus.COMPLETED, 1)
+        assert not await healthy.images.referenced("0" * 64)
+    finally:
+        await dying.close()
+        await healthy.close()
+
+
+async def test_task_that_keeps_losing_workers_fails(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", lease_seconds=10)
+    clock = ManualClock()
+    provider = DemoProvider(latency_ms=3_600_000)
+    app = await build_app(settings, providers={"demo": provider}, clock=clock)
+    try:
+        batch = await submit(app, prompts("poison"))
+        for _ in range(5):
+            worker = app.worker(batch_ids=[batch.id])
+            await worker._fill()
+            clock.advance(11)
+            for job in worker._inflight.values():
+                job.cancel()
+        await app.queue.claim("reaper", 1, (await app.worker().limits.current()), clock(), 10)
+        [task] = await app.tasks.page(batch.id)
+        assert task.status is TaskStatus.FAILED and task.error_kind == "WorkerLost"
+    finally:
+        await app.close()
