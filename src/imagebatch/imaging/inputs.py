@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +58,13 @@ def load_image(data: bytes, name: str, *, max_bytes: int, max_pixels: int) -> Lo
             image.load()
     except InputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise refuse("has too many pixels (decompression bomb?)", "scale it down") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)) / 1e6:.0f} MP" if found else "too many pixels"
+        raise refuse(
+            f"is {size}, the limit is {max_pixels / 1e6:.0f} MP (a decompression bomb?)",
+            "scale it down",
+        ) from None
     except UnidentifiedImageError:
         raise refuse("is not an image", "use JPEG, PNG, WebP, GIF, BMP or HEIC") from None
     except (OSError, SyntaxError, ValueError) as error:

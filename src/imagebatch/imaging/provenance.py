@@ -79,7 +79,8 @@ def _png_with(data: bytes, texts: list[tuple[bytes, bytes]]) -> bytes:
         if not (kind == b"iTXt" and raw[8:].split(b"\x00", 1)[0] in keys)
     ]
     new = b"".join(_itxt(key, text) for key, text in texts)
-    return data[:8] + b"".join(kept[:-1]) + new + kept[-1]
+    # Right after IHDR: readers that stop at the pixel data still find it.
+    return data[:8] + kept[0] + new + b"".join(kept[1:])
 
 
 def _jpeg_with(data: bytes, packet: bytes) -> bytes:
