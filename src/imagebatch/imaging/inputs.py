@@ -60,9 +60,9 @@ def load_image(data: bytes, name: str, *, max_bytes: int, max_pixels: int) -> Lo
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         found = re.search(r"\((\d+) pixels\)", str(error))
-        size = f"{int(found.group(1)) / 1e6:.0f} MP" if found else "too many pixels"
+        pixels = f"{int(found.group(1)) / 1e6:.0f} MP" if found else "too many pixels"
         raise refuse(
-            f"is {size}, the limit is {max_pixels / 1e6:.0f} MP (a decompression bomb?)",
+            f"is {pixels}, the limit is {max_pixels / 1e6:.0f} MP (a decompression bomb?)",
             "scale it down",
         ) from None
     except UnidentifiedImageError:
