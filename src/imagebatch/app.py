@@ -98,7 +98,12 @@ async def build_app(
     batches = BatchRepo(db)
     tasks = TaskRepo(db)
     chosen = providers if providers is not None else build_providers(settings)
-    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+    limits = ImageLimits(
+        settings.max_image_bytes,
+        settings.max_image_pixels,
+        settings.url_fetch_timeout,
+        settings.allow_private_urls,
+    )
     service = BatchService(
         batches, tasks, queue, Ingestor(images, blobs, limits, clock), chosen, events, clock
     )

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     #: per input image, against decompression bombs
     max_image_pixels: int = Field(default=50_000_000, ge=1)
+    #: let reference-image URLs point at private or loopback addresses (trusted setups only)
+    allow_private_urls: bool = False
+    #: seconds to fetch one reference image from a URL
+    url_fetch_timeout: float = Field(default=20.0, gt=0)
     #: demo provider: simulated latency per image
     demo_latency_ms: int = Field(default=0, ge=0)
     #: demo provider: share of calls failing with a retryable error

@@ -104,8 +104,14 @@ def test_killed_run_resumes_without_redoing_finished_images(cli: Cli) -> None:
         "tiles",
     )
     first = cli.start(*args)
+    # kill it with some images finished and others inside the provider
     cli.wait_for(
-        lambda: cli.query("select count(*) from tasks where status='succeeded'")[0][0] >= 4
+        lambda: (
+            cli.query(
+                "select sum(status='succeeded') >= 4 and sum(status='running') > 0 from tasks"
+            )[0][0]
+            == 1
+        )
     )
     first.send_signal(signal.SIGKILL)
     first.wait()

@@ -10,7 +10,7 @@ from imagebatch.config import Settings
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.store.images import NewImage
-from imagebatch.store.queue import AttemptEnd
+from imagebatch.store.transitions import AttemptEnd
 from tests.conftest import ManualClock
 from tests.integration.helpers import prompts, run_to_end, submit
 

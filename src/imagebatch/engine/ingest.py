@@ -11,6 +11,7 @@ from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.records import Image
 from imagebatch.engine.clock import Clock
 from imagebatch.errors import InputError, InputIssue
+from imagebatch.imaging.fetch import FetchLimits, fetch_image_bytes
 from imagebatch.imaging.inputs import LoadedImage, load_image
 from imagebatch.store.images import ImageRepo, NewImage
 
@@ -19,6 +20,8 @@ from imagebatch.store.images import ImageRepo, NewImage
 class ImageLimits:
     max_bytes: int
     max_pixels: int
+    fetch_timeout: float = 20.0
+    allow_private_urls: bool = False
 
 
 @dataclass
@@ -36,6 +39,19 @@ class Ingestor:
         if key not in self._seen:
             self._seen[key] = await self._load(path, where)
         return self._seen[key]
+
+    async def image_from_url(self, url: str, where: str) -> Image | InputIssue:
+        if url not in self._seen:
+            limits = FetchLimits(
+                self.limits.max_bytes, self.limits.fetch_timeout, self.limits.allow_private_urls
+            )
+            try:
+                data = await fetch_image_bytes(url, where, limits)
+                self._seen[url] = await self.image_from_bytes(data, url.rsplit("/", 1)[-1])
+            except InputError as error:
+                issue = error.issues[0]
+                self._seen[url] = InputIssue(where, issue.problem, issue.hint)
+        return self._seen[url]
 
     async def image_from_bytes(self, data: bytes, name: str) -> Image:
         loaded = await asyncio.to_thread(

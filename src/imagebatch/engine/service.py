@@ -18,6 +18,7 @@ from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.ingest import Ingestor
 from imagebatch.errors import InputError, InputIssue
+from imagebatch.imaging.fetch import is_url
 from imagebatch.providers.base import ImageProvider
 from imagebatch.store.batches import BatchRepo
 from imagebatch.store.queue import QueueRepo
@@ -147,8 +148,7 @@ class BatchService:
             references = []
             for ref in spec.reference_images:
                 where = f"{spec.source or 'input'}, column reference_images"
-                path = Path(ref) if sub.base_dir is None else sub.base_dir / ref
-                got = await self.ingestor.image_from_path(path, where)
+                got = await self._reference(ref, sub.base_dir, where)
                 if isinstance(got, InputIssue):
                     reference_issues.append(got)
                 else:
@@ -157,6 +157,12 @@ class BatchService:
         if reference_issues:
             raise InputError(_unique(reference_issues))
         return resolved, _unique(skipped)
+
+    async def _reference(self, ref: str, base_dir: Path | None, where: str) -> Image | InputIssue:
+        if is_url(ref):
+            return await self.ingestor.image_from_url(ref, where)
+        path = Path(ref) if base_dir is None else base_dir / ref
+        return await self.ingestor.image_from_path(path, where)
 
     async def _reusable(
         self, sub: Submission, model: str, resolved: list[_Resolved]

@@ -29,7 +29,8 @@ from imagebatch.engine.outputs import OutputWriter
 from imagebatch.errors import InvalidRequest, ProviderError
 from imagebatch.providers.base import ImageProvider
 from imagebatch.store.images import ImageRepo
-from imagebatch.store.queue import AttemptEnd, QueueRepo
+from imagebatch.store.queue import QueueRepo
+from imagebatch.store.transitions import AttemptEnd
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import io
 import json
 import random
 import re
+import time
 from typing import ClassVar
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -63,13 +64,14 @@ class DemoProvider:
         self.calls += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        started = time.monotonic()
         try:
-            if self.latency_ms:
-                await asyncio.sleep(self.latency_ms / 1000)
             await _act_on_markers(request.prompt)
             if self.failure_rate and self._rng.random() < self.failure_rate:
                 raise ProviderUnavailable("demo: simulated failure")
             data = await asyncio.to_thread(render, request)
+            # The simulated latency is the whole call, drawing included, as a remote API's is.
+            await asyncio.sleep(max(0.0, self.latency_ms / 1000 - (time.monotonic() - started)))
             return ProviderResult(
                 (GeneratedImage(data, "image/jpeg"),), request_id=f"demo-{self.calls}"
             )

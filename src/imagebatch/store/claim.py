@@ -29,15 +29,45 @@ class ClaimLimits:
     batch_ids: Sequence[int] | None = None
 
 
+# Statements are built once: building them costs more of our CPU than SQLite spends running them.
+_RUNNING = (
+    select(tasks.c.owner, tasks.c.provider, func.count())
+    .where(tasks.c.status == TaskStatus.RUNNING.value)
+    .group_by(tasks.c.owner, tasks.c.provider)
+)
+_ACTIVE = batches.c.status.in_(ACTIVE_BATCH)
+_IN_SCOPE = batches.c.id.in_(bindparam("batch_ids", expanding=True))
+_OWNERS = select(batches.c.owner).where(_ACTIVE).distinct()
+_OWNERS_IN_SCOPE = _OWNERS.where(_IN_SCOPE)
+_RUNNABLE = (
+    tasks.c.status == TaskStatus.PENDING.value,
+    tasks.c.owner == bindparam("owner"),
+    or_(tasks.c.not_before.is_(None), tasks.c.not_before <= bindparam("now")),
+    tasks.c.provider.not_in(bindparam("full", expanding=True)),
+)
+_HEADS = (
+    select(tasks.c.id, tasks.c.provider)
+    .where(*_RUNNABLE, tasks.c.batch_id.in_(select(batches.c.id).where(_ACTIVE)))
+    .order_by(tasks.c.priority.desc(), tasks.c.id)
+    .limit(bindparam("free"))
+)
+_HEADS_IN_SCOPE = (
+    select(tasks.c.id, tasks.c.provider)
+    .where(*_RUNNABLE, tasks.c.batch_id.in_(select(batches.c.id).where(_ACTIVE, _IN_SCOPE)))
+    .order_by(tasks.c.priority.desc(), tasks.c.id)
+    .limit(bindparam("free"))
+)
+_TURNS = select(owner_turns).where(owner_turns.c.owner.in_(bindparam("owners", expanding=True)))
+_LATEST_TURN = select(func.coalesce(func.max(owner_turns.c.turn), 0))
+_SET_TURN = (
+    update(owner_turns).where(owner_turns.c.owner == bindparam("o")).values(turn=bindparam("t"))
+)
+_NEW_TURN = insert(owner_turns).values(owner=bindparam("o"), turn=bindparam("t"))
+
+
 def pick(conn: Connection, wanted: int, limits: ClaimLimits, now: datetime) -> list[int]:
     """Ids to claim: within the limits, round-robin between owners, then priority, then FIFO."""
-    running = (
-        conn.execute(
-            select(tasks.c.owner, tasks.c.provider, func.count())
-            .where(tasks.c.status == TaskStatus.RUNNING.value)
-            .group_by(tasks.c.owner, tasks.c.provider)
-        )
-    ).all()
+    running = conn.execute(_RUNNING).all()
     free = min(wanted, limits.global_limit - sum(n for _, _, n in running))
     if free <= 0:
         return []
@@ -57,9 +87,7 @@ def pick(conn: Connection, wanted: int, limits: ClaimLimits, now: datetime) -> l
 
 
 def _turns(conn: Connection, owners: list[str]) -> dict[str, int]:
-    if not owners:
-        return {}
-    rows = conn.execute(select(owner_turns).where(owner_turns.c.owner.in_(owners)))
+    rows = conn.execute(_TURNS, {"owners": owners})
     return {row.owner: row.turn for row in rows.all()}
 
 
@@ -67,14 +95,10 @@ def _record_turns(conn: Connection, served: list[str], turns: dict[str, int]) ->
     """Remember the order owners were served in, so the next claim starts with the others."""
     if not served:
         return
-    latest = int(conn.scalar(select(func.coalesce(func.max(owner_turns.c.turn), 0))) or 0)
+    latest = int(conn.execute(_LATEST_TURN).scalar() or 0)
     by_last_service = list(dict.fromkeys(reversed(served)))[::-1]
     for turn, owner in enumerate(by_last_service, start=latest + 1):
-        if owner in turns:
-            statement = update(owner_turns).where(owner_turns.c.owner == owner)
-            conn.execute(statement.values(turn=turn))
-        else:
-            conn.execute(insert(owner_turns).values(owner=owner, turn=turn))
+        conn.execute(_SET_TURN if owner in turns else _NEW_TURN, {"o": owner, "t": turn})
 
 
 def _heads_per_owner(
@@ -84,32 +108,22 @@ def _heads_per_owner(
     provider_free: dict[str, int],
     now: datetime,
 ) -> dict[str, list[tuple[int, str]]]:
-    runnable = [
-        tasks.c.status == TaskStatus.PENDING.value,
-        or_(tasks.c.not_before.is_(None), tasks.c.not_before <= now),
-        tasks.c.batch_id.in_(select(batches.c.id).where(batches.c.status.in_(ACTIVE_BATCH))),
-    ]
-    full = [name for name, n in provider_free.items() if n <= 0]
-    if full:
-        runnable.append(tasks.c.provider.not_in(full))
-    if limits.batch_ids is not None:
-        runnable.append(tasks.c.batch_id.in_(limits.batch_ids))
+    """Each active owner's next `free` runnable tasks, in the order they should run."""
+    scoped = limits.batch_ids is not None
+    params: dict[str, object] = {"batch_ids": list(limits.batch_ids or ())}
     # Owners come from the few active batches, not from scanning every pending task.
-    active = select(batches.c.owner).where(batches.c.status.in_(ACTIVE_BATCH))
-    if limits.batch_ids is not None:
-        active = active.where(batches.c.id.in_(limits.batch_ids))
-    owners = conn.execute(active.distinct()).scalars()
-    head_query = (
-        select(tasks.c.id, tasks.c.provider)
-        .where(*runnable, tasks.c.owner == bindparam("owner"))
-        .order_by(tasks.c.priority.desc(), tasks.c.id)
-        .limit(free)
-    )
+    owners = conn.execute(_OWNERS_IN_SCOPE if scoped else _OWNERS, params).scalars().all()
+    head_query = _HEADS_IN_SCOPE if scoped else _HEADS
     if conn.dialect.name == "postgresql":
         head_query = head_query.with_for_update(skip_locked=True, of=tasks)
+    params |= {
+        "now": now,
+        "free": free,
+        "full": [name for name, n in provider_free.items() if n <= 0],
+    }
     heads: dict[str, list[tuple[int, str]]] = {}
-    for owner in owners.all():
-        rows = conn.execute(head_query, {"owner": owner}).all()
+    for owner in owners:
+        rows = conn.execute(head_query, {**params, "owner": owner}).all()
         heads[owner] = [(row.id, row.provider) for row in rows]
     return heads
 

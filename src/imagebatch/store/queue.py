@@ -8,35 +8,30 @@ twice: its late write matches no row and is dropped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
 from imagebatch.domain.records import Task
-from imagebatch.domain.states import BatchStatus, TaskStatus
-from imagebatch.store.batches import settle_if_done
+from imagebatch.domain.states import TaskStatus
 from imagebatch.store.claim import ClaimLimits, pick
 from imagebatch.store.db import Database
 from imagebatch.store.images import NewImage, upsert_image
 from imagebatch.store.rows import task_from_row
-from imagebatch.store.tables import attempts, batches, tasks
-
-#: a task whose worker died this many times is failed rather than handed out again
-MAX_LOST_LEASES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptEnd:
-    """How one attempt ended, for the attempts table."""
-
-    outcome: str
-    latency_ms: float
-    error_kind: str | None = None
-    error_message: str | None = None
-    provider_request_id: str | None = None
-
+from imagebatch.store.tables import attempts, tasks
+from imagebatch.store.transitions import (
+    CLAIM,
+    AttemptEnd,
+    LostTask,
+    bump,
+    close_attempt,
+    finish,
+    mark_batches_started,
+    open_attempts,
+    owned,
+    reap_expired,
+    succeeded_outputs,
+)
 
 #: expired leases are looked for at most this often by one process (claims are frequent)
 REAP_EVERY = timedelta(seconds=1)
@@ -58,29 +53,19 @@ class QueueRepo:
 
         def work(conn: Connection) -> list[Task]:
             if reap:
-                _reap_expired(conn, now)
+                reap_expired(conn, now)
             picked = pick(conn, wanted, limits, now)
             if not picked:
                 return []
             until = now + timedelta(seconds=lease)
             claimed = conn.execute(
-                update(tasks)
-                .where(tasks.c.id.in_(picked), tasks.c.status == TaskStatus.PENDING.value)
-                .values(
-                    status=TaskStatus.RUNNING.value,
-                    lease_owner=worker_id,
-                    lease_until=until,
-                    attempts=tasks.c.attempts + 1,
-                    started_at=func.coalesce(tasks.c.started_at, now),
-                    not_before=None,
-                )
-                .returning(*tasks.c)
+                CLAIM, {"ids": picked, "worker": worker_id, "until": until, "now": now}
             )
             result = sorted(
                 (task_from_row(r) for r in claimed.all()), key=lambda t: picked.index(t.id)
             )
-            _open_attempts(conn, result, worker_id, now)
-            _mark_batches_started(conn, {t.batch_id for t in result}, now)
+            open_attempts(conn, result, worker_id, now)
+            mark_batches_started(conn, {t.batch_id for t in result}, now)
             return result
 
         return await self.db.write(work)
@@ -112,33 +97,23 @@ class QueueRepo:
 
         def work(conn: Connection) -> bool:
             image_id = upsert_image(conn, image, now)
-            if not _finish(
-                conn, task, worker_id, TaskStatus.SUCCEEDED, now, output_image_id=image_id
-            ):
-                raise _LostTask  # roll the image row back with it
-            _close_attempt(conn, task, end, now)
-            _bump(conn, task.batch_id, "succeeded", now)
+            if not finish(conn, task, worker_id, TaskStatus.SUCCEEDED, now, image_id=image_id):
+                raise LostTask  # roll the image row back with it
+            close_attempt(conn, task, end, now)
+            bump(conn, task.batch_id, "succeeded", now)
             return True
 
         try:
             return await self.db.write(work)
-        except _LostTask:
+        except LostTask:
             return False
 
     async def fail(self, task: Task, worker_id: str, end: AttemptEnd, now: datetime) -> bool:
         def work(conn: Connection) -> bool:
-            done = _finish(
-                conn,
-                task,
-                worker_id,
-                TaskStatus.FAILED,
-                now,
-                error_kind=end.error_kind,
-                error_message=end.error_message,
-            )
+            done = finish(conn, task, worker_id, TaskStatus.FAILED, now, end=end)
             if done:
-                _close_attempt(conn, task, end, now)
-                _bump(conn, task.batch_id, "failed", now)
+                close_attempt(conn, task, end, now)
+                bump(conn, task.batch_id, "failed", now)
             return done
 
         return await self.db.write(work)
@@ -150,7 +125,7 @@ class QueueRepo:
 
         def work(conn: Connection) -> bool:
             result = conn.execute(
-                _owned(task, worker_id).values(
+                owned(task, worker_id).values(
                     status=TaskStatus.PENDING.value,
                     lease_owner=None,
                     lease_until=None,
@@ -160,7 +135,7 @@ class QueueRepo:
                 )
             )
             if result.rowcount:
-                _close_attempt(conn, task, end, now)
+                close_attempt(conn, task, end, now)
             return bool(result.rowcount)
 
         return await self.db.write(work)
@@ -208,7 +183,7 @@ class QueueRepo:
                 )
                 .values(lease_until=now - timedelta(seconds=1))
             )
-            return _reap_expired(conn, now)
+            return reap_expired(conn, now)
 
         return await self.db.write(work)
 
@@ -237,7 +212,7 @@ class QueueRepo:
         """Output image ids of succeeded tasks with these request keys (for --reuse)."""
 
         def work(conn: Connection) -> dict[str, int]:
-            return _succeeded_outputs(conn, list(dict.fromkeys(request_keys)))
+            return succeeded_outputs(conn, list(dict.fromkeys(request_keys)))
 
         return await self.db.read(work)
 
@@ -252,140 +227,3 @@ class QueueRepo:
             return int(conn.scalar(query) or 0)
 
         return await self.db.read(work)
-
-
-def _owned(task: Task, worker_id: str) -> Any:
-    return update(tasks).where(
-        tasks.c.id == task.id,
-        tasks.c.lease_owner == worker_id,
-        tasks.c.status == TaskStatus.RUNNING.value,
-    )
-
-
-def _finish(
-    conn: Connection,
-    task: Task,
-    worker_id: str,
-    status: TaskStatus,
-    now: datetime,
-    **values: Any,
-) -> bool:
-    result = conn.execute(
-        _owned(task, worker_id).values(
-            status=status.value, lease_owner=None, lease_until=None, finished_at=now, **values
-        )
-    )
-    return bool(result.rowcount)
-
-
-class _LostTask(Exception):
-    """Our lease on the task is gone: undo the whole transaction."""
-
-
-def _bump(conn: Connection, batch_id: int, counter: str, now: datetime) -> None:
-    column = batches.c[counter]
-    done = batches.c.succeeded + batches.c.failed + batches.c.cancelled >= batches.c.total
-    finished = conn.execute(
-        update(batches)
-        .where(batches.c.id == batch_id)
-        .values({counter: column + 1})
-        .returning(done)
-    ).scalar()
-    if finished:
-        settle_if_done(conn, {batch_id}, now)
-
-
-def _open_attempts(conn: Connection, claimed: list[Task], worker_id: str, now: datetime) -> None:
-    rows = [
-        {"task_id": t.id, "number": t.attempts, "worker_id": worker_id, "started_at": now}
-        for t in claimed
-    ]
-    conn.execute(insert(attempts), rows)
-
-
-def _close_attempt(conn: Connection, task: Task, end: AttemptEnd, now: datetime) -> None:
-    conn.execute(
-        update(attempts)
-        .where(
-            attempts.c.task_id == task.id,
-            attempts.c.number == task.attempts,
-            attempts.c.ended_at.is_(None),
-        )
-        .values(
-            ended_at=now,
-            outcome=end.outcome,
-            latency_ms=end.latency_ms,
-            error_kind=end.error_kind,
-            error_message=end.error_message,
-            provider_request_id=end.provider_request_id,
-        )
-    )
-
-
-def _mark_batches_started(conn: Connection, batch_ids: set[int], now: datetime) -> None:
-    conn.execute(
-        update(batches)
-        .where(batches.c.id.in_(batch_ids), batches.c.status == BatchStatus.QUEUED.value)
-        .values(
-            status=BatchStatus.RUNNING.value, started_at=func.coalesce(batches.c.started_at, now)
-        )
-    )
-
-
-def _reap_expired(conn: Connection, now: datetime) -> int:
-    """Running tasks whose lease ran out go back to pending (or fail, if they keep losing it)."""
-    expired = and_(tasks.c.status == TaskStatus.RUNNING.value, tasks.c.lease_until < now)
-    lost = (
-        conn.execute(
-            update(tasks)
-            .where(expired)
-            .values(
-                status=TaskStatus.PENDING.value,
-                lease_owner=None,
-                lease_until=None,
-                lost_leases=tasks.c.lost_leases + 1,
-                attempts=tasks.c.attempts - 1,  # a dead worker is not the request's fault
-            )
-            .returning(tasks.c.id, tasks.c.batch_id, tasks.c.lost_leases)
-        )
-    ).all()
-    if not lost:
-        return 0
-    conn.execute(
-        update(attempts)
-        .where(attempts.c.task_id.in_([r.id for r in lost]), attempts.c.ended_at.is_(None))
-        .values(
-            ended_at=now,
-            outcome="lost",
-            error_kind="WorkerLost",
-            error_message="the worker stopped answering; its lease expired",
-        )
-    )
-    poisoned = [r for r in lost if r.lost_leases >= MAX_LOST_LEASES]
-    for row in poisoned:
-        conn.execute(
-            update(tasks)
-            .where(tasks.c.id == row.id)
-            .values(
-                status=TaskStatus.FAILED.value,
-                finished_at=now,
-                error_kind="WorkerLost",
-                error_message=f"{MAX_LOST_LEASES} workers died while running this task",
-            )
-        )
-        _bump(conn, row.batch_id, "failed", now)
-    return len(lost)
-
-
-def _succeeded_outputs(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        rows = conn.execute(
-            select(tasks.c.request_key, tasks.c.output_image_id).where(
-                tasks.c.request_key.in_(keys[start : start + 500]),
-                tasks.c.status == TaskStatus.SUCCEEDED.value,
-                tasks.c.output_image_id.is_not(None),
-            )
-        )
-        found.update({key: image_id for key, image_id in rows.all()})  # noqa: C416
-    return found
