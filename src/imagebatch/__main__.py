@@ -1,3 +1,4 @@
 from imagebatch.cli.main import main
 
-main()
+if __name__ == "__main__":  # worker processes (spawn/forkserver) import this module too
+    main()
