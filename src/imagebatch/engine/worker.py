@@ -123,7 +123,9 @@ class Worker:
 
     async def _idle(self, stop: asyncio.Event) -> None:
         timeout = self.options.poll_seconds
-        if len(self._inflight) < self.options.capacity:
+        # With calls in flight their ends wake us; only an idle worker needs to know exactly
+        # when a backed-off task becomes due.
+        if not self._inflight:
             due = await self.queue.next_due(self.limits.batch_ids, self.clock())
             if due is not None:
                 timeout = min(timeout, max(0.0, (due - self.clock()).total_seconds()))
