@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     allow_private_urls: bool = False
     #: seconds to fetch one reference image from a URL
     url_fetch_timeout: float = Field(default=20.0, gt=0)
+    #: API keys (comma-separated for a pool) and base URLs per provider
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_compatible_api_key: SecretStr | None = None
+    openai_compatible_base_url: str = ""
+    openai_compatible_model: str = "gpt-image-1"
+    #: seconds one provider call may take (image models can take minutes)
+    provider_timeout: float = Field(default=300.0, gt=0)
     #: demo provider: simulated latency per image
     demo_latency_ms: int = Field(default=0, ge=0)
     #: demo provider: share of calls failing with a retryable error

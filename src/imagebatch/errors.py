@@ -127,3 +127,7 @@ class InvalidRequest(FinalError):
 
 class AuthFailed(FinalError):
     """The provider rejected the API key."""
+
+
+class QuotaExhausted(FinalError):
+    """The account's quota or spend cap is used up; retrying will not help until it is raised."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +33,8 @@ class RunArgs:
     resolution: str | None = None
     seed: int | None = None
     out: Path | None = None
+    #: provider parameters as name=value (e.g. quality=high)
+    params: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,10 @@ class ParsedInput:
 
 
 def parse_run_input(args: RunArgs, max_tasks: int) -> ParsedInput:
+    return with_params(_parse(args, max_tasks), parse_params(args.params))
+
+
+def _parse(args: RunArgs, max_tasks: int) -> ParsedInput:
     if not args.inputs:
         return _from_template(args, max_tasks)
     if len(args.inputs) == 1 and args.inputs[0].is_dir():
@@ -85,6 +91,14 @@ def _from_table(path: Path) -> ParsedInput:
     return ParsedInput(Mode.GENERATE, path.stem, specs, path.parent, _digest(data))
 
 
+def with_params(parsed: ParsedInput, params: dict[str, str]) -> ParsedInput:
+    """Apply --param to every task (rows from a table included)."""
+    if not params:
+        return parsed
+    specs = [replace(spec, params={**params, **spec.params}) for spec in parsed.specs]
+    return replace(parsed, specs=specs)
+
+
 def _from_images(args: RunArgs, paths: list[Path], root: Path | None) -> ParsedInput:
     if not args.prompt:
         raise InputError(
@@ -104,6 +118,18 @@ def _from_images(args: RunArgs, paths: list[Path], root: Path | None) -> ParsedI
     name = root.name if root else paths[0].stem
     content = _digest(json.dumps(listing).encode())
     return ParsedInput(Mode.EDIT, name, specs, None, content)
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise InputError(
+                InputIssue(f"--param {item}", "is not name=value", "e.g. quality=high")
+            )
+        params[name.strip()] = value.strip()
+    return params
 
 
 def _spec(args: RunArgs, prompt: str, **extra: object) -> TaskSpec:
@@ -142,6 +168,7 @@ def fingerprint(args: RunArgs, parsed: ParsedInput, out_dir: Path) -> str:
         args.aspect_ratio,
         args.resolution,
         args.seed,
+        sorted(args.params),
         str(out_dir.resolve()),
     ]
     return _digest(json.dumps(parts, ensure_ascii=False).encode())

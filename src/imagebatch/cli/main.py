@@ -90,6 +90,9 @@ def run(
     reuse: Annotated[
         bool, typer.Option(help="Reuse outputs of identical earlier requests.")
     ] = False,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Provider parameter name=value, e.g. quality=high.")
+    ] = None,
 ) -> None:
     """Turn a table, a folder of images or a prompt template into a folder of images."""
     args = RunArgs(
@@ -104,6 +107,7 @@ def run(
         resolution,
         seed,
         out,
+        param or [],
     )
 
     async def body(app: App) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imagebatch.domain.specs import AspectRatio, Mode, Resolution, TaskSpec
 from imagebatch.errors import InputIssue
@@ -24,6 +24,8 @@ class ModelCapabilities:
     #: credits (US dollars for commercial models) per output image, for estimates
     price_per_image: float = 0.0
     description: str = ""
+    #: provider-specific parameters this model takes, with their allowed values
+    params: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +33,14 @@ class ProviderCapabilities:
     provider: str
     default_model: str
     models: Mapping[str, ModelCapabilities]
+    #: any model name goes (a self-hosted server knows its own); it gets the default's abilities
+    any_model: bool = False
 
     def model(self, name: str | None) -> ModelCapabilities | None:
-        return self.models.get(name or self.default_model)
+        found = self.models.get(name or self.default_model)
+        if found is None and self.any_model:
+            return self.models[self.default_model]
+        return found
 
 
 def check_spec(
@@ -69,10 +76,35 @@ def check_spec(
         )
     if spec.seed is not None and not found.seed:
         refuse(f"model {found.name} takes no seed", "leave the seed empty")
+    issues += _check_params(spec, found, where)
     if len(spec.reference_images) > found.max_reference_images:
         refuse(
             f"{len(spec.reference_images)} reference images, model {found.name} takes at most "
             f"{found.max_reference_images}",
             "remove some reference images",
         )
+    return issues
+
+
+def _check_params(spec: TaskSpec, model: ModelCapabilities, where: str) -> list[InputIssue]:
+    issues = []
+    for name, value in spec.params.items():
+        choices = model.params.get(name)
+        if choices is None:
+            known = ", ".join(sorted(model.params)) or "none"
+            issues.append(
+                InputIssue(
+                    where,
+                    f"model {model.name} has no parameter {name!r}",
+                    f"its parameters: {known}",
+                )
+            )
+        elif str(value) not in choices:
+            issues.append(
+                InputIssue(
+                    where,
+                    f"{name}={value!r} is not allowed",
+                    f"use one of {' '.join(sorted(choices))}",
+                )
+            )
     return issues

@@ -118,18 +118,31 @@ class BatchService:
                     "split the input or raise IMAGEBATCH_MAX_TASKS_PER_BATCH",
                 )
             )
+        unusable: dict[str, InputIssue | None] = {}
         issues: list[InputIssue] = []
         for spec in sub.specs:
             name = spec.provider or sub.provider
-            provider = self.providers.get(name)
-            if provider is None:
-                known = ", ".join(sorted(self.providers))
-                issues.append(InputIssue(spec.source or "input", f"no provider {name!r}", known))
-                continue
-            issues += check_spec(spec, sub.mode, provider.capabilities, spec.model or sub.model)
+            if name not in unusable:
+                unusable[name] = self._unusable(name)
+            if unusable[name] is None:
+                provider = self.providers[name]
+                issues += check_spec(spec, sub.mode, provider.capabilities, spec.model or sub.model)
+        issues = [issue for issue in unusable.values() if issue] + issues
         if issues:
             raise InputError(issues)
         return sub.model or self.providers[sub.provider].capabilities.default_model
+
+    def _unusable(self, name: str) -> InputIssue | None:
+        """Why a provider cannot take work here, said once per provider."""
+        provider = self.providers.get(name)
+        if provider is None:
+            known = ", ".join(sorted(self.providers))
+            return InputIssue(f"provider {name!r}", "does not exist", f"use one of: {known}")
+        if not provider.configured:
+            env = name.upper().replace("-", "_")
+            hint = f"set IMAGEBATCH_{env}_API_KEY (and IMAGEBATCH_{env}_BASE_URL if needed)"
+            return InputIssue(f"provider {name}", "is not configured", hint)
+        return None
 
     async def _resolve_images(self, sub: Submission) -> tuple[list[_Resolved], list[InputIssue]]:
         resolved: list[_Resolved] = []

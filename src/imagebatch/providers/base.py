@@ -52,6 +52,10 @@ class ImageProvider(Protocol):
     @property
     def capabilities(self) -> ProviderCapabilities: ...
 
+    @property
+    def configured(self) -> bool:
+        """Whether it can be used here (keys and base URL set)."""
+
     async def generate(self, request: ProviderRequest) -> ProviderResult: ...
 
     async def aclose(self) -> None: ...

@@ -60,6 +60,10 @@ class DemoProvider:
     def capabilities(self) -> ProviderCapabilities:
         return CAPABILITIES
 
+    @property
+    def configured(self) -> bool:
+        return True
+
     async def generate(self, request: ProviderRequest) -> ProviderResult:
         self.calls += 1
         self.in_flight += 1

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import SecretStr
+
 from imagebatch.config import Settings
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.demo import DemoProvider
+from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_capabilities
 
 ProviderFactory = Callable[[Settings], ImageProvider]
 
@@ -17,8 +20,28 @@ def _demo(settings: Settings) -> ImageProvider:
     )
 
 
+def _openai(settings: Settings) -> ImageProvider:
+    return OpenAIImagesProvider(
+        settings.openai_api_key, settings.openai_base_url, settings.provider_timeout
+    )
+
+
+def _openai_compatible(settings: Settings) -> ImageProvider:
+    # Self-hosted servers often need no key; the SDK still wants one to send.
+    key = settings.openai_compatible_api_key or SecretStr("unused")
+    return OpenAIImagesProvider(
+        key,
+        settings.openai_compatible_base_url,
+        settings.provider_timeout,
+        name="openai-compatible",
+        capabilities=compatible_capabilities(settings.openai_compatible_model),
+    )
+
+
 PROVIDERS: dict[str, ProviderFactory] = {
     "demo": _demo,
+    "openai": _openai,
+    "openai-compatible": _openai_compatible,
 }
 
 

@@ -1,0 +1,242 @@
+"""OpenAI Images (gpt-image-1, gpt-image-1-mini) through the official SDK, and any server that
+speaks the same API (`openai-compatible`).
+
+Mapping: aspect ratio 1:1 / 3:2 / 2:3 → size 1024x1024 / 1536x1024 / 1024x1536; other ratios,
+2K/4K, seeds and negative prompts are refused at enqueue (the API has none of them). Reference
+images and edit inputs go to /images/edits as several `image[]` parts. SDK retries are off:
+the engine owns retries, so attempts are counted once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, ClassVar
+
+import openai
+from pydantic import SecretStr
+
+from imagebatch.domain.capabilities import ModelCapabilities, ProviderCapabilities
+from imagebatch.domain.specs import AspectRatio, Resolution
+from imagebatch.errors import (
+    AuthFailed,
+    ConnectionFailed,
+    ContentRejected,
+    InvalidRequest,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    QuotaExhausted,
+    RateLimited,
+)
+from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.providers.keys import KeyPool
+
+SIZES = {
+    AspectRatio.R1_1: "1024x1024",
+    AspectRatio.R3_2: "1536x1024",
+    AspectRatio.R2_3: "1024x1536",
+}
+PARAMS = {
+    "quality": frozenset({"low", "medium", "high", "auto"}),
+    "output_format": frozenset({"png", "jpeg", "webp"}),
+    "background": frozenset({"transparent", "opaque", "auto"}),
+}
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+MODERATION_CODES = {"moderation_blocked", "content_policy_violation"}
+
+
+def _model(name: str, price: float) -> ModelCapabilities:
+    return ModelCapabilities(
+        name=name,
+        max_reference_images=4,
+        aspect_ratios=frozenset(SIZES),
+        resolutions=frozenset({Resolution.K1}),
+        seed=False,
+        negative_prompt=False,
+        price_per_image=price,
+        params=PARAMS,
+        description="OpenAI GPT Image; price is medium quality at 1024x1024",
+    )
+
+
+OPENAI_CAPABILITIES = ProviderCapabilities(
+    provider="openai",
+    default_model="gpt-image-1",
+    models={
+        "gpt-image-1": _model("gpt-image-1", 0.042),
+        "gpt-image-1-mini": _model("gpt-image-1-mini", 0.011),
+    },
+)
+
+
+def compatible_capabilities(default_model: str) -> ProviderCapabilities:
+    """A server speaking the OpenAI images API: any model name, the same parameters."""
+    model = ModelCapabilities(
+        name=default_model,
+        max_reference_images=4,
+        aspect_ratios=frozenset(SIZES),
+        resolutions=frozenset({Resolution.K1}),
+        seed=False,
+        negative_prompt=False,
+        params=PARAMS,
+        description="any server speaking the OpenAI images API",
+    )
+    return ProviderCapabilities(
+        provider="openai-compatible",
+        default_model=default_model,
+        models={default_model: model},
+        any_model=True,
+    )
+
+
+class OpenAIImagesProvider:
+    name: ClassVar[str] = "openai"
+
+    def __init__(
+        self,
+        api_key: SecretStr | None,
+        base_url: str,
+        timeout: float,
+        *,
+        name: str = "openai",
+        capabilities: ProviderCapabilities = OPENAI_CAPABILITIES,
+    ) -> None:
+        self.name = name  # type: ignore[misc]  # one class, two registry names
+        self.keys = KeyPool(name, api_key)
+        self._base_url = base_url
+        self._timeout = timeout
+        self._capabilities = capabilities
+        self._clients: dict[str, openai.AsyncOpenAI] = {}
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return self._capabilities
+
+    @property
+    def configured(self) -> bool:
+        return self.keys.configured and bool(self._base_url)
+
+    async def generate(self, request: ProviderRequest) -> ProviderResult:
+        key = self.keys.next()
+        client = self._client(key)
+        fields = _fields(request)
+        try:
+            if request.images:
+                files = [
+                    (f"image-{i}.{_ext(img.mime)}", img.data, img.mime)
+                    for i, img in enumerate(request.images)
+                ]
+                raw = await client.images.with_raw_response.edit(image=files, **fields)
+            else:
+                raw = await client.images.with_raw_response.generate(**fields)
+            response = raw.parse()
+        except openai.APIError as error:
+            raise self._translate(error, key) from None
+        except ValueError as error:  # a 200 whose body is not the JSON it should be
+            raise ProviderUnavailable(f"openai: malformed response ({error})") from None
+        return _result(
+            response, fields.get("output_format", "png"), raw.headers.get("x-request-id")
+        )
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+
+    def _client(self, key: str) -> openai.AsyncOpenAI:
+        if key not in self._clients:
+            self._clients[key] = openai.AsyncOpenAI(
+                api_key=key, base_url=self._base_url, timeout=self._timeout, max_retries=0
+            )
+        return self._clients[key]
+
+    def _translate(self, error: openai.APIError, key: str) -> ProviderError:
+        translated = translate(error)
+        translated.args = (self.keys.scrub(translated.message),)
+        if isinstance(translated, AuthFailed):
+            self.keys.disable(key, translated.message)
+        return translated
+
+
+def _fields(request: ProviderRequest) -> dict[str, Any]:
+    fields: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": 1}
+    fields["size"] = SIZES[request.aspect_ratio or AspectRatio.R1_1]
+    fields.update({k: v for k, v in request.params.items() if k in PARAMS})
+    return fields
+
+
+def _ext(mime: str) -> str:
+    return mime.rsplit("/", 1)[-1]
+
+
+def _result(response: Any, output_format: str, request_id: str | None) -> ProviderResult:
+    data = getattr(response, "data", None) or []
+    if not data or not getattr(data[0], "b64_json", None):
+        raise ProviderUnavailable("openai answered without an image", request_id=request_id)
+    try:
+        image = base64.b64decode(data[0].b64_json, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProviderUnavailable("openai sent an image that is not valid base64") from None
+    mime = MIME.get(getattr(response, "output_format", None) or output_format, "image/png")
+    return ProviderResult((GeneratedImage(image, mime),), request_id=request_id)
+
+
+def translate(error: openai.APIError) -> ProviderError:
+    """OpenAI SDK errors onto ours (see the wire-format notes in shared/provider-apis.md)."""
+    if isinstance(error, openai.APITimeoutError):
+        return ProviderTimeout("openai: the request timed out")
+    if isinstance(error, openai.APIConnectionError):
+        return ConnectionFailed(f"openai: cannot connect ({error.message})")
+    if not isinstance(error, openai.APIStatusError):
+        return ProviderUnavailable(f"openai: malformed response ({error.message})")
+    return _from_status(error)
+
+
+def _from_status(error: openai.APIStatusError) -> ProviderError:
+    status, code = error.status_code, _code(error)
+    message = f"openai {status}: {_message(error)}"
+    request_id = error.request_id
+    if status == 429 and code == "insufficient_quota":
+        return QuotaExhausted(message, request_id=request_id)
+    if status == 429:
+        return RateLimited(
+            message, retry_after=retry_after(error.response.headers), request_id=request_id
+        )
+    if status in (401, 403):
+        return AuthFailed(message, request_id=request_id)
+    if status == 400 and code in MODERATION_CODES:
+        return ContentRejected(message, request_id=request_id)
+    if status >= 500 or status in (408, 409):
+        return ProviderUnavailable(
+            message, retry_after=retry_after(error.response.headers), request_id=request_id
+        )
+    return InvalidRequest(message, request_id=request_id)
+
+
+def _body(error: openai.APIStatusError) -> dict[str, Any]:
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        return inner if isinstance(inner, dict) else {}
+    return {}
+
+
+def _code(error: openai.APIStatusError) -> str | None:
+    code = _body(error).get("code")
+    return str(code) if code else None
+
+
+def _message(error: openai.APIStatusError) -> str:
+    return str(_body(error).get("message") or error.message)
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from retry-after-ms or retry-after (seconds form), as OpenAI sends them."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return float(value) / scale
+            except ValueError:
+                continue
+    return None
