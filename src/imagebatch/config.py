@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     #: API keys (comma-separated for a pool) and base URLs per provider
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
     openai_compatible_api_key: SecretStr | None = None
     openai_compatible_base_url: str = ""
     openai_compatible_model: str = "gpt-image-1"

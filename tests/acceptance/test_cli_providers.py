@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.acceptance.conftest import Cli
+from tests.fakes.gemini import FakeGemini, resource_exhausted
 from tests.fakes.openai_images import FakeOpenAI, rate_limited
 
 KEY = "sk-cli-test-key-1234"
@@ -60,3 +61,29 @@ def test_impossible_parameters_are_refused(cli: Cli) -> None:
     cli.env["IMAGEBATCH_OPENAI_API_KEY"] = KEY
     result = cli.run("run", "--provider", "openai", "--prompt", "x", "--resolution", "4K")
     assert result.returncode == 2 and "no resolution 4K" in result.stderr
+
+
+def test_run_with_gemini(cli: Cli) -> None:
+    with FakeGemini("gemini-cli-key-5678") as fake:
+        cli.env |= {
+            "IMAGEBATCH_GEMINI_API_KEY": "gemini-cli-key-5678",
+            "IMAGEBATCH_GEMINI_BASE_URL": fake.url,
+            "IMAGEBATCH_RETRY_BASE_DELAY": "0",
+        }
+        fake.fail_next(resource_exhausted("0.01s"))
+        table = cli.cwd / "t.csv"
+        table.write_text("prompt,aspect_ratio,resolution,filename\nbanana,16:9,2K,b\n", "utf-8")
+        result = cli.run(
+            "run",
+            str(table),
+            "--provider",
+            "gemini",
+            "--model",
+            "gemini-3-pro-image-preview",
+            "--out",
+            "g",
+        )
+        assert result.returncode == 0, result.stderr
+        assert len(fake.requests) == 2
+    with Image.open(cli.cwd / "g" / "b.png") as image:
+        assert image.size == (2048, 1152)

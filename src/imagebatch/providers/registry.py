@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from imagebatch.config import Settings
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.demo import DemoProvider
+from imagebatch.providers.gemini import GeminiProvider
 from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_capabilities
 
 ProviderFactory = Callable[[Settings], ImageProvider]
@@ -38,8 +39,15 @@ def _openai_compatible(settings: Settings) -> ImageProvider:
     )
 
 
+def _gemini(settings: Settings) -> ImageProvider:
+    return GeminiProvider(
+        settings.gemini_api_key, settings.gemini_base_url, settings.provider_timeout
+    )
+
+
 PROVIDERS: dict[str, ProviderFactory] = {
     "demo": _demo,
+    "gemini": _gemini,
     "openai": _openai,
     "openai-compatible": _openai_compatible,
 }
