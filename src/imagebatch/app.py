@@ -12,6 +12,7 @@ from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import EventBus
 from imagebatch.engine.ingest import ImageLimits, Ingestor
 from imagebatch.engine.limits import LimitSource
+from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.engine.service import BatchService
 from imagebatch.engine.worker import Worker, WorkerOptions
 from imagebatch.providers.base import ImageProvider
@@ -39,6 +40,7 @@ class App:
     runtime_settings: SettingsRepo
     service: BatchService
     clock: Clock
+    rate_limits: RateLimits
 
     def worker(
         self,
@@ -72,6 +74,7 @@ class App:
             options=options,
             events=self.events,
             clock=self.clock,
+            rate_limits=self.rate_limits,
         )
 
     async def close(self) -> None:
@@ -120,4 +123,5 @@ async def build_app(
         runtime_settings=SettingsRepo(db),
         service=service,
         clock=clock,
+        rate_limits=RateLimits(settings.provider_rpm),
     )

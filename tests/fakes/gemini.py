@@ -121,6 +121,9 @@ class FakeGemini(FakeServer):
         #: answer like Gemini 3: an interim "thought" image before the final one
         self.thinking = thinking
 
+    def too_many(self, retry_after: float) -> Reply:
+        return resource_exhausted(f"{retry_after}s")
+
     def handle(self, request: Request) -> Reply:
         match = PATH.fullmatch(request.path.split("?")[0])
         if match is None or request.method != "POST":

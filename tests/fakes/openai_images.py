@@ -84,6 +84,9 @@ class FakeOpenAI(FakeServer):
         super().__init__()
         self.api_key = api_key
 
+    def too_many(self, retry_after: float) -> Reply:
+        return rate_limited(retry_after)
+
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"

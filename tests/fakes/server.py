@@ -52,6 +52,15 @@ class FakeServer:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.faults: deque[Reply] = deque()
+        #: rate limit enforced like a provider does: at most `limit` requests per `window` s
+        self.limit: int | None = None
+        self.window = 60.0
+        self.admitted: deque[float] = deque()
+        self.rejected = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        #: seconds every normal answer takes (faults answer at once unless they say otherwise)
+        self.latency = 0.0
         self._lock = threading.Lock()
         fake = self
 
@@ -91,6 +100,25 @@ class FakeServer:
     def handle(self, request: Request) -> Reply:
         raise NotImplementedError
 
+    def too_many(self, retry_after: float) -> Reply:
+        """This provider's answer to a request over its rate limit."""
+        raise NotImplementedError
+
+    def limit_rate(self, limit: int, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+
+    def _over_limit(self) -> Reply | None:
+        if self.limit is None:
+            return None
+        now = time.monotonic()
+        while self.admitted and self.admitted[0] <= now - self.window:
+            self.admitted.popleft()
+        if len(self.admitted) < self.limit:
+            self.admitted.append(now)
+            return None
+        self.rejected += 1
+        return self.too_many(round(self.admitted[0] + self.window - now, 3))
+
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length") or 0)
         request = Request(
@@ -101,8 +129,19 @@ class FakeServer:
         )
         with self._lock:
             self.requests.append(request)
-            fault = self.faults.popleft() if self.faults else None
-        reply = fault or self.handle(request)
+            fault = (self.faults.popleft() if self.faults else None) or self._over_limit()
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if fault is None and self.latency:
+                time.sleep(self.latency)
+            reply = fault or self.handle(request)
+            self._send(handler, reply)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _send(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         if reply.delay:
             time.sleep(reply.delay)
         body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()

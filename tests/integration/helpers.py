@@ -25,7 +25,7 @@ async def submit(
         name=extra.pop("name", "test"),  # type: ignore[arg-type]
         owner=owner,
         mode=extra.pop("mode", Mode.GENERATE),  # type: ignore[arg-type]
-        provider="demo",
+        provider=extra.pop("provider", "demo"),  # type: ignore[arg-type]
         specs=list(specs),
         **extra,  # type: ignore[arg-type]
     )

@@ -26,8 +26,9 @@ from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.outputs import OutputWriter
-from imagebatch.errors import InvalidRequest, ProviderError
-from imagebatch.providers.base import ImageProvider
+from imagebatch.engine.ratelimit import RateLimits
+from imagebatch.errors import InvalidRequest, ProviderError, RateLimited
+from imagebatch.providers.base import ImageProvider, ProviderRequest, ProviderResult
 from imagebatch.store.images import ImageRepo
 from imagebatch.store.queue import QueueRepo
 from imagebatch.store.transitions import AttemptEnd
@@ -65,6 +66,7 @@ class Worker:
         events: EventBus | None = None,
         clock: Clock = utc_now,
         worker_id: str | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.queue = queue
         self.providers = providers
@@ -75,6 +77,7 @@ class Worker:
         self.clock = clock
         self.id = worker_id or new_worker_id()
         self.outputs = OutputWriter(images, blobs)
+        self.rate_limits = rate_limits
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._rng = random.Random()
@@ -153,7 +156,7 @@ class Worker:
             if provider is None:
                 raise _unknown_provider(task.provider)
             request = await self.outputs.request_for(task)
-            result = await provider.generate(request)
+            result = await self._call(task.provider, provider, request)
             image = await self.outputs.store(task, result)
         except ProviderError as error:
             await self._failed(task, error, _elapsed_ms(started))
@@ -163,6 +166,22 @@ class Worker:
             self._publish(task, "succeeded", image_sha256=image.sha256)
         else:
             await self.outputs.discard_if_orphan(image)
+
+    async def _call(
+        self, name: str, provider: ImageProvider, request: ProviderRequest
+    ) -> ProviderResult:
+        """The provider call, paced by its requests-per-minute bucket when it has one."""
+        bucket = self.rate_limits.bucket(name) if self.rate_limits else None
+        if bucket is None:
+            return await provider.generate(request)
+        await bucket.acquire()
+        try:
+            result = await provider.generate(request)
+        except RateLimited as error:
+            bucket.on_rate_limited(error.retry_after)
+            raise
+        bucket.on_success()
+        return result
 
     async def _failed(self, task: Task, error: ProviderError, latency_ms: float) -> None:
         end = AttemptEnd(

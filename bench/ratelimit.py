@@ -1,0 +1,116 @@
+"""Rate-limit behaviour: a batch against a fake OpenAI that enforces R requests a minute.
+
+Prints achieved requests/minute ÷ R and the share of requests answered 429, for imagebatch
+(token bucket at R, adapting on 429s) and for a naive client measured in the same run (fixed
+concurrency, retry on 429 after a fixed delay). Usage:
+
+    python bench/ratelimit.py                 # 600 tasks, R = 120/min, 400 ms latency
+    python bench/ratelimit.py --n 120         # a shorter run
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/queue.py is named like the standard library's `queue`: keep this folder off the path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))  # for tests.fakes
+
+import argparse
+import asyncio
+import tempfile
+import time
+
+import openai
+from pydantic import SecretStr
+from tests.fakes.openai_images import FakeOpenAI
+
+from imagebatch.app import build_app
+from imagebatch.config import Settings
+from imagebatch.domain.specs import Mode, TaskSpec
+from imagebatch.engine.service import Submission
+from imagebatch.providers.openai_images import OpenAIImagesProvider
+
+KEY = "sk-bench-0000"
+
+
+async def imagebatch_run(fake: FakeOpenAI, n: int, rpm: float, concurrency: int) -> float:
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(
+            data_dir=Path(scratch),
+            provider_rpm={"openai": rpm},
+            concurrency=concurrency,
+            max_attempts=20,
+            retry_base_delay=1.0,
+        )
+        provider = OpenAIImagesProvider(SecretStr(KEY), fake.base_url, 60)
+        app = await build_app(settings, providers={"openai": provider})
+        specs = [TaskSpec(prompt=f"bench {i}") for i in range(n)]
+        sub = Submission("bench", "bench", Mode.GENERATE, "openai", specs, max_tasks=n)
+        batch = (await app.service.submit(sub)).batch
+        started = time.perf_counter()
+        await app.worker(batch_ids=[batch.id], drain=True).run()
+        wall = time.perf_counter() - started
+        done = await app.batches.get(batch.id)
+        await app.close()
+    assert done.succeeded == n, done
+    return wall
+
+
+async def naive_run(fake: FakeOpenAI, n: int, concurrency: int, retry_delay: float) -> float:
+    """What ad-hoc scripts do: N at once, sleep a fixed delay on 429, try again."""
+    client = openai.AsyncOpenAI(api_key=KEY, base_url=fake.base_url, max_retries=0)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            while True:
+                try:
+                    await client.images.generate(model="gpt-image-1", prompt=f"naive {i}")
+                    break
+                except openai.RateLimitError:
+                    await asyncio.sleep(retry_delay)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    await client.close()
+    return wall
+
+
+def report(name: str, fake: FakeOpenAI, n: int, wall: float, rpm: float) -> None:
+    achieved = n / wall * 60
+    share = fake.rejected / len(fake.requests)
+    print(
+        f"| {name} | {n} | {wall:.1f} | {achieved:.1f} | {achieved / rpm:.3f} | "
+        f"{len(fake.requests)} | {fake.rejected} | {share:.2%} |"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=600)
+    parser.add_argument("--rpm", type=float, default=120)
+    parser.add_argument("--latency", type=float, default=0.4)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    print("| client | tasks | wall s | achieved req/min | ÷ R | requests | 429s | 429 share |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in ("imagebatch", "naive"):
+        with FakeOpenAI(KEY) as fake:
+            fake.limit_rate(int(args.rpm), window=60.0)
+            fake.latency = args.latency
+            if name == "imagebatch":
+                wall = await imagebatch_run(fake, args.n, args.rpm, args.concurrency)
+            else:
+                wall = await naive_run(fake, args.n, args.concurrency, retry_delay=1.0)
+            report(name, fake, args.n, wall, args.rpm)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,44 @@
+"""The engine paces calls to a provider's rate limit instead of collecting 429s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from imagebatch.app import build_app
+from imagebatch.config import Settings
+from imagebatch.domain.specs import TaskSpec
+from imagebatch.providers.openai_images import OpenAIImagesProvider
+from tests.fakes.openai_images import FakeOpenAI
+from tests.integration.helpers import run_to_end, submit
+
+KEY = "sk-rate-test-0000"
+
+
+async def run_against_limit(tmp_path: Path, rpm: dict[str, float]) -> tuple[FakeOpenAI, int]:
+    with FakeOpenAI(KEY) as fake:
+        fake.limit_rate(4, window=0.5)  # 480 requests a minute, in half-second windows
+        settings = Settings(
+            data_dir=tmp_path / "d", provider_rpm=rpm, concurrency=8, retry_base_delay=0
+        )
+        provider = OpenAIImagesProvider(SecretStr(KEY), fake.base_url, 10)
+        app = await build_app(settings, providers={"openai": provider})
+        try:
+            specs = [TaskSpec(prompt=f"tile {i}") for i in range(16)]
+            batch = await submit(app, specs, provider="openai")
+            await run_to_end(app, [batch.id])
+            succeeded = (await app.batches.get(batch.id)).succeeded
+        finally:
+            await app.close()
+        return fake, succeeded
+
+
+async def test_paced_calls_stay_under_the_limit(tmp_path: Path) -> None:
+    fake, succeeded = await run_against_limit(tmp_path, {"openai": 360})
+    assert (fake.rejected, succeeded) == (0, 16)
+
+
+async def test_without_pacing_the_same_batch_meets_429s(tmp_path: Path) -> None:
+    fake, _ = await run_against_limit(tmp_path, {})
+    assert fake.rejected > 0  # the contrast that makes the test above meaningful
