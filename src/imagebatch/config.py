@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     openai_base_url: str = "https://api.openai.com/v1"
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    seedream_api_key: SecretStr | None = None
+    seedream_base_url: str = "https://ark.cn-beijing.volces.com"
     openai_compatible_api_key: SecretStr | None = None
     openai_compatible_base_url: str = ""
     openai_compatible_model: str = "gpt-image-1"

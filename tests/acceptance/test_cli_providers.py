@@ -10,6 +10,7 @@ from PIL import Image
 from tests.acceptance.conftest import Cli
 from tests.fakes.gemini import FakeGemini, resource_exhausted
 from tests.fakes.openai_images import FakeOpenAI, rate_limited
+from tests.fakes.seedream import FakeSeedream
 
 KEY = "sk-cli-test-key-1234"
 
@@ -87,3 +88,33 @@ def test_run_with_gemini(cli: Cli) -> None:
         assert len(fake.requests) == 2
     with Image.open(cli.cwd / "g" / "b.png") as image:
         assert image.size == (2048, 1152)
+
+
+def test_run_with_seedream(cli: Cli) -> None:
+    with FakeSeedream("ark-cli-key-1111") as fake:
+        cli.env |= {
+            "IMAGEBATCH_SEEDREAM_API_KEY": "ark-cli-key-1111",
+            "IMAGEBATCH_SEEDREAM_BASE_URL": fake.url,
+        }
+        result = cli.run(
+            "run",
+            "--provider",
+            "seedream",
+            "--prompt",
+            "a {cat|dog} plush",
+            "--aspect-ratio",
+            "4:3",
+            "--resolution",
+            "2k",
+            "--out",
+            "s",
+        )
+        assert result.returncode == 0, result.stderr
+    assert len(list((cli.cwd / "s").glob("*.jpg"))) == 2
+
+
+def test_providers_lists_configuration(cli: Cli) -> None:
+    cli.env["IMAGEBATCH_GEMINI_API_KEY"] = "k1,k2"
+    result = cli.run("providers")
+    lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert "2 keys" in lines["gemini"] and "no key" in lines["openai"]

@@ -277,20 +277,20 @@ def export(batch_id: int, out: Path) -> None:
 
 @cli.command()
 def providers() -> None:
-    """List providers, their models and what each model can do."""
+    """List providers, whether they are configured, their models and what each can do."""
 
     async def body(app: App) -> None:
         table = Table(
-            "provider", "model", "modes", "ratios", "sizes", "refs", "neg", "seed", "price/image"
+            "provider", "keys", "model", "modes", "sizes", "refs", "neg", "seed", "$/image"
         )
         for name, provider in sorted(app.providers.items()):
             caps = provider.capabilities
-            for model in caps.models.values():
+            for i, model in enumerate(caps.models.values()):
                 table.add_row(
-                    name,
+                    name if i == 0 else "",
+                    _key_state(provider) if i == 0 else "",
                     model.name + (" (default)" if model.name == caps.default_model else ""),
                     " ".join(sorted(m.value for m in model.modes)),
-                    str(len(model.aspect_ratios)),
                     " ".join(sorted(r.value for r in model.resolutions)),
                     str(model.max_reference_images),
                     "yes" if model.negative_prompt else "no",
@@ -300,6 +300,14 @@ def providers() -> None:
         console.print(table)
 
     _with_app(body)
+
+
+def _key_state(provider: object) -> str:
+    keys = getattr(provider, "keys", None)
+    if keys is None:
+        return "not needed"
+    count = len(keys.active())
+    return f"{count} key{'s' if count != 1 else ''}" if count else "no key"
 
 
 @db_cli.command("upgrade")

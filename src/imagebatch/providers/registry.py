@@ -11,6 +11,7 @@ from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.providers.gemini import GeminiProvider
 from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_capabilities
+from imagebatch.providers.seedream import SeedreamProvider
 
 ProviderFactory = Callable[[Settings], ImageProvider]
 
@@ -45,9 +46,16 @@ def _gemini(settings: Settings) -> ImageProvider:
     )
 
 
+def _seedream(settings: Settings) -> ImageProvider:
+    return SeedreamProvider(
+        settings.seedream_api_key, settings.seedream_base_url, settings.provider_timeout
+    )
+
+
 PROVIDERS: dict[str, ProviderFactory] = {
     "demo": _demo,
     "gemini": _gemini,
+    "seedream": _seedream,
     "openai": _openai,
     "openai-compatible": _openai_compatible,
 }
