@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
     seedream_api_key: SecretStr | None = None
     seedream_base_url: str = "https://ark.cn-beijing.volces.com"
+    #: a ComfyUI server, and the API-format workflow it runs (default: a basic SDXL one)
+    comfyui_base_url: str = ""
+    comfyui_workflow: Path | None = None
     openai_compatible_api_key: SecretStr | None = None
     openai_compatible_base_url: str = ""
     openai_compatible_model: str = "gpt-image-1"

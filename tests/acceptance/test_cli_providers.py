@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.acceptance.conftest import Cli
+from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.gemini import FakeGemini, resource_exhausted
 from tests.fakes.openai_images import FakeOpenAI, rate_limited
 from tests.fakes.seedream import FakeSeedream
@@ -118,3 +119,24 @@ def test_providers_lists_configuration(cli: Cli) -> None:
     result = cli.run("providers")
     lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
     assert "2 keys" in lines["gemini"] and "no key" in lines["openai"]
+
+
+def test_run_with_comfyui(cli: Cli) -> None:
+    with FakeComfyUI(polls_before_done=0) as fake:
+        cli.env["IMAGEBATCH_COMFYUI_BASE_URL"] = fake.url
+        result = cli.run(
+            "run",
+            "--provider",
+            "comfyui",
+            "--prompt",
+            "castle",
+            "--count",
+            "2",
+            "--negative-prompt",
+            "people",
+            "--out",
+            "c",
+        )
+        assert result.returncode == 0, result.stderr
+        seeds = {g["3"]["inputs"]["seed"] for g in fake.graphs.values()}
+    assert len(seeds) == 2 and len(list((cli.cwd / "c").glob("*.png"))) == 2

@@ -8,6 +8,7 @@ from pydantic import SecretStr
 
 from imagebatch.config import Settings
 from imagebatch.providers.base import ImageProvider
+from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.providers.gemini import GeminiProvider
 from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_capabilities
@@ -52,10 +53,16 @@ def _seedream(settings: Settings) -> ImageProvider:
     )
 
 
+def _comfyui(settings: Settings) -> ImageProvider:
+    workflow = load_workflow(settings.comfyui_workflow)
+    return ComfyUIProvider(settings.comfyui_base_url, workflow, settings.provider_timeout)
+
+
 PROVIDERS: dict[str, ProviderFactory] = {
     "demo": _demo,
     "gemini": _gemini,
     "seedream": _seedream,
+    "comfyui": _comfyui,
     "openai": _openai,
     "openai-compatible": _openai_compatible,
 }
