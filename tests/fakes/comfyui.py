@@ -53,7 +53,7 @@ class FakeComfyUI(FakeServer):
                 {
                     "error": {
                         "type": "invalid_prompt",
-                        "message": "Cannot execute because a node is missing the class_type property.",
+                        "message": "Cannot execute: a node is missing the class_type property.",
                     },
                     "node_errors": {},
                 },
