@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
     seedream_api_key: SecretStr | None = None
     seedream_base_url: str = "https://ark.cn-beijing.volces.com"
+    #: Jimeng keys are ACCESS_KEY_ID:SECRET_ACCESS_KEY pairs (comma-separated for a pool)
+    jimeng_api_key: SecretStr | None = None
+    jimeng_base_url: str = "https://visual.volcengineapi.com"
     #: a ComfyUI server, and the API-format workflow it runs (default: a basic SDXL one)
     comfyui_base_url: str = ""
     comfyui_workflow: Path | None = None

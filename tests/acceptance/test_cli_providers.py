@@ -10,6 +10,7 @@ from PIL import Image
 from tests.acceptance.conftest import Cli
 from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.gemini import FakeGemini, resource_exhausted
+from tests.fakes.jimeng import FakeJimeng
 from tests.fakes.openai_images import FakeOpenAI, rate_limited
 from tests.fakes.seedream import FakeSeedream
 
@@ -140,3 +141,14 @@ def test_run_with_comfyui(cli: Cli) -> None:
         assert result.returncode == 0, result.stderr
         seeds = {g["3"]["inputs"]["seed"] for g in fake.graphs.values()}
     assert len(seeds) == 2 and len(list((cli.cwd / "c").glob("*.png"))) == 2
+
+
+def test_run_with_jimeng(cli: Cli) -> None:
+    with FakeJimeng("AKLTcli", "cli-secret", polls=1) as fake:
+        cli.env |= {
+            "IMAGEBATCH_JIMENG_API_KEY": "AKLTcli:cli-secret",
+            "IMAGEBATCH_JIMENG_BASE_URL": fake.url,
+        }
+        result = cli.run("run", "--provider", "jimeng", "--prompt", "演唱会现场", "--out", "j")
+        assert result.returncode == 0, result.stderr
+    assert len(list((cli.cwd / "j").glob("*.jpg"))) == 1

@@ -11,6 +11,7 @@ from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.providers.gemini import GeminiProvider
+from imagebatch.providers.jimeng import JimengProvider
 from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_capabilities
 from imagebatch.providers.seedream import SeedreamProvider
 
@@ -58,10 +59,17 @@ def _comfyui(settings: Settings) -> ImageProvider:
     return ComfyUIProvider(settings.comfyui_base_url, workflow, settings.provider_timeout)
 
 
+def _jimeng(settings: Settings) -> ImageProvider:
+    return JimengProvider(
+        settings.jimeng_api_key, settings.jimeng_base_url, settings.provider_timeout
+    )
+
+
 PROVIDERS: dict[str, ProviderFactory] = {
     "demo": _demo,
     "gemini": _gemini,
     "seedream": _seedream,
+    "jimeng": _jimeng,
     "comfyui": _comfyui,
     "openai": _openai,
     "openai-compatible": _openai_compatible,
