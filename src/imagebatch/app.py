@@ -107,8 +107,9 @@ async def build_app(
         settings.url_fetch_timeout,
         settings.allow_private_urls,
     )
+    ingestor = Ingestor(images, blobs, limits, clock)
     service = BatchService(
-        batches, tasks, queue, Ingestor(images, blobs, limits, clock), chosen, events, clock
+        batches, tasks, queue, ingestor, chosen, events, clock, prices=settings.prices
     )
     return App(
         settings=settings,

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=3, ge=1, le=100)
     #: per-provider limits on tasks running at once, e.g. {"gemini": 4}
     provider_concurrency: dict[str, int] = Field(default_factory=dict)
+    #: price per image overrides for estimates, e.g. {"openai/gpt-image-1": 0.167}
+    prices: dict[str, float] = Field(default_factory=dict)
     #: per-provider requests-per-minute limits, e.g. {"openai": 5}; adapts down on 429s
     provider_rpm: dict[str, float] = Field(default_factory=dict)
     #: attempts per task, the first included (3 = up to 2 retries)

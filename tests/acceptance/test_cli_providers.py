@@ -152,3 +152,29 @@ def test_run_with_jimeng(cli: Cli) -> None:
         result = cli.run("run", "--provider", "jimeng", "--prompt", "演唱会现场", "--out", "j")
         assert result.returncode == 0, result.stderr
     assert len(list((cli.cwd / "j").glob("*.jpg"))) == 1
+
+
+def test_dry_run_prices_without_enqueueing(cli: Cli) -> None:
+    cli.env |= {
+        "IMAGEBATCH_OPENAI_API_KEY": KEY,
+        "IMAGEBATCH_PRICES": '{"openai/gpt-image-1": 0.25}',
+    }
+    result = cli.run(
+        "run",
+        "--provider",
+        "openai",
+        "--prompt",
+        "a {x}",
+        "--var",
+        "x=1,2,3",
+        "--count",
+        "2",
+        "--dry-run",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "6 task(s) are valid. Estimated cost: 1.5 (6 × openai/gpt-image-1 at 0.25)" in " ".join(
+        result.stdout.split()
+    )
+    assert not (cli.cwd / "imagebatch-data" / "imagebatch.db").exists() or cli.query(
+        "select count(*) from tasks"
+    ) == [(0,)]

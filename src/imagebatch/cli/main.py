@@ -16,7 +16,7 @@ from rich.table import Table
 
 from imagebatch.app import App, build_app
 from imagebatch.cli.exports import export_batch
-from imagebatch.cli.inputs import RunArgs, fingerprint, parse_run_input
+from imagebatch.cli.inputs import ParsedInput, RunArgs, fingerprint, parse_run_input
 from imagebatch.cli.outputs import existing_stems
 from imagebatch.cli.runner import drive
 from imagebatch.config import Settings
@@ -93,6 +93,9 @@ def run(
     param: Annotated[
         list[str] | None, typer.Option(help="Provider parameter name=value, e.g. quality=high.")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Only validate the input and print the cost estimate.")
+    ] = False,
 ) -> None:
     """Turn a table, a folder of images or a prompt template into a folder of images."""
     args = RunArgs(
@@ -111,6 +114,13 @@ def run(
     )
 
     async def body(app: App) -> int:
+        if dry_run:
+            parsed = parse_run_input(args, app.settings.max_tasks_per_batch)
+            found = app.service.estimate(_submission(app, args, parsed, reuse, Path("."), ""))
+            console.print(
+                f"{len(parsed.specs)} task(s) are valid. Estimated cost: {found.describe()}"
+            )
+            return 0
         batch, out_dir, skipped = await _submit_or_resume(app, args, reuse)
         batch, interrupted = await drive(app, batch, out_dir, console, concurrency)
         _summary(batch, out_dir)
@@ -135,28 +145,34 @@ async def _submit_or_resume(app: App, args: RunArgs, reuse: bool) -> tuple[Batch
         if earlier.status is BatchStatus.PAUSED:
             earlier = await app.service.resume(earlier.id)
         return earlier, out_dir, 0
-    submitted = await app.service.submit(
-        Submission(
-            name=parsed.name,
-            owner=getpass.getuser(),
-            mode=parsed.mode,
-            provider=args.provider,
-            specs=parsed.specs,
-            model=args.model,
-            base_dir=parsed.base_dir,
-            reuse=reuse,
-            fingerprint=fp,
-            out_dir=str(out_dir),
-            taken_stems=existing_stems(out_dir),
-            max_attempts=s.max_attempts,
-            max_tasks=s.max_tasks_per_batch,
-        )
-    )
+    submitted = await app.service.submit(_submission(app, args, parsed, reuse, out_dir, fp))
     for issue in submitted.skipped:
         err.print(f"[yellow]skipped[/] {issue}")
     batch = submitted.batch
     console.print(f"Batch {batch.id}: {batch.total} task(s) with {batch.provider}/{batch.model}.")
+    console.print(f"Estimated cost: {submitted.estimate.describe()}")
     return batch, out_dir, len(submitted.skipped)
+
+
+def _submission(
+    app: App, args: RunArgs, parsed: ParsedInput, reuse: bool, out_dir: Path, fp: str
+) -> Submission:
+    s = app.settings
+    return Submission(
+        name=parsed.name,
+        owner=getpass.getuser(),
+        mode=parsed.mode,
+        provider=args.provider,
+        specs=parsed.specs,
+        model=args.model,
+        base_dir=parsed.base_dir,
+        reuse=reuse,
+        fingerprint=fp or None,
+        out_dir=str(out_dir),
+        taken_stems=existing_stems(out_dir),
+        max_attempts=s.max_attempts,
+        max_tasks=s.max_tasks_per_batch,
+    )
 
 
 def _summary(batch: Batch, out_dir: Path | None) -> None:

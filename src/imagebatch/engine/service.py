@@ -11,6 +11,7 @@ from typing import Any
 
 from imagebatch.domain.capabilities import check_spec
 from imagebatch.domain.filenames import assign_stems
+from imagebatch.domain.pricing import Estimate, estimate
 from imagebatch.domain.records import Batch, Image, NewBatch, NewTask, Task
 from imagebatch.domain.specs import Mode, TaskSpec
 from imagebatch.domain.states import BatchStatus
@@ -52,6 +53,7 @@ class Submitted:
     batch: Batch
     #: input files left out (unreadable, too large…); the rest of the batch went ahead
     skipped: list[InputIssue]
+    estimate: Estimate
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class BatchService:
         providers: Mapping[str, ImageProvider],
         events: EventBus,
         clock: Clock = utc_now,
+        prices: Mapping[str, float] | None = None,
     ) -> None:
         self.batches = batches
         self.tasks = tasks
@@ -79,6 +82,7 @@ class BatchService:
         self.providers = providers
         self.events = events
         self.clock = clock
+        self.prices = dict(prices or {})
 
     async def submit(self, sub: Submission) -> Submitted:
         """Validate everything, store inputs, then create the batch in one transaction."""
@@ -106,7 +110,23 @@ class BatchService:
         )
         batch = await self.batches.create(new_batch, new_tasks, self.clock())
         self.events.publish(Event("submitted", batch_id=batch.id, status=batch.status.value))
-        return Submitted(batch, skipped)
+        return Submitted(batch, skipped, self._estimate(sub, model, new_tasks))
+
+    def estimate(self, sub: Submission) -> Estimate:
+        """Validate and price a submission without storing anything (a dry run)."""
+        model = self._check(sub)
+        return self._estimate(sub, model, None)
+
+    def _estimate(self, sub: Submission, model: str, new_tasks: list[NewTask] | None) -> Estimate:
+        if new_tasks is None:
+            pairs = [(spec.provider, spec.model) for spec in sub.specs]
+            reused = 0
+        else:
+            pairs = [(t.provider, t.model) for t in new_tasks if t.reuse_image_id is None]
+            reused = len(new_tasks) - len(pairs)
+        requests = [(p or sub.provider, m or model) for p, m in pairs]
+        caps = {name: provider.capabilities for name, provider in self.providers.items()}
+        return estimate(requests, caps, self.prices, reused=reused)
 
     def _check(self, sub: Submission) -> str:
         """Provider, model and every spec against the model's capabilities; returns the model."""
