@@ -144,3 +144,12 @@ def test_template_command_writes_a_table_that_runs(cli: Cli) -> None:
     result = cli.run("run", "t.xlsx", "--out", "from-template")
     assert result.returncode == 0, result.stderr
     assert (cli.cwd / "from-template" / "manifest.csv").exists()
+
+
+def test_cancel_from_another_process_stops_a_running_batch(cli: Cli) -> None:
+    args = ("run", "--prompt", "[demo:hang] {n}", "--var", "n=1,2,3,4", "--out", "h")
+    first = cli.start(*args)
+    cli.wait_for(lambda: cli.query("select count(*) from tasks where status='running'")[0][0] > 0)
+    assert cli.run("cancel", "1").returncode == 0
+    assert first.wait(timeout=20) == 1  # its calls were abandoned; the batch ended cancelled
+    assert cli.query("select status, cancelled from batches") == [("cancelled", 4)]

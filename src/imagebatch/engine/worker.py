@@ -35,6 +35,8 @@ from imagebatch.store.transitions import AttemptEnd
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_SECONDS = 2.0
+
 
 def new_worker_id() -> str:
     """host:pid:nonce — the host and pid let a restarted CLI spot its own dead predecessors."""
@@ -203,7 +205,9 @@ class Worker:
             self._publish(task, "pending", error=error.message, retry_in=decision.delay)
 
     async def _heartbeat_loop(self) -> None:
-        interval = self.options.lease_seconds / 3
+        # Often enough to keep the lease with two beats to spare, and to notice a cancel
+        # made by another process within a couple of seconds.
+        interval = min(self.options.lease_seconds / 3, HEARTBEAT_SECONDS)
         while True:
             await asyncio.sleep(interval)
             await self.check_leases()
