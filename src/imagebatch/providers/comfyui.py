@@ -25,13 +25,12 @@ from imagebatch.domain.capabilities import ModelCapabilities, ProviderCapabiliti
 from imagebatch.domain.specs import Mode, dimensions
 from imagebatch.errors import (
     ConfigurationError,
-    ConnectionFailed,
     InvalidRequest,
-    ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
 )
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.providers.transport import network_errors
 
 DEFAULT_WORKFLOW = Path(__file__).parent / "workflows" / "sdxl_txt2img.json"
 NUMBERS = {"{{seed}}", "{{width}}", "{{height}}"}
@@ -100,15 +99,11 @@ class ComfyUIProvider:
         return bool(self._base_url)
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        try:
+        with network_errors("comfyui"):
             graph = fill(self._workflow, await self._values(request))
             prompt_id = await self._queue(graph)
             outputs = await self._wait(prompt_id)
             image = await self._fetch(outputs)
-        except httpx.TimeoutException:
-            raise ProviderTimeout("comfyui: the server did not answer in time") from None
-        except httpx.TransportError as error:
-            raise ConnectionFailed(f"comfyui: cannot connect ({type(error).__name__})") from None
         return ProviderResult((image,), request_id=prompt_id)
 
     async def aclose(self) -> None:
@@ -192,11 +187,7 @@ def _check(response: httpx.Response, step: str) -> None:
     if response.status_code >= 500:
         raise ProviderUnavailable(f"comfyui {step}: HTTP {response.status_code}")
     if response.status_code >= 400:
-        raise _client_error(step, response)
-
-
-def _client_error(step: str, response: httpx.Response) -> ProviderError:
-    return InvalidRequest(f"comfyui {step}: HTTP {response.status_code}: {_summary(response)}")
+        raise InvalidRequest(f"comfyui {step}: HTTP {response.status_code}: {_summary(response)}")
 
 
 def _summary(response: httpx.Response) -> str:

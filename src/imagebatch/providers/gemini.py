@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-import httpx
 from google import genai
 from google.genai import errors, types
 from pydantic import SecretStr
@@ -24,16 +23,15 @@ from imagebatch.domain.capabilities import ModelCapabilities, ProviderCapabiliti
 from imagebatch.domain.specs import Resolution
 from imagebatch.errors import (
     AuthFailed,
-    ConnectionFailed,
     ContentRejected,
     InvalidRequest,
     ProviderError,
-    ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
 )
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
 from imagebatch.providers.keys import KeyPool
+from imagebatch.providers.transport import network_errors
 
 #: finish reasons that mean the output was refused; retrying the same prompt rarely helps
 SAFETY_FINISH = {
@@ -48,20 +46,6 @@ SAFETY_FINISH = {
 }
 QUOTA_RESET_ZONE = ZoneInfo("America/Los_Angeles")
 
-
-def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
-    """Timeout and transport error classes of whichever httpx the SDK uses (httpx or httpx2)."""
-    modules: list[Any] = [httpx]
-    try:
-        import httpx2  # newer google-genai releases ship on httpx2
-
-        modules.append(httpx2)
-    except ImportError:
-        pass
-    return tuple(m.TimeoutException for m in modules), tuple(m.TransportError for m in modules)
-
-
-TIMEOUT_ERRORS, TRANSPORT_ERRORS = _http_errors()
 
 GEMINI_CAPABILITIES = ProviderCapabilities(
     provider="gemini",
@@ -105,15 +89,12 @@ class GeminiProvider:
     async def generate(self, request: ProviderRequest) -> ProviderResult:
         key = self.keys.next()
         try:
-            response = await self._client(key).aio.models.generate_content(
-                model=request.model, contents=_contents(request), config=_config(request)
-            )
+            with network_errors("gemini"):
+                response = await self._client(key).aio.models.generate_content(
+                    model=request.model, contents=_contents(request), config=_config(request)
+                )
         except errors.APIError as error:
             raise self._translate(error, key) from None
-        except TIMEOUT_ERRORS:
-            raise ProviderTimeout("gemini: the request timed out") from None
-        except TRANSPORT_ERRORS as error:
-            raise ConnectionFailed(f"gemini: cannot connect ({type(error).__name__})") from None
         except ValueError as error:  # a 200 whose body is not the JSON it should be
             raise ProviderUnavailable(f"gemini: malformed response ({error})") from None
         return _result(response)

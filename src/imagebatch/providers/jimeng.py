@@ -28,7 +28,6 @@ from imagebatch.domain.capabilities import ModelCapabilities, ProviderCapabiliti
 from imagebatch.domain.specs import AspectRatio, Mode, Resolution
 from imagebatch.errors import (
     AuthFailed,
-    ConnectionFailed,
     ContentRejected,
     InvalidRequest,
     ProviderError,
@@ -38,6 +37,7 @@ from imagebatch.errors import (
 )
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
 from imagebatch.providers.keys import KeyPool
+from imagebatch.providers.transport import network_errors
 
 VERSION = "2022-08-31"
 OK = 10000
@@ -92,12 +92,9 @@ class JimengProvider:
     async def generate(self, request: ProviderRequest) -> ProviderResult:
         key = self.keys.next()
         try:
-            task_id = await self._submit(key, request)
-            image = await self._wait(key, request.model, task_id)
-        except httpx.TimeoutException:
-            raise ProviderTimeout("jimeng: the request timed out") from None
-        except httpx.TransportError as error:
-            raise ConnectionFailed(f"jimeng: cannot connect ({type(error).__name__})") from None
+            with network_errors("jimeng"):
+                task_id = await self._submit(key, request)
+                image = await self._wait(key, request.model, task_id)
         except AuthFailed as error:
             self.keys.disable(key, error.message)
             raise

@@ -21,17 +21,16 @@ from imagebatch.domain.capabilities import ModelCapabilities, ProviderCapabiliti
 from imagebatch.domain.specs import AspectRatio, Resolution
 from imagebatch.errors import (
     AuthFailed,
-    ConnectionFailed,
     ContentRejected,
     InvalidRequest,
     ProviderError,
-    ProviderTimeout,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
 )
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
 from imagebatch.providers.keys import KeyPool
+from imagebatch.providers.transport import network_errors
 
 QUOTA_CODES = {"QuotaExceeded", "AccountQuotaExceeded", "SetLimitExceeded", "AccountOverdueError"}
 PARAMS = {"watermark": frozenset({"true", "false"})}
@@ -89,16 +88,12 @@ class SeedreamProvider:
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
         key = self.keys.next()
-        try:
+        with network_errors("seedream"):
             response = await self._http.post(
                 "/api/v3/images/generations",
                 json=_body(request),
                 headers={"Authorization": f"Bearer {key}"},
             )
-        except httpx.TimeoutException:
-            raise ProviderTimeout("seedream: the request timed out") from None
-        except httpx.TransportError as failure:
-            raise ConnectionFailed(f"seedream: cannot connect ({type(failure).__name__})") from None
         request_id = response.headers.get("x-request-id")
         payload = _json(response, request_id)
         if response.status_code != 200:
