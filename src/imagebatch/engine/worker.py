@@ -30,7 +30,7 @@ from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.errors import InvalidRequest, ProviderError, RateLimited
 from imagebatch.providers.base import ImageProvider, ProviderRequest, ProviderResult
 from imagebatch.store.images import ImageRepo
-from imagebatch.store.queue import QueueRepo
+from imagebatch.store.queue import Completion, QueueRepo
 from imagebatch.store.transitions import AttemptEnd
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,10 @@ class Worker:
         self.outputs = OutputWriter(images, blobs)
         self.rate_limits = rate_limits
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        #: finished tasks waiting for the next group commit, with who waits for the outcome
+        self._completions: list[tuple[Completion, asyncio.Future[bool]]] = []
+        self._flush_needed = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._rng = random.Random()
 
@@ -95,6 +99,7 @@ class Worker:
         stop = stop or asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         listener = asyncio.create_task(self._listen())
+        self._flusher = asyncio.create_task(self._flush_loop())
         try:
             while not stop.is_set():
                 # Cleared before looking for work: a task ending meanwhile re-sets it.
@@ -107,6 +112,8 @@ class Worker:
             heartbeat.cancel()
             listener.cancel()
             await self._shutdown()
+            self._flusher.cancel()
+            self._flusher = None
 
     async def _fill(self) -> None:
         room = self.options.capacity - len(self._inflight)
@@ -164,7 +171,7 @@ class Worker:
             await self._failed(task, error, _elapsed_ms(started))
             return
         end = AttemptEnd("succeeded", _elapsed_ms(started), provider_request_id=result.request_id)
-        if await self.queue.succeed(task, self.id, image, end, self.clock()):
+        if await self._commit((task, image, end)):
             self._publish(task, "succeeded", image_sha256=image.sha256)
         else:
             await self.outputs.discard_if_orphan(image)
@@ -203,6 +210,34 @@ class Worker:
         not_before = now + timedelta(seconds=decision.delay)
         if await self.queue.retry_later(task, self.id, end, not_before, now):
             self._publish(task, "pending", error=error.message, retry_in=decision.delay)
+
+    async def _commit(self, item: Completion) -> bool:
+        """Record a success; under load several share one transaction (group commit)."""
+        if self._flusher is None:  # not running a loop (tests drive single steps)
+            [done] = await self.queue.succeed_many(self.id, [item], self.clock())
+            return done
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._completions.append((item, future))
+        self._flush_needed.set()
+        return await future
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_needed.wait()
+            self._flush_needed.clear()
+            waiting, self._completions = self._completions, []
+            try:
+                results = await self.queue.succeed_many(
+                    self.id, [item for item, _ in waiting], self.clock()
+                )
+            except Exception as error:  # the waiters log it; their leases bring the tasks back
+                for _, future in waiting:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), done in zip(waiting, results, strict=True):
+                if not future.done():
+                    future.set_result(done)
 
     async def _heartbeat_loop(self) -> None:
         # Often enough to keep the lease with two beats to spare, and to notice a cancel

@@ -7,6 +7,7 @@ twice: its late write matches no row and is dropped.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -35,6 +36,22 @@ from imagebatch.store.transitions import (
 
 #: expired leases are looked for at most this often by one process (claims are frequent)
 REAP_EVERY = timedelta(seconds=1)
+
+
+Completion = tuple[Task, NewImage, AttemptEnd]
+
+
+def _complete(conn: Connection, worker_id: str, item: Completion, now: datetime) -> bool:
+    task, image, end = item
+    try:
+        with conn.begin_nested():
+            image_id = upsert_image(conn, image, now)
+            if not finish(conn, task, worker_id, TaskStatus.SUCCEEDED, now, image_id=image_id):
+                raise LostTask  # roll the image row back with it
+            close_attempt(conn, task, end, now)
+    except LostTask:
+        return False
+    return True
 
 
 class QueueRepo:
@@ -94,19 +111,25 @@ class QueueRepo:
         self, task: Task, worker_id: str, image: NewImage, end: AttemptEnd, now: datetime
     ) -> bool:
         """Output row, task and batch counters in one transaction; False if we lost the task."""
+        [done] = await self.succeed_many(worker_id, [(task, image, end)], now)
+        return done
 
-        def work(conn: Connection) -> bool:
-            image_id = upsert_image(conn, image, now)
-            if not finish(conn, task, worker_id, TaskStatus.SUCCEEDED, now, image_id=image_id):
-                raise LostTask  # roll the image row back with it
-            close_attempt(conn, task, end, now)
-            bump(conn, task.batch_id, "succeeded", now)
-            return True
+    async def succeed_many(
+        self, worker_id: str, items: Sequence[Completion], now: datetime
+    ) -> list[bool]:
+        """Several completions in one transaction (a group commit); each is all or nothing:
+        a task whose lease was lost leaves no image row and no count behind."""
 
-        try:
-            return await self.db.write(work)
-        except LostTask:
-            return False
+        def work(conn: Connection) -> list[bool]:
+            results = [_complete(conn, worker_id, item, now) for item in items]
+            finished = Counter(
+                item[0].batch_id for item, ok in zip(items, results, strict=True) if ok
+            )
+            for batch_id, n in finished.items():
+                bump(conn, batch_id, "succeeded", now, n)
+            return results
+
+        return await self.db.write(work)
 
     async def fail(self, task: Task, worker_id: str, end: AttemptEnd, now: datetime) -> bool:
         def work(conn: Connection) -> bool:

@@ -88,7 +88,7 @@ _DONE = batches.c.succeeded + batches.c.failed + batches.c.cancelled >= batches.
 _BUMP = {
     counter: update(batches)
     .where(batches.c.id == bindparam("batch_id"))
-    .values({counter: batches.c[counter] + 1})
+    .values({counter: batches.c[counter] + bindparam("n")})
     .returning(_DONE)
     for counter in ("succeeded", "failed")
 }
@@ -151,8 +151,8 @@ class LostTask(Exception):
     """Our lease on the task is gone: undo the whole transaction."""
 
 
-def bump(conn: Connection, batch_id: int, counter: str, now: datetime) -> None:
-    if conn.execute(_BUMP[counter], {"batch_id": batch_id}).scalar():
+def bump(conn: Connection, batch_id: int, counter: str, now: datetime, n: int = 1) -> None:
+    if conn.execute(_BUMP[counter], {"batch_id": batch_id, "n": n}).scalar():
         settle_if_done(conn, {batch_id}, now)
 
 
