@@ -30,7 +30,7 @@ from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.errors import InvalidRequest, ProviderError, RateLimited
 from imagebatch.providers.base import ImageProvider, ProviderRequest, ProviderResult
 from imagebatch.store.images import ImageRepo
-from imagebatch.store.queue import Completion, QueueRepo
+from imagebatch.store.queue import Completion, QueueRepo, Refill
 from imagebatch.store.transitions import AttemptEnd
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ class Worker:
         self._completions: list[tuple[Completion, asyncio.Future[bool]]] = []
         self._flush_needed = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
+        #: slots the group commit already refilled, so their ends need not wake the main loop
+        self._refilled = 0
         self._wake = asyncio.Event()
         self._rng = random.Random()
 
@@ -124,8 +126,11 @@ class Worker:
             self.id, room, limits, self.clock(), self.options.lease_seconds
         )
         for task in claimed:
-            self._inflight[task.id] = asyncio.create_task(self._guarded(task))
-            self._publish(task, "running")
+            self._start(task)
+
+    def _start(self, task: Task) -> None:
+        self._inflight[task.id] = asyncio.create_task(self._guarded(task))
+        self._publish(task, "running")
 
     async def _drained(self) -> bool:
         batch_ids = self.limits.batch_ids
@@ -156,7 +161,10 @@ class Worker:
             log.exception("task %s: unexpected error", task.id)
         finally:
             self._inflight.pop(task.id, None)
-            self._wake.set()
+            if self._refilled:
+                self._refilled -= 1
+            else:
+                self._wake.set()
 
     async def _execute(self, task: Task) -> None:
         started = time.perf_counter()
@@ -214,7 +222,7 @@ class Worker:
     async def _commit(self, item: Completion) -> bool:
         """Record a success; under load several share one transaction (group commit)."""
         if self._flusher is None:  # not running a loop (tests drive single steps)
-            [done] = await self.queue.succeed_many(self.id, [item], self.clock())
+            [done], _ = await self.queue.succeed_many(self.id, [item], self.clock())
             return done
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._completions.append((item, future))
@@ -226,15 +234,20 @@ class Worker:
             await self._flush_needed.wait()
             self._flush_needed.clear()
             waiting, self._completions = self._completions, []
+            # The freed slots are filled in the same transaction: no extra round trip.
+            refill = Refill(len(waiting), await self.limits.current(), self.options.lease_seconds)
             try:
-                results = await self.queue.succeed_many(
-                    self.id, [item for item, _ in waiting], self.clock()
+                results, following = await self.queue.succeed_many(
+                    self.id, [item for item, _ in waiting], self.clock(), refill
                 )
             except Exception as error:  # the waiters log it; their leases bring the tasks back
                 for _, future in waiting:
                     if not future.done():
                         future.set_exception(error)
                 continue
+            for next_task in following:
+                self._start(next_task)
+            self._refilled += len(following)
             for (_, future), done in zip(waiting, results, strict=True):
                 if not future.done():
                     future.set_result(done)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select, update
@@ -54,6 +55,27 @@ def _complete(conn: Connection, worker_id: str, item: Completion, now: datetime)
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class Refill:
+    """A claim to make: how many tasks, within which limits, leased for how long."""
+
+    wanted: int
+    limits: ClaimLimits
+    lease: float
+
+
+def _claim(conn: Connection, worker_id: str, refill: Refill, now: datetime) -> list[Task]:
+    picked = pick(conn, refill.wanted, refill.limits, now)
+    if not picked:
+        return []
+    until = now + timedelta(seconds=refill.lease)
+    claimed = conn.execute(CLAIM, {"ids": picked, "worker": worker_id, "until": until, "now": now})
+    result = sorted((task_from_row(r) for r in claimed.all()), key=lambda t: picked.index(t.id))
+    open_attempts(conn, result, worker_id, now)
+    mark_batches_started(conn, {t.batch_id for t in result}, now)
+    return result
+
+
 class QueueRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -71,19 +93,7 @@ class QueueRepo:
         def work(conn: Connection) -> list[Task]:
             if reap:
                 reap_expired(conn, now)
-            picked = pick(conn, wanted, limits, now)
-            if not picked:
-                return []
-            until = now + timedelta(seconds=lease)
-            claimed = conn.execute(
-                CLAIM, {"ids": picked, "worker": worker_id, "until": until, "now": now}
-            )
-            result = sorted(
-                (task_from_row(r) for r in claimed.all()), key=lambda t: picked.index(t.id)
-            )
-            open_attempts(conn, result, worker_id, now)
-            mark_batches_started(conn, {t.batch_id for t in result}, now)
-            return result
+            return _claim(conn, worker_id, Refill(wanted, limits, lease), now)
 
         return await self.db.write(work)
 
@@ -111,23 +121,28 @@ class QueueRepo:
         self, task: Task, worker_id: str, image: NewImage, end: AttemptEnd, now: datetime
     ) -> bool:
         """Output row, task and batch counters in one transaction; False if we lost the task."""
-        [done] = await self.succeed_many(worker_id, [(task, image, end)], now)
+        [done], _ = await self.succeed_many(worker_id, [(task, image, end)], now)
         return done
 
     async def succeed_many(
-        self, worker_id: str, items: Sequence[Completion], now: datetime
-    ) -> list[bool]:
+        self,
+        worker_id: str,
+        items: Sequence[Completion],
+        now: datetime,
+        refill: Refill | None = None,
+    ) -> tuple[list[bool], list[Task]]:
         """Several completions in one transaction (a group commit); each is all or nothing:
-        a task whose lease was lost leaves no image row and no count behind."""
+        a task whose lease was lost leaves no image row and no count behind. With `refill`,
+        the same transaction claims the tasks to run next in the freed slots."""
 
-        def work(conn: Connection) -> list[bool]:
+        def work(conn: Connection) -> tuple[list[bool], list[Task]]:
             results = [_complete(conn, worker_id, item, now) for item in items]
             finished = Counter(
                 item[0].batch_id for item, ok in zip(items, results, strict=True) if ok
             )
             for batch_id, n in finished.items():
                 bump(conn, batch_id, "succeeded", now, n)
-            return results
+            return results, _claim(conn, worker_id, refill, now) if refill else []
 
         return await self.db.write(work)
 
