@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from openpyxl import load_workbook
 
 from tests.acceptance.conftest import Cli
+
+# Each test starts several real `imagebatch` processes (about a second each to import).
+pytestmark = pytest.mark.timeout(120)
 
 
 def test_status_retry_cancel_and_export(cli: Cli) -> None:

@@ -14,6 +14,9 @@ from tests.fakes.jimeng import FakeJimeng
 from tests.fakes.openai_images import FakeOpenAI, rate_limited
 from tests.fakes.seedream import FakeSeedream
 
+# Each test starts several real `imagebatch` processes (about a second each to import).
+pytestmark = pytest.mark.timeout(120)
+
 KEY = "sk-cli-test-key-1234"
 
 

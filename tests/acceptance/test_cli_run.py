@@ -6,9 +6,13 @@ import csv
 import signal
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.acceptance.conftest import Cli
+
+# Each test starts several real `imagebatch` processes (about a second each to import).
+pytestmark = pytest.mark.timeout(120)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:

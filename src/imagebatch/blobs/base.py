@@ -16,6 +16,9 @@ class BlobStore(Protocol):
     async def put(self, key: str, data: bytes) -> None:
         """Store atomically: readers see the whole object or nothing."""
 
+    def put_blocking(self, key: str, data: bytes) -> None:
+        """The same as put(), for code already running off the event loop (in a thread)."""
+
     async def get(self, key: str) -> bytes: ...
 
     async def exists(self, key: str) -> bool: ...

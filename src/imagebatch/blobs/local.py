@@ -22,9 +22,12 @@ class LocalBlobStore:
         return self.root / key
 
     async def put(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self.put_blocking, key, data)
+
+    def put_blocking(self, key: str, data: bytes) -> None:
         path = self.path(key)
         if not path.exists():  # same key, same bytes: already stored
-            await asyncio.to_thread(write_atomically, path, data)
+            write_atomically(path, data)
 
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self.path(key).read_bytes)

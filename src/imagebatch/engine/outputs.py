@@ -44,15 +44,20 @@ class OutputWriter:
         """Check the bytes are a whole image, stamp provenance, write under their hash."""
         if not result.images:
             raise ProviderUnavailable("the provider answered without an image")
-        data, mime, width, height = await asyncio.to_thread(_stamp, task, result.images[0].data)
-        sha256, key = content_key(data, extension_for(mime))
-        await self.blobs.put(key, data)
+        # One hand-off to a thread for all of it: each hop costs as much as the work.
+        return await asyncio.to_thread(self._stamp_and_write, task, result.images[0].data)
+
+    def _stamp_and_write(self, task: Task, data: bytes) -> NewImage:
+        mime, width, height = probe_output(data)  # also rejects truncated or garbage bytes
+        stamped = provenance.embed(data, mime, provenance_of(task))
+        sha256, key = content_key(stamped, extension_for(mime))
+        self.blobs.put_blocking(key, stamped)
         return NewImage(
             sha256=sha256,
             mime=mime,
             width=width,
             height=height,
-            bytes=len(data),
+            bytes=len(stamped),
             storage_key=key,
             kind="output",
             original_name=task.output_filename,
@@ -63,11 +68,6 @@ class OutputWriter:
         """We lost the task after writing its output: remove the file unless a row uses it."""
         if not await self.images.referenced(image.sha256):
             await self.blobs.delete(image.storage_key)
-
-
-def _stamp(task: Task, data: bytes) -> tuple[bytes, str, int, int]:
-    mime, width, height = probe_output(data)  # also rejects truncated or garbage bytes
-    return provenance.embed(data, mime, provenance_of(task)), mime, width, height
 
 
 def provenance_of(task: Task) -> dict[str, object]:
