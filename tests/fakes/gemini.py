@@ -128,7 +128,7 @@ class FakeGemini(FakeServer):
         match = PATH.fullmatch(request.path.split("?")[0])
         if match is None or request.method != "POST":
             return error(404, "NOT_FOUND", f"Unknown path {request.path}")
-        if request.headers.get("x-goog-api-key") != self.api_key:
+        if request.headers.get("x-goog-api-key") not in self.api_key.split(","):
             return bad_key()
         body = request.json()
         problem = _invalid(body)

@@ -171,3 +171,20 @@ def test_negative_prompts_and_big_sizes_are_refused_where_unsupported() -> None:
     assert any("no resolution 4K" in p for p in flash)
     pro = [i.problem for i in check_spec(spec, Mode.GENERATE, caps, "gemini-3-pro-image-preview")]
     assert not any("resolution" in p for p in pro)
+
+
+async def test_a_spent_daily_quota_rests_that_key_and_the_next_one_works() -> None:
+    keys = "gemini-key-one-1111,gemini-key-two-2222"
+    with FakeGemini(keys) as fake:
+        fake.fail_next(
+            fake_api.resource_exhausted("3s", "GenerateRequestsPerDayPerProjectPerModel")
+        )
+        client = GeminiProvider(SecretStr(keys), fake.url, 10)
+        with pytest.raises(RateLimited):
+            await client.generate(request())
+        for _ in range(3):
+            await client.generate(request())
+        await client.aclose()
+    used = [r.headers["x-goog-api-key"] for r in fake.requests]
+    assert used[0] == "gemini-key-one-1111"
+    assert used[1:] == ["gemini-key-two-2222"] * 3

@@ -116,6 +116,9 @@ class GeminiProvider:
         translated.args = (self.keys.scrub(translated.message),)
         if isinstance(translated, AuthFailed):
             self.keys.disable(key, translated.message)
+        if isinstance(translated, RateLimited) and _per_day(_details(error)):
+            # A daily quota does not come back in seconds: rest the key, not the whole batch.
+            self.keys.rest(key, translated.retry_after or 0.0, "daily quota spent")
         return translated
 
 
@@ -206,9 +209,13 @@ def _reason(details: list[dict[str, Any]]) -> str | None:
     return next((str(d["reason"]) for d in details if "reason" in d), None)
 
 
-def _retry_after(details: list[dict[str, Any]]) -> float | None:
+def _per_day(details: list[dict[str, Any]]) -> bool:
     quota_ids = [v.get("quotaId", "") for d in details for v in d.get("violations", [])]
-    if any("PerDay" in quota_id for quota_id in quota_ids):
+    return any("PerDay" in quota_id for quota_id in quota_ids)
+
+
+def _retry_after(details: list[dict[str, Any]]) -> float | None:
+    if _per_day(details):
         return seconds_until_quota_reset(datetime.now(QUOTA_RESET_ZONE))
     for detail in details:
         match = re.fullmatch(r"([\d.]+)s", str(detail.get("retryDelay", "")))
