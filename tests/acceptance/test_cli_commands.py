@@ -69,3 +69,10 @@ def test_no_input_and_no_prompt_is_invalid(cli: Cli) -> None:
 def test_bad_flag_values_are_invalid(cli: Cli) -> None:
     result = cli.run("run", "--prompt", "x", "--aspect-ratio", "5:4")
     assert result.returncode == 2 and "use one of 1:1" in result.stderr
+
+
+def test_global_concurrency_is_shown_and_set(cli: Cli) -> None:
+    assert "Global concurrency: 3" in cli.run("concurrency").stdout
+    assert "Global concurrency: 7" in cli.run("concurrency", "7").stdout
+    assert cli.query("select value from settings where key='global_concurrency'") == [(7,)]
+    assert cli.run("concurrency", "101").returncode == 2

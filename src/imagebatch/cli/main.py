@@ -27,6 +27,7 @@ from imagebatch.engine.service import Submission
 from imagebatch.errors import ImagebatchError, InputError
 from imagebatch.imaging import provenance
 from imagebatch.store.migrations import upgrade
+from imagebatch.store.settings import GLOBAL_CONCURRENCY
 
 EXIT_FAILURES, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -324,6 +325,21 @@ def _key_state(provider: object) -> str:
         return "not needed"
     count = len(keys.active())
     return f"{count} key{'s' if count != 1 else ''}" if count else "no key"
+
+
+@cli.command()
+def concurrency(
+    limit: Annotated[int | None, typer.Argument(min=1, max=100, help="New global limit.")] = None,
+) -> None:
+    """Show or set how many tasks run at once across all workers (takes effect within 1 s)."""
+
+    async def body(app: App) -> None:
+        if limit is not None:
+            await app.runtime_settings.put(GLOBAL_CONCURRENCY, limit)
+        current = await app.runtime_settings.get(GLOBAL_CONCURRENCY, app.settings.concurrency)
+        console.print(f"Global concurrency: {current}")
+
+    _with_app(body)
 
 
 @db_cli.command("upgrade")
