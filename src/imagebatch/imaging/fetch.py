@@ -72,10 +72,15 @@ async def _read_capped(response: httpx.Response, url: str, where: str, cap: int)
 
 
 async def _check_target(url: str, where: str, limits: FetchLimits) -> None:
+    await check_public_url(url, where, allow_private=limits.allow_private)
+
+
+async def check_public_url(url: str, where: str, *, allow_private: bool) -> None:
+    """Refuse anything but http(s) URLs whose host resolves only to public addresses."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise _issue(where, f"{url} is not an http(s) URL", "use http:// or https://")
-    if limits.allow_private:
+    if allow_private:
         return
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
