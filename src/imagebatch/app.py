@@ -77,6 +77,8 @@ class App:
             timeout=s.webhook_timeout,
             max_attempts=s.webhook_max_attempts,
             allow_private=s.allow_private_urls,
+            retry_delay=s.webhook_retry_delay,
+            events=self.events,
         )
 
     def worker(

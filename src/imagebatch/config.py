@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     #: seconds one webhook POST may take, and how many times it is tried
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    #: seconds before the first retry of a failed webhook; doubles each time, at most an hour
+    webhook_retry_delay: float = Field(default=10.0, ge=0)
     #: run workers inside `imagebatch serve` (false: API only, workers run elsewhere)
     serve_workers: bool = True
     #: demo provider: simulated latency per image

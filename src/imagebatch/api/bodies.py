@@ -34,7 +34,7 @@ class BatchOptions(BaseModel):
     reuse: bool = False
     priority: int = Field(default=0, ge=-100, le=100)
     #: a preset's prompt goes before yours
-    preset_id: int | None = None
+    preset_id: int | None = Field(default=None, ge=1, le=MAX_SEED)
 
 
 class BatchIn(BatchOptions):

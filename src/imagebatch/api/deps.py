@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from imagebatch.app import App
@@ -22,6 +22,10 @@ SESSION_COOKIE = "ib_session"
 CSRF_COOKIE = "ib_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: ids are 64-bit integers in the database; anything larger cannot name a row
+MAX_ID = 2**63 - 1
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Cursor = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 
 _bearer = HTTPBearer(auto_error=False, description="A personal API token (POST /api/auth/tokens)")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Browser session")

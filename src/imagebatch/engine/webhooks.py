@@ -8,7 +8,6 @@ Receivers should also refuse timestamps more than a few minutes old (replays).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -20,6 +19,7 @@ from datetime import timedelta
 import httpx
 
 from imagebatch.engine.clock import Clock, utc_now
+from imagebatch.engine.events import EventBus
 from imagebatch.engine.secrets import SecretBox
 from imagebatch.errors import InputError
 from imagebatch.imaging.fetch import check_public_url
@@ -37,9 +37,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"v1={mac.hexdigest()}"
 
 
-def backoff(attempts: int) -> float:
+def backoff(attempts: int, first: float = 10.0) -> float:
     """Seconds before the next try: 10 s, 20 s, 40 s … at most an hour."""
-    return min(MAX_BACKOFF, 10.0 * 2.0 ** (attempts - 1))
+    return min(MAX_BACKOFF, first * 2.0 ** (attempts - 1))
 
 
 class WebhookSecrets:
@@ -73,7 +73,13 @@ class WebhookDispatcher:
         max_attempts: int = 8,
         allow_private: bool = False,
         poll_seconds: float = 1.0,
+        retry_delay: float = 10.0,
+        events: EventBus | None = None,
     ) -> None:
+        self.retry_delay = retry_delay
+        self.events = events
+        #: the earliest retry this dispatcher scheduled, so it wakes up for it on time
+        self._next_retry: float | None = None
         self.repo = repo
         self.secrets = secrets_
         self.clock = clock
@@ -83,15 +89,40 @@ class WebhookDispatcher:
         self.poll_seconds = poll_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
-            while not stop.is_set():
-                try:
-                    sent = await self.send_due(client)
-                except Exception:  # a database hiccup must not end deliveries for good
-                    log.exception("webhook dispatch failed; trying again shortly")
-                    sent = 0
-                if not sent:
-                    await _wait(stop, self.poll_seconds)
+        wake = asyncio.Event()
+        listener = asyncio.create_task(self._listen(wake)) if self.events else None
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+                while not stop.is_set():
+                    wake.clear()
+                    try:
+                        sent = await self.send_due(client)
+                    except Exception:  # a database hiccup must not end deliveries for good
+                        log.exception("webhook dispatch failed; trying again shortly")
+                        sent = 0
+                    if not sent:
+                        await _wait_any(stop, wake, self._pause())
+        finally:
+            if listener:
+                listener.cancel()
+
+    def _pause(self) -> float:
+        """Until the next poll, or sooner when a retry we scheduled falls due."""
+        if self._next_retry is None:
+            return self.poll_seconds
+        due_in = self._next_retry - time.monotonic()
+        if due_in <= 0:
+            self._next_retry = None
+        return max(0.0, min(self.poll_seconds, due_in))
+
+    async def _listen(self, wake: asyncio.Event) -> None:
+        """Batches end when their last task ends or they are cancelled: look then."""
+        assert self.events is not None
+        async with self.events.subscribe() as queue:
+            while True:
+                event = await queue.get()
+                if event.kind == "cancelled" or event.status in {"succeeded", "failed"}:
+                    wake.set()
 
     async def send_due(self, client: httpx.AsyncClient) -> int:
         lease = timedelta(seconds=self.timeout * 2 + 5)
@@ -118,7 +149,10 @@ class WebhookDispatcher:
         elif delivery.attempts >= self.max_attempts:
             await self._finish(delivery, "failed", status, error)
         else:
-            retry_at = self.clock() + timedelta(seconds=backoff(delivery.attempts))
+            delay = backoff(delivery.attempts, self.retry_delay)
+            retry_at = self.clock() + timedelta(seconds=delay)
+            soon = time.monotonic() + delay
+            self._next_retry = min(self._next_retry or soon, soon)
             await self.repo.record(
                 delivery.id,
                 status="pending",
@@ -160,6 +194,8 @@ def _body(delivery: Delivery) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from imagebatch.api.deps import AdminUser, AppDep
+from imagebatch.api.deps import AdminUser, AppDep, Cursor, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.views import BatchOut, Page, PresetOut
 from imagebatch.domain.credits import from_micros
@@ -88,7 +88,7 @@ async def create_preset(body: PresetIn, _admin: AdminUser, app: AppDep) -> Prese
 
 @router.put("/presets/{preset_id}", responses=responses(404, 422))
 async def update_preset(
-    preset_id: int, body: PresetUpdate, _admin: AdminUser, app: AppDep
+    preset_id: ObjectId, body: PresetUpdate, _admin: AdminUser, app: AppDep
 ) -> PresetOut:
     values = body.model_dump(exclude_none=True)
     if not values:
@@ -99,7 +99,7 @@ async def update_preset(
 @router.delete(
     "/presets/{preset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(404)
 )
-async def delete_preset(preset_id: int, _admin: AdminUser, app: AppDep) -> None:
+async def delete_preset(preset_id: ObjectId, _admin: AdminUser, app: AppDep) -> None:
     await app.presets.delete(preset_id)
 
 
@@ -109,7 +109,7 @@ async def all_batches(
     app: AppDep,
     status: BatchStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Cursor = None,
 ) -> Page[BatchOut]:
     """Every user's batches, newest first."""
     found = await app.batches.page(None, status, cursor, limit)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from imagebatch.api.deps import AdminUser, AppDep
+from imagebatch.api.deps import AdminUser, AppDep, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.views import UserOut
 from imagebatch.domain.accounts import Role
@@ -56,8 +56,8 @@ class LedgerEntryOut(BaseModel):
     id: int
     kind: str
     amount: float
-    batch_id: int | None
-    task_id: int | None
+    batch_id: ObjectId | None
+    task_id: ObjectId | None
     note: str | None
     created_at: datetime
 
@@ -83,7 +83,9 @@ async def create_user(body: NewUserIn, _admin: AdminUser, app: AppDep) -> UserCr
 
 
 @router.put("/{user_id}", responses=responses(404, 422))
-async def update_user(user_id: int, body: UserUpdate, admin: AdminUser, app: AppDep) -> UserOut:
+async def update_user(
+    user_id: ObjectId, body: UserUpdate, admin: AdminUser, app: AppDep
+) -> UserOut:
     """Disable or enable a user (their sessions end at once), or change their role."""
     if user_id == admin.id and (body.disabled or body.role is Role.USER):
         raise Forbidden("you cannot disable yourself or give up your own admin role")
@@ -96,7 +98,9 @@ async def update_user(user_id: int, body: UserUpdate, admin: AdminUser, app: App
 
 
 @router.post("/{user_id}/credits", responses=responses(404, 422))
-async def grant_credits(user_id: int, body: GrantIn, _admin: AdminUser, app: AppDep) -> UserOut:
+async def grant_credits(
+    user_id: ObjectId, body: GrantIn, _admin: AdminUser, app: AppDep
+) -> UserOut:
     user = await app.users.get(user_id)
     await app.ledger.grant(user.name, to_micros(body.amount), app.clock(), body.note)
     return UserOut.of(await app.users.get(user_id))
@@ -104,7 +108,7 @@ async def grant_credits(user_id: int, body: GrantIn, _admin: AdminUser, app: App
 
 @router.get("/{user_id}/credits", responses=responses(404))
 async def user_credits(
-    user_id: int,
+    user_id: ObjectId,
     _admin: AdminUser,
     app: AppDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -122,7 +126,7 @@ async def user_credits(
 
 @router.post("/{user_id}/password", responses=responses(404, 422))
 async def reset_password(
-    user_id: int, body: PasswordReset, _admin: AdminUser, app: AppDep
+    user_id: ObjectId, body: PasswordReset, _admin: AdminUser, app: AppDep
 ) -> PasswordOut:
     """Set a new password (generated when left out); the user's sessions end."""
     password = body.password or secrets.token_urlsafe(12)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel
 
-from imagebatch.api.deps import AppDep, CurrentUser
+from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.routes.images import visible_image
 from imagebatch.api.uploads import read_multipart
@@ -96,7 +96,7 @@ async def add_assets(request: Request, user: CurrentUser, app: AppDep) -> Assets
     status_code=status.HTTP_201_CREATED,
     responses=responses(401, 403, 404),
 )
-async def asset_from_image(image_id: int, user: CurrentUser, app: AppDep) -> AssetOut:
+async def asset_from_image(image_id: ObjectId, user: CurrentUser, app: AppDep) -> AssetOut:
     """Keep a result (or any image you can see) in your library."""
     image = await visible_image(app, user, image_id)
     name = image.original_name or f"image-{image.id}"
@@ -108,7 +108,7 @@ async def list_assets(
     user: CurrentUser,
     app: AppDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[AssetOut]:
     return [AssetOut.of(a) for a in await app.assets.library(user.name, limit, offset)]
 
@@ -116,5 +116,5 @@ async def list_assets(
 @router.delete(
     "/{asset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404)
 )
-async def delete_asset(asset_id: int, user: CurrentUser, app: AppDep) -> None:
+async def delete_asset(asset_id: ObjectId, user: CurrentUser, app: AppDep) -> None:
     await app.assets.delete(user.name, asset_id)

@@ -13,6 +13,7 @@ from imagebatch.api.deps import (
     SESSION_COOKIE,
     AppDep,
     CurrentUser,
+    ObjectId,
     client_address,
 )
 from imagebatch.api.errors import responses
@@ -101,7 +102,7 @@ async def list_tokens(user: CurrentUser, app: AppDep) -> list[TokenOut]:
 @router.delete(
     "/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404)
 )
-async def revoke_token(token_id: int, user: CurrentUser, app: AppDep) -> None:
+async def revoke_token(token_id: ObjectId, user: CurrentUser, app: AppDep) -> None:
     await app.users.revoke_token(user.id, token_id, app.clock())
 
 

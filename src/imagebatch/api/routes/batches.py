@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from imagebatch.api.bodies import BatchIn, BatchOptions
-from imagebatch.api.deps import AppDep, CurrentUser
+from imagebatch.api.deps import AppDep, CurrentUser, Cursor, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.submit import Submitter
 from imagebatch.api.uploads import options_from_fields, read_multipart
@@ -59,14 +59,14 @@ def validated(model: type[M], data: bytes | dict[str, Any]) -> M:
         raise RequestValidationError(error.errors(include_url=False)) from None
 
 
-async def owned_batch(app: App, user: User, batch_id: int) -> Batch:
+async def owned_batch(app: App, user: User, batch_id: ObjectId) -> Batch:
     batch = await app.batches.get(batch_id)
     if batch.owner != user.name and not user.is_admin:
         raise NotFound(f"no batch {batch_id}")
     return batch
 
 
-async def owned_task(app: App, user: User, task_id: int) -> Task:
+async def owned_task(app: App, user: User, task_id: ObjectId) -> Task:
     task = await app.tasks.get(task_id)
     if task.owner != user.name and not user.is_admin:
         raise NotFound(f"no task {task_id}")
@@ -121,7 +121,7 @@ async def list_batches(
     app: AppDep,
     status: BatchStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Cursor = None,
 ) -> Page[BatchOut]:
     """Your batches, newest first."""
     found = await app.batches.page(user.name, status, cursor, limit)
@@ -130,18 +130,18 @@ async def list_batches(
 
 
 @router.get("/api/batches/{batch_id}", responses=responses(401, 404))
-async def get_batch(batch_id: int, user: CurrentUser, app: AppDep) -> BatchOut:
+async def get_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> BatchOut:
     return BatchOut.of(await owned_batch(app, user, batch_id))
 
 
 @router.get("/api/batches/{batch_id}/tasks", responses=responses(401, 404))
 async def list_tasks(
-    batch_id: int,
+    batch_id: ObjectId,
     user: CurrentUser,
     app: AppDep,
     status: TaskStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Cursor = None,
 ) -> Page[TaskOut]:
     """A batch's tasks in order, `limit` at a time: pass next_cursor to continue."""
     await owned_batch(app, user, batch_id)
@@ -151,25 +151,25 @@ async def list_tasks(
 
 
 @router.post("/api/batches/{batch_id}/cancel", responses=responses(401, 403, 404, 409))
-async def cancel_batch(batch_id: int, user: CurrentUser, app: AppDep) -> BatchOut:
+async def cancel_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> BatchOut:
     await owned_batch(app, user, batch_id)
     return BatchOut.of(await app.service.cancel(batch_id))
 
 
 @router.post("/api/batches/{batch_id}/pause", responses=responses(401, 403, 404, 409))
-async def pause_batch(batch_id: int, user: CurrentUser, app: AppDep) -> BatchOut:
+async def pause_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> BatchOut:
     await owned_batch(app, user, batch_id)
     return BatchOut.of(await app.service.pause(batch_id))
 
 
 @router.post("/api/batches/{batch_id}/resume", responses=responses(401, 403, 404, 409))
-async def resume_batch(batch_id: int, user: CurrentUser, app: AppDep) -> BatchOut:
+async def resume_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> BatchOut:
     await owned_batch(app, user, batch_id)
     return BatchOut.of(await app.service.resume(batch_id))
 
 
 @router.post("/api/batches/{batch_id}/retry", responses=responses(401, 402, 403, 404, 409))
-async def retry_batch(batch_id: int, user: CurrentUser, app: AppDep) -> Retried:
+async def retry_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> Retried:
     """Send every failed task back to the queue (their credits are reserved again)."""
     await owned_batch(app, user, batch_id)
     count = await app.service.retry_failed(batch_id)
@@ -177,18 +177,18 @@ async def retry_batch(batch_id: int, user: CurrentUser, app: AppDep) -> Retried:
 
 
 @router.get("/api/batches/{batch_id}/webhooks", responses=responses(401, 404))
-async def webhook_log(batch_id: int, user: CurrentUser, app: AppDep) -> list[DeliveryOut]:
+async def webhook_log(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> list[DeliveryOut]:
     """Webhook deliveries of this batch: status, attempts, the receiver's last answer."""
     await owned_batch(app, user, batch_id)
     return [DeliveryOut.of(d) for d in await app.webhooks.for_batch(batch_id)]
 
 
 @router.get("/api/tasks/{task_id}", responses=responses(401, 404))
-async def get_task(task_id: int, user: CurrentUser, app: AppDep) -> TaskOut:
+async def get_task(task_id: ObjectId, user: CurrentUser, app: AppDep) -> TaskOut:
     return TaskOut.of(await owned_task(app, user, task_id))
 
 
 @router.post("/api/tasks/{task_id}/retry", responses=responses(401, 402, 403, 404, 409))
-async def retry_task(task_id: int, user: CurrentUser, app: AppDep) -> TaskOut:
+async def retry_task(task_id: ObjectId, user: CurrentUser, app: AppDep) -> TaskOut:
     await owned_task(app, user, task_id)
     return TaskOut.of(await app.service.retry_task(task_id))

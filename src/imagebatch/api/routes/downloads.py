@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from zipstream import ZIP_STORED, ZipStream
 
-from imagebatch.api.deps import AppDep, CurrentUser
+from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.routes.batches import owned_batch
 from imagebatch.api.routes.images import disposition
@@ -33,7 +33,7 @@ PAGE = 500
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}, **responses(401, 404)},
 )
-async def download_batch(batch_id: int, user: CurrentUser, app: AppDep) -> StreamingResponse:
+async def download_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> StreamingResponse:
     """The batch's outputs named by their filename column, with manifest.csv."""
     batch = await owned_batch(app, user, batch_id)
     archive = ZipStream(compress_type=ZIP_STORED, sized=True)
@@ -55,7 +55,7 @@ async def download_batch(batch_id: int, user: CurrentUser, app: AppDep) -> Strea
 Entry = tuple[str, str, int]
 
 
-async def _entries(app: App, batch_id: int) -> AsyncIterator[tuple[Task, Entry | None]]:
+async def _entries(app: App, batch_id: ObjectId) -> AsyncIterator[tuple[Task, Entry | None]]:
     """(task, (name in the archive, storage key, size) or None) for every task in order."""
     after = 0
     while page := await app.tasks.page(batch_id, after_id=after, limit=PAGE):

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from imagebatch.api.deps import AppDep, CurrentUser
+from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.routes.batches import owned_batch
 from imagebatch.api.views import BatchOut
@@ -40,10 +40,10 @@ class Snapshots:
         self._changed: dict[int, float] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
-    def touch(self, batch_id: int) -> None:
+    def touch(self, batch_id: ObjectId) -> None:
         self._changed[batch_id] = time.monotonic()
 
-    async def get(self, batch_id: int) -> str:
+    async def get(self, batch_id: ObjectId) -> str:
         lock = self._locks.setdefault(batch_id, asyncio.Lock())
         async with lock:
             cached = self._cache.get(batch_id)
@@ -58,7 +58,7 @@ class Snapshots:
                     table.pop(forgotten, None)
             return data
 
-    def _fresh(self, batch_id: int, read_at: float) -> bool:
+    def _fresh(self, batch_id: ObjectId, read_at: float) -> bool:
         return read_at > self._changed.get(batch_id, 0.0) and time.monotonic() - read_at < 1.0
 
 
@@ -68,14 +68,16 @@ class Snapshots:
     responses={200: {"content": {"text/event-stream": {}}}, **responses(401, 404)},
 )
 async def batch_events(
-    batch_id: int, request: Request, user: CurrentUser, app: AppDep
+    batch_id: ObjectId, request: Request, user: CurrentUser, app: AppDep
 ) -> EventSourceResponse:
     await owned_batch(app, user, batch_id)
     snapshots: Snapshots = request.app.state.snapshots
     return EventSourceResponse(_stream(app, snapshots, batch_id), ping=PING_SECONDS)
 
 
-async def _stream(app: App, snapshots: Snapshots, batch_id: int) -> AsyncIterator[ServerSentEvent]:
+async def _stream(
+    app: App, snapshots: Snapshots, batch_id: ObjectId
+) -> AsyncIterator[ServerSentEvent]:
     async with app.events.subscribe() as queue:
         yield ServerSentEvent(await snapshots.get(batch_id), event="batch")
         changed_at: float | None = None

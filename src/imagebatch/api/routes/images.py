@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response, status
 
 from imagebatch.api.bodies import EditIn
-from imagebatch.api.deps import AppDep, CurrentUser
+from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.submit import Submitter
 from imagebatch.api.views import BatchCreated, ImageOut
@@ -25,7 +25,7 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 MAX_LINEAGE = 50
 
 
-async def visible_image(app: App, user: User, image_id: int) -> Image:
+async def visible_image(app: App, user: User, image_id: ObjectId) -> Image:
     if not user.is_admin and not await app.assets.can_see(user.name, image_id):
         raise NotFound(f"no image {image_id}")
     return await app.images.get(image_id)
@@ -47,7 +47,7 @@ def _cached(request: Request, etag: str) -> bool:
 
 
 @router.get("/{image_id}", responses=responses(401, 404))
-async def get_image(image_id: int, user: CurrentUser, app: AppDep) -> ImageOut:
+async def get_image(image_id: ObjectId, user: CurrentUser, app: AppDep) -> ImageOut:
     return ImageOut.of(await visible_image(app, user, image_id))
 
 
@@ -57,7 +57,7 @@ async def get_image(image_id: int, user: CurrentUser, app: AppDep) -> ImageOut:
     responses={200: {"content": {"image/*": {}}}, **responses(401, 404)},
 )
 async def image_file(
-    image_id: int, request: Request, user: CurrentUser, app: AppDep, download: bool = False
+    image_id: ObjectId, request: Request, user: CurrentUser, app: AppDep, download: bool = False
 ) -> Response:
     image = await visible_image(app, user, image_id)
     etag = f'"{image.sha256}"'
@@ -74,7 +74,9 @@ async def image_file(
     response_class=Response,
     responses={200: {"content": {THUMBNAIL_MIME: {}}}, **responses(401, 404)},
 )
-async def thumbnail(image_id: int, request: Request, user: CurrentUser, app: AppDep) -> Response:
+async def thumbnail(
+    image_id: ObjectId, request: Request, user: CurrentUser, app: AppDep
+) -> Response:
     """A WebP at most 256 px on its long side, made on first request."""
     image = await visible_image(app, user, image_id)
     etag = f'"t-{image.sha256}"'
@@ -85,7 +87,7 @@ async def thumbnail(image_id: int, request: Request, user: CurrentUser, app: App
 
 
 @router.get("/{image_id}/lineage", responses=responses(401, 404))
-async def lineage(image_id: int, user: CurrentUser, app: AppDep) -> list[ImageOut]:
+async def lineage(image_id: ObjectId, user: CurrentUser, app: AppDep) -> list[ImageOut]:
     """The image and what it was made from, newest first (each edit's input, in turn)."""
     chain = [await visible_image(app, user, image_id)]
     while chain[-1].parent_image_id and len(chain) < MAX_LINEAGE:
@@ -99,7 +101,9 @@ async def lineage(image_id: int, user: CurrentUser, app: AppDep) -> list[ImageOu
     status_code=status.HTTP_201_CREATED,
     responses=responses(401, 402, 403, 404, 422),
 )
-async def edit_image(image_id: int, body: EditIn, user: CurrentUser, app: AppDep) -> BatchCreated:
+async def edit_image(
+    image_id: ObjectId, body: EditIn, user: CurrentUser, app: AppDep
+) -> BatchCreated:
     """Edit a result again with a new prompt: a new batch whose task takes this image as
     input. The result keeps its lineage (parent_image_id); both images stay."""
     submitter = Submitter(app, user, await app.runtime.current())

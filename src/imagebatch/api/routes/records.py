@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from imagebatch.api.deps import AppDep, CurrentUser
+from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.views import RecordOut, RecordsPage
 
@@ -31,6 +31,6 @@ async def search_records(
 @router.delete(
     "/{record_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404)
 )
-async def delete_record(record_id: int, user: CurrentUser, app: AppDep) -> None:
+async def delete_record(record_id: ObjectId, user: CurrentUser, app: AppDep) -> None:
     """Remove a record from your history; its file goes when nothing else uses it."""
     await app.library.delete_record(user.name, record_id)
