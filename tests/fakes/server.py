@@ -66,7 +66,7 @@ class FakeServer:
         #: API requests per key that passed the rate limits, and those answered 429
         self.served_by_key: Counter[str] = Counter()
         self.refused_by_key: Counter[str] = Counter()
-        #: (monotonic time, key, admitted) for every API request checked against the limits
+        #: (monotonic time, key, admitted) for every API request that took no queued fault
         self.history: list[tuple[float, str, bool]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -138,8 +138,6 @@ class FakeServer:
         per_key = self.key_limits.get(key, self.key_limits.get(None))
         if per_key is not None:
             windows.append((self.admitted_by_key[key], *per_key))
-        if not windows:
-            return None
         now = time.monotonic()
         for admitted, limit, window in windows:
             while admitted and admitted[0] <= now - window:
