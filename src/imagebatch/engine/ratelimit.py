@@ -7,9 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from imagebatch.providers.pacing import Aimd, Clock, TokenBucket
-
-__all__ = ["Aimd", "RateLimits", "TokenBucket"]
+from imagebatch.providers.pacing import Clock, TokenBucket
 
 
 class RateLimits:
