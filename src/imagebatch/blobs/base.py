@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Protocol
 
 
@@ -20,6 +21,9 @@ class BlobStore(Protocol):
         """The same as put(), for code already running off the event loop (in a thread)."""
 
     async def get(self, key: str) -> bytes: ...
+
+    def read_chunks_blocking(self, key: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+        """The object in chunks, for code off the event loop (a streamed ZIP)."""
 
     async def exists(self, key: str) -> bool: ...
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 _KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}")
@@ -31,6 +32,11 @@ class LocalBlobStore:
 
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self.path(key).read_bytes)
+
+    def read_chunks_blocking(self, key: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+        with self.path(key).open("rb") as handle:
+            while chunk := handle.read(chunk_size):
+                yield chunk
 
     async def exists(self, key: str) -> bool:
         return self.path(key).exists()

@@ -89,7 +89,7 @@ async def _follow(
 ) -> bytes:
     for _ in range(MAX_REDIRECTS + 1):
         name = shown or url
-        await _check_target(url, name, limits)
+        await _check_target(url, name, limits.allow_private)
         async with client.stream("GET", url) as response:
             if response.is_redirect and "location" in response.headers:
                 url = urljoin(url, response.headers["location"])
@@ -130,11 +130,20 @@ async def _read_capped(response: httpx.Response, name: str, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _check_target(url: str, name: str, limits: FetchLimits) -> None:
+async def check_public_url(url: str, where: str, *, allow_private: bool) -> None:
+    """Refuse anything but http(s) URLs whose host resolves only to public addresses: an
+    InputError at `where` (a webhook's URL, say)."""
+    try:
+        await _check_target(url, url, allow_private)
+    except FetchFailed as failed:
+        raise InputError(InputIssue(where, failed.problem, failed.hint)) from None
+
+
+async def _check_target(url: str, name: str, allow_private: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise FetchFailed("refused", f"{name} is not an http(s) URL", "use http:// or https://")
-    if limits.allow_private:
+    if allow_private:
         return
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
