@@ -15,6 +15,7 @@ from imagebatch.engine.events import EventBus
 from imagebatch.engine.ingest import ImageLimits, Ingestor
 from imagebatch.engine.library import Library
 from imagebatch.engine.limits import LimitSource
+from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
@@ -30,6 +31,7 @@ from imagebatch.store.images import ImageRepo
 from imagebatch.store.ledger import LedgerRepo
 from imagebatch.store.migrations import upgrade_async
 from imagebatch.store.presets import PresetRepo
+from imagebatch.store.provider_keys import ProviderKeyRepo
 from imagebatch.store.queue import QueueRepo
 from imagebatch.store.records import RecordRepo
 from imagebatch.store.settings import SettingsRepo
@@ -67,6 +69,7 @@ class App:
     webhook_secrets: WebhookSecrets
     stats: StatsRepo
     ingestor: Ingestor
+    own_keys: OwnKeys
 
     def webhook_dispatcher(self) -> WebhookDispatcher:
         s = self.settings
@@ -114,6 +117,7 @@ class App:
             events=self.events,
             clock=self.clock,
             rate_limits=self.rate_limits,
+            own_keys=self.own_keys,
         )
 
     async def close(self) -> None:
@@ -185,4 +189,5 @@ async def build_app(
         webhook_secrets=WebhookSecrets(users, box),
         stats=StatsRepo(db),
         ingestor=ingestor,
+        own_keys=OwnKeys(ProviderKeyRepo(db), box, clock),
     )
