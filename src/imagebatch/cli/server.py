@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+import uvloop
 from rich.console import Console
 
 from imagebatch.api.server import create_server
@@ -31,7 +32,9 @@ def serve(
     ] = True,
 ) -> None:
     """Run the web UI and REST API (OpenAPI at /docs), with workers inside by default."""
-    asyncio.run(_serve(host, port, workers))
+    # uvloop: uvicorn would pick it itself, but here the loop is ours (workers share it).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(host, port, workers))
 
 
 async def _serve(host: str, port: int, workers: bool) -> None:
