@@ -95,9 +95,9 @@ def _jobs(
         server.state.snapshots.follow
     ]
     if workers:
-        worker = app.worker()
+        worker = app.worker(grace_seconds=app.settings.worker_grace_seconds)
         server.state.workers.append(worker)
-        jobs.append(worker.run)
+        jobs.append(lambda stop: app.run_worker(worker, stop))
     if background:
         jobs.append(app.webhook_dispatcher().run)
         jobs.append(app.library.run_sweeps)
