@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,11 +11,14 @@ from imagebatch.config import Settings
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.accounts import AccountService
 from imagebatch.engine.clock import Clock, utc_now
+from imagebatch.engine.economy import EconomyOptions, EconomyRunner
+from imagebatch.engine.economy_results import ResultSink
 from imagebatch.engine.events import EventBus
 from imagebatch.engine.ingest import ImageLimits, Ingestor
 from imagebatch.engine.library import Library
 from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.own_keys import OwnKeys
+from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
@@ -31,6 +34,7 @@ from imagebatch.store.images import ImageRepo
 from imagebatch.store.ledger import LedgerRepo
 from imagebatch.store.migrations import upgrade_async
 from imagebatch.store.presets import PresetRepo
+from imagebatch.store.provider_jobs import ProviderJobRepo
 from imagebatch.store.provider_keys import ProviderKeyRepo
 from imagebatch.store.queue import QueueRepo
 from imagebatch.store.records import RecordRepo
@@ -70,6 +74,7 @@ class App:
     stats: StatsRepo
     ingestor: Ingestor
     own_keys: OwnKeys
+    provider_jobs: ProviderJobRepo
 
     def webhook_dispatcher(self) -> WebhookDispatcher:
         s = self.settings
@@ -118,6 +123,39 @@ class App:
             clock=self.clock,
             rate_limits=self.rate_limits,
             own_keys=self.own_keys,
+        )
+
+    def economy_runner(
+        self,
+        *,
+        batch_ids: Sequence[int] | None = None,
+        drain: bool = False,
+        is_dead: Callable[[str], bool] | None = None,
+    ) -> EconomyRunner:
+        """Runs economy batches as provider batch jobs; `is_dead` tells it which other
+        runners are known to be gone, to take their jobs over at once."""
+        s = self.settings
+        retry = RetryPolicy(s.max_attempts, s.retry_base_delay, s.retry_max_delay)
+        sink = ResultSink(
+            self.queue, OutputWriter(self.images, self.blobs), retry, self.events, self.clock
+        )
+        options = EconomyOptions(
+            poll_seconds=s.economy_poll_seconds,
+            # Long: submitting a big job may take a while, and the job lives for hours.
+            lease_seconds=max(s.lease_seconds, 2 * s.provider_timeout),
+            tick_seconds=min(1.0, s.economy_poll_seconds),
+            drain=drain,
+        )
+        return EconomyRunner(
+            self.provider_jobs,
+            self.queue,
+            sink,
+            self.providers,
+            options=options,
+            events=self.events,
+            clock=self.clock,
+            batch_ids=batch_ids,
+            is_dead=is_dead,
         )
 
     async def close(self) -> None:
@@ -190,4 +228,5 @@ async def build_app(
         stats=StatsRepo(db),
         ingestor=ingestor,
         own_keys=OwnKeys(ProviderKeyRepo(db), box, clock),
+        provider_jobs=ProviderJobRepo(db),
     )

@@ -139,7 +139,7 @@ async def test_a_lost_job_is_found_by_its_marker(
     assert await client.find_batch("marker-unknown") is None
 
 
-async def test_cancel(fake: FakeOpenAI, client: OpenAIBatchProvider) -> None:
+async def test_cancel(client: OpenAIBatchProvider) -> None:
     job = await client.submit_batch([("a", request())], "m")
     await client.cancel_batch(job)
     state = await client.poll_batch(job)
