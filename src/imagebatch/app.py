@@ -17,8 +17,8 @@ from imagebatch.engine.events import EventBus
 from imagebatch.engine.ingest import ImageLimits, Ingestor
 from imagebatch.engine.library import Library
 from imagebatch.engine.limits import LimitSource
-from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.outputs import OutputWriter
+from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
