@@ -93,6 +93,7 @@ def _jobs(
         worker = app.worker()
         server.state.workers.append(worker)
         jobs.append(worker.run)
+        jobs.append(app.economy_runner().run)  # economy batches: provider batch jobs
     if background:
         jobs.append(app.webhook_dispatcher().run)
         jobs.append(app.library.run_sweeps)
