@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from imagebatch.blobs.local import LocalBlobStore
 from imagebatch.config import Settings
+from imagebatch.domain.credits import to_micros
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.accounts import AccountService
 from imagebatch.engine.clock import Clock, utc_now
@@ -214,7 +215,10 @@ async def build_app(
         rate_limits=RateLimits(settings.provider_rpm),
         users=users,
         accounts=AccountService(
-            users, clock, session_lifetime=timedelta(days=settings.session_days)
+            users,
+            clock,
+            session_lifetime=timedelta(days=settings.session_days),
+            initial_credits=to_micros(settings.initial_credits),
         ),
         ledger=LedgerRepo(db),
         runtime=runtime,

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+import uvloop
 from rich.console import Console
 
 from imagebatch.api.server import create_server
@@ -31,7 +32,9 @@ def serve(
     ] = True,
 ) -> None:
     """Run the web UI and REST API (OpenAPI at /docs), with workers inside by default."""
-    asyncio.run(_serve(host, port, workers))
+    # uvloop: uvicorn would pick it itself, but here the loop is ours (workers share it).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(host, port, workers))
 
 
 async def _serve(host: str, port: int, workers: bool) -> None:
@@ -76,7 +79,9 @@ def create_user(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
-    credits: Annotated[float, typer.Option(min=0, help="Credits to start with.")] = 0.0,
+    credits: Annotated[
+        float | None, typer.Option(min=0, help="Credits to start with (default: configured).")
+    ] = None,
 ) -> None:
     """Create a user; the password is generated and printed unless given on stdin."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
@@ -85,7 +90,8 @@ def create_user(
         app = await build_app(Settings())
         try:
             role = Role.ADMIN if admin else Role.USER
-            user = await app.accounts.create_user(name, password, role, to_micros(credits))
+            amount = None if credits is None else to_micros(credits)
+            user = await app.accounts.create_user(name, password, role, amount)
         finally:
             await app.close()
         console.print(f"Created {user.role.value} {user.name!r}.")
