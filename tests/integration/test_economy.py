@@ -68,8 +68,7 @@ async def test_an_economy_batch_runs_as_one_provider_job(app: App, fake: FakeOpe
     assert batch.status is BatchStatus.COMPLETED and batch.succeeded == 3
     [job] = fake.batches.created
     assert job["endpoint"] == "/v1/images/generations" and job["request_counts"]["total"] == 3
-    assert await app.provider_jobs.unfinished() == []
-    row = await app.provider_jobs.get(1)
+    [row] = await app.provider_jobs.of_batch(batch_id)
     assert row.status == "succeeded" and len(row.task_ids) == 3 and KEY not in (row.key_ref or "")
     task = (await app.tasks.page(batch_id=batch_id))[0]
     assert task.output_image_id is not None
@@ -91,6 +90,8 @@ async def test_item_failures_fail_or_retry_in_a_later_job(app: App, fake: FakeOp
     flaky = tasks["flaky [server-error]"]
     assert flaky.status is TaskStatus.FAILED and flaky.attempts == 3  # max_attempts
     assert len(fake.batches.created) == 3  # the retryable one went again, twice
+    jobs = await app.provider_jobs.of_batch(batch_id)
+    assert [len(j.task_ids) for j in jobs] == [3, 1, 1]
     batch = await app.batches.get(batch_id)
     assert (batch.succeeded, batch.failed, batch.status) == (
         1,
@@ -148,7 +149,7 @@ async def test_a_job_lost_in_a_crash_is_found_by_its_marker_or_submitted(
     with pytest.raises(Crash):
         await dead.step()
     await crashing.aclose()
-    [job] = await app.provider_jobs.unfinished()
+    [job] = await app.provider_jobs.unfinished([batch_id])
     assert job.status == "submitting" and job.external_id is None
     assert len(fake.batches.created) == int(submitted)
     heir = app.economy_runner(batch_ids=[batch_id], is_dead=lambda runner: runner == dead.id)
@@ -167,11 +168,12 @@ async def test_cancelling_the_batch_cancels_the_provider_job(app: App, fake: Fak
     batch_id = await economy_batch(app, "one", "two")
     runner = app.economy_runner(batch_ids=[batch_id])
     await runner.step()
+    [job] = await app.provider_jobs.unfinished([batch_id])
     await app.service.cancel(batch_id)
     await runner.check_jobs()
     assert fake.batches.created[0]["status"] == "cancelling"
-    assert (await app.provider_jobs.get(1)).status == "cancelled"
-    assert await app.provider_jobs.unfinished() == []
+    assert (await app.provider_jobs.get(job.id)).status == "cancelled"
+    assert await app.provider_jobs.unfinished([batch_id]) == []
     assert (await app.batches.get(batch_id)).cancelled == 2
 
 

@@ -148,6 +148,16 @@ class ProviderJobRepo:
         rows = await self.db.read(lambda conn: conn.execute(query.order_by("id")).all())
         return [_job(row) for row in rows]
 
+    async def of_batch(self, batch_id: int) -> list[ProviderJob]:
+        """Every job a batch made, oldest first."""
+        query = (
+            select(provider_jobs)
+            .where(provider_jobs.c.batch_id == batch_id)
+            .order_by(provider_jobs.c.id)
+        )
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
+        return [_job(row) for row in rows]
+
     async def take_over(
         self, job: ProviderJob, runner_id: str, lease_until: datetime, now: datetime
     ) -> list[Task] | None:
