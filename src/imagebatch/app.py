@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,10 +13,13 @@ from imagebatch.domain.credits import to_micros
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.accounts import AccountService
 from imagebatch.engine.clock import Clock, utc_now
+from imagebatch.engine.economy import EconomyOptions, EconomyRunner
+from imagebatch.engine.economy_results import ResultSink
 from imagebatch.engine.events import EventBus
 from imagebatch.engine.ingest import ImageLimits, Ingestor
 from imagebatch.engine.library import Library
 from imagebatch.engine.limits import LimitSource
+from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.engine.registry import announce
@@ -34,6 +37,7 @@ from imagebatch.store.images import ImageRepo
 from imagebatch.store.ledger import LedgerRepo
 from imagebatch.store.migrations import upgrade_async
 from imagebatch.store.presets import PresetRepo
+from imagebatch.store.provider_jobs import ProviderJobRepo
 from imagebatch.store.provider_keys import ProviderKeyRepo
 from imagebatch.store.queue import QueueRepo
 from imagebatch.store.records import RecordRepo
@@ -81,6 +85,8 @@ class App:
         await asyncio.gather(
             worker.run(stop), announce(worker, self.worker_registry, stop, self.clock)
         )
+
+    provider_jobs: ProviderJobRepo
 
     def webhook_dispatcher(self) -> WebhookDispatcher:
         s = self.settings
@@ -133,6 +139,39 @@ class App:
             clock=self.clock,
             rate_limits=self.rate_limits,
             own_keys=self.own_keys,
+        )
+
+    def economy_runner(
+        self,
+        *,
+        batch_ids: Sequence[int] | None = None,
+        drain: bool = False,
+        is_dead: Callable[[str], bool] | None = None,
+    ) -> EconomyRunner:
+        """Runs economy batches as provider batch jobs; `is_dead` tells it which other
+        runners are known to be gone, to take their jobs over at once."""
+        s = self.settings
+        retry = RetryPolicy(s.max_attempts, s.retry_base_delay, s.retry_max_delay)
+        sink = ResultSink(
+            self.queue, OutputWriter(self.images, self.blobs), retry, self.events, self.clock
+        )
+        options = EconomyOptions(
+            poll_seconds=s.economy_poll_seconds,
+            # Long: submitting a big job may take a while, and the job lives for hours.
+            lease_seconds=max(s.lease_seconds, 2 * s.provider_timeout),
+            tick_seconds=min(1.0, s.economy_poll_seconds),
+            drain=drain,
+        )
+        return EconomyRunner(
+            self.provider_jobs,
+            self.queue,
+            sink,
+            self.providers,
+            options=options,
+            events=self.events,
+            clock=self.clock,
+            batch_ids=batch_ids,
+            is_dead=is_dead,
         )
 
     async def close(self) -> None:
@@ -209,4 +248,5 @@ async def build_app(
         ingestor=ingestor,
         own_keys=OwnKeys(ProviderKeyRepo(db), box, clock),
         worker_registry=WorkerRepo(db),
+        provider_jobs=ProviderJobRepo(db),
     )

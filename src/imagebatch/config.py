@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 from pydantic_settings import (
@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     key_rpm: dict[str, PositiveFloat] = Field(default_factory=dict)
     #: calls in flight per API key of a provider, e.g. {"openai": 2} (per process)
     key_concurrency: dict[str, PositiveInt] = Field(default_factory=dict)
+    #: economy mode: share of the price a provider's batch jobs save, e.g. {"openai": 0.5}
+    #: (defaults: the providers' published batch discounts)
+    economy_discount: dict[str, Annotated[float, Field(ge=0, lt=1)]] = Field(default_factory=dict)
+    #: economy mode: seconds between two looks at a running provider batch job
+    economy_poll_seconds: float = Field(default=60.0, gt=0)
     #: attempts per task, the first included (3 = up to 2 retries)
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_base_delay: float = Field(default=2.0, ge=0)

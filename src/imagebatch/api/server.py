@@ -98,6 +98,7 @@ def _jobs(
         worker = app.worker(grace_seconds=app.settings.worker_grace_seconds)
         server.state.workers.append(worker)
         jobs.append(lambda stop: app.run_worker(worker, stop))
+        jobs.append(app.economy_runner().run)  # economy batches: provider batch jobs
     if background:
         jobs.append(app.webhook_dispatcher().run)
         jobs.append(app.library.run_sweeps)

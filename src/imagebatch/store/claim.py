@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
 
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.store.tables import batches, owner_turns, tasks
@@ -35,7 +35,8 @@ _RUNNING = (
     .where(tasks.c.status == TaskStatus.RUNNING.value)
     .group_by(tasks.c.owner, tasks.c.provider)
 )
-_ACTIVE = batches.c.status.in_(ACTIVE_BATCH)
+# Economy batches run as provider batch jobs (engine/economy.py), never task by task.
+_ACTIVE = and_(batches.c.status.in_(ACTIVE_BATCH), batches.c.economy == false())
 _IN_SCOPE = batches.c.id.in_(bindparam("batch_ids", expanding=True))
 _OWNERS = select(batches.c.owner).where(_ACTIVE).distinct()
 _OWNERS_IN_SCOPE = _OWNERS.where(_IN_SCOPE)
