@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from imagebatch.blobs.local import LocalBlobStore
+from imagebatch.blobs.base import BlobStore
+from imagebatch.blobs.factory import open_blob_store
 from imagebatch.config import Settings
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.clock import Clock, utc_now
@@ -30,7 +31,7 @@ from imagebatch.store.tasks import TaskRepo
 class App:
     settings: Settings
     db: Database
-    blobs: LocalBlobStore
+    blobs: BlobStore
     providers: Mapping[str, ImageProvider]
     events: EventBus
     batches: BatchRepo
@@ -81,6 +82,7 @@ class App:
         for provider in self.providers.values():
             await provider.aclose()
         await self.db.dispose()
+        self.blobs.close()
 
 
 async def build_app(
@@ -94,7 +96,7 @@ async def build_app(
     if migrate:
         await upgrade_async(url)
     db = Database(url)
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = open_blob_store(settings)
     events = EventBus()
     images = ImageRepo(db)
     queue = QueueRepo(db)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, select, update
 
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import TaskStatus
-from imagebatch.store.claim import ClaimLimits, pick
+from imagebatch.store.claim import ClaimLimits, pick, take_claim_turn
 from imagebatch.store.db import Database
 from imagebatch.store.images import NewImage, upsert_image
 from imagebatch.store.rows import task_from_row
@@ -91,6 +91,7 @@ class QueueRepo:
             self._reaped_at = now
 
         def work(conn: Connection) -> list[Task]:
+            take_claim_turn(conn)
             if reap:
                 reap_expired(conn, now)
             return _claim(conn, worker_id, Refill(wanted, limits, lease), now)
