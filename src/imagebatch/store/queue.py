@@ -65,6 +65,8 @@ class Refill:
 
 
 def _claim(conn: Connection, worker_id: str, refill: Refill, now: datetime) -> list[Task]:
+    """The caller took the claim turn (take_claim_turn) first in its transaction: taking it
+    before any row lock means no transaction can hold rows we need while waiting for it."""
     picked = pick(conn, refill.wanted, refill.limits, now)
     if not picked:
         return []
@@ -137,6 +139,8 @@ class QueueRepo:
         the same transaction claims the tasks to run next in the freed slots."""
 
         def work(conn: Connection) -> tuple[list[bool], list[Task]]:
+            if refill:
+                take_claim_turn(conn)
             results = [_complete(conn, worker_id, item, now) for item in items]
             finished = Counter(
                 item[0].batch_id for item, ok in zip(items, results, strict=True) if ok
