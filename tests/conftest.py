@@ -70,8 +70,16 @@ def s3() -> Iterator[S3Server]:
 
 @pytest.fixture
 def blob_settings() -> dict[str, object]:
-    """Storage settings; a module overrides this to run its tests on S3 as well."""
+    """Storage settings; a module overrides this to run its tests on S3 as well (below)."""
     return {}
+
+
+def local_or_s3(request: pytest.FixtureRequest) -> dict[str, object]:
+    """For a `blob_settings` override with params ["local", "s3"]: S3 gets a new bucket."""
+    if request.param == "local":
+        return {}
+    server: S3Server = request.getfixturevalue("s3")
+    return server.settings(server.new_bucket())
 
 
 @pytest.fixture

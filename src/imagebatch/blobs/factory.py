@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from imagebatch.blobs.base import BlobStore
 from imagebatch.blobs.local import LocalBlobStore
@@ -29,7 +29,7 @@ def s3_client(settings: Settings) -> S3Client:
 
     secret = settings.s3_secret_access_key
     # Custom endpoints (MinIO, a local server) rarely resolve bucket.host names: use paths.
-    style = "path" if settings.s3_endpoint_url else "auto"
+    style: Literal["path", "auto"] = "path" if settings.s3_endpoint_url else "auto"
     config = Config(
         signature_version="s3v4",
         s3={"addressing_style": style},

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
 
 from imagebatch.blobs.base import CHUNK_SIZE, checked_key, is_content_key
 
@@ -133,7 +134,7 @@ class S3BlobStore:
     def close(self) -> None:
         self.client.close()
 
-    def _body(self, key: str) -> Any:
+    def _body(self, key: str) -> StreamingBody:
         object_key = self.object_key(key)
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=object_key)
