@@ -47,7 +47,7 @@ def postgres() -> Iterator[SessionDatabase]:
         database = SessionDatabase()
     except PostgresUnavailable as error:
         if os.environ.get(REQUIRE_POSTGRES) == "1":
-            pytest.fail(f"{error} ({REQUIRE_POSTGRES}=1)")
+            pytest.fail(f"{error} ({REQUIRE_POSTGRES}=1)", pytrace=False)
         pytest.skip(str(error))
     yield database
     database.drop()
