@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -81,6 +82,26 @@ class Settings(BaseSettings):
     openai_compatible_model: str = "gpt-image-1"
     #: seconds one provider call may take (image models can take minutes)
     provider_timeout: float = Field(default=300.0, gt=0)
+    #: encrypts users' stored secrets (own API keys, webhook secrets); default: a key
+    #: generated on first start into <data_dir>/secret.key
+    secret_key: SecretStr | None = None
+    #: password of the `admin` account created at first start (default: generated, printed)
+    admin_password: SecretStr | None = None
+    #: credits a new user starts with
+    initial_credits: float = Field(default=0.0, ge=0)
+    #: files one upload request may carry
+    max_upload_files: int = Field(default=50, ge=1, le=1000)
+    #: how long a browser session lasts without logging in again
+    session_days: float = Field(default=14.0, gt=0)
+    #: the Secure flag on cookies: auto = when the request came over https
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    #: days finished records and their files are kept (0 = forever); admins change it live
+    retention_days: int = Field(default=0, ge=0)
+    #: seconds one webhook POST may take, and how many times it is tried
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    #: run workers inside `imagebatch serve` (false: API only, workers run elsewhere)
+    serve_workers: bool = True
     #: demo provider: simulated latency per image
     demo_latency_ms: int = Field(default=0, ge=0)
     #: demo provider: share of calls failing with a retryable error

@@ -3,7 +3,11 @@
 ImagebatchError
 ├── InputError            bad user input; carries one InputIssue per problem (where, what, hint)
 ├── IllegalTransition     a state change the state machine forbids
-├── NotFound              no such batch / task / image
+├── NotFound              no such batch / task / image (or not yours to see)
+├── Conflict              it already exists (a user name, an asset)
+├── NotAuthenticated      no valid session, token or password
+├── Forbidden             authenticated, but not allowed (admin only, disabled)
+├── TooManyAttempts       slow down (failed logins); retry_after in seconds
 ├── ConfigurationError    settings that cannot work
 └── ProviderError         a provider call failed; adapters translate wire errors into these
     ├── RetryableError    worth another attempt (retry_after: seconds the provider asked for)
@@ -61,6 +65,26 @@ class IllegalTransition(ImagebatchError):
 
 class NotFound(ImagebatchError):
     """No such object."""
+
+
+class Conflict(ImagebatchError):
+    """It already exists."""
+
+
+class NotAuthenticated(ImagebatchError):
+    """Log in first (or send a valid API token)."""
+
+
+class Forbidden(ImagebatchError):
+    """You are not allowed to do this."""
+
+
+class TooManyAttempts(ImagebatchError):
+    """Too many attempts; wait before trying again."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 60.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(ImagebatchError):

@@ -45,6 +45,8 @@ class Batch:
     params: dict[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
     out_dir: str | None = None
+    webhook_url: str | None = None
+    economy: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -83,6 +85,8 @@ class Task:
     error_message: str | None = None
     output_image_id: int | None = None
     reused: bool = False
+    #: credits (micro-units) reserved for this task
+    price: int = 0
     lease_owner: str | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
@@ -111,6 +115,8 @@ class NewTask:
     model: str | None = None
     #: set when --reuse found an identical succeeded request: stored as already succeeded
     reuse_image_id: int | None = None
+    #: credits (micro-units) to reserve for this task
+    price: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +131,5 @@ class NewBatch:
     params: dict[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
     out_dir: str | None = None
+    webhook_url: str | None = None
+    economy: bool = False

@@ -24,10 +24,16 @@ class RetryPolicy:
     jitter: float = 0.25
 
     def decide(
-        self, error: ProviderError, attempts: int, rng: random.Random | None = None
+        self,
+        error: ProviderError,
+        attempts: int,
+        rng: random.Random | None = None,
+        max_attempts: int | None = None,
     ) -> RetryDecision | None:
-        """None means give up: the error is final or the attempts are used up."""
-        if not isinstance(error, RetryableError) or attempts >= self.max_attempts:
+        """None means give up: the error is final or the attempts are used up. A task's own
+        `max_attempts` (fixed when its batch was created) wins over the policy's."""
+        limit = max_attempts or self.max_attempts
+        if not isinstance(error, RetryableError) or attempts >= limit:
             return None
         backoff = min(self.max_delay, self.base_delay * 2 ** (attempts - 1))
         backoff *= 1 + (rng or random).uniform(-self.jitter, self.jitter)

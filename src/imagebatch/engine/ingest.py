@@ -10,8 +10,8 @@ from imagebatch.blobs.base import BlobStore, content_key
 from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.records import Image
 from imagebatch.engine.clock import Clock
-from imagebatch.errors import InputError, InputIssue
-from imagebatch.imaging.fetch import FetchLimits, fetch_image_bytes
+from imagebatch.errors import InputError, InputIssue, NotFound
+from imagebatch.imaging.fetch import FetchLimits, fetch_image_bytes, is_url
 from imagebatch.imaging.inputs import LoadedImage, load_image
 from imagebatch.store.images import ImageRepo, NewImage
 
@@ -33,6 +33,11 @@ class Ingestor:
     limits: ImageLimits
     clock: Clock
     _seen: dict[str, Image | InputIssue] = field(default_factory=dict)
+
+    def fresh(self) -> Ingestor:
+        """The same ingestor with an empty memory: one per submission, so a long-running
+        server neither grows the cache forever nor serves a URL's old content."""
+        return Ingestor(self.images, self.blobs, self.limits, self.clock)
 
     async def image_from_path(self, path: Path, where: str) -> Image | InputIssue:
         key = str(path.resolve())
@@ -98,3 +103,42 @@ class Ingestor:
             original_name=loaded.original_name,
         )
         return await self.images.add(new, self.clock())
+
+
+#: a reference to an image already in storage: "image:<id>" (the API's uploads and assets)
+STORED_IMAGE = "image:"
+
+
+@dataclass
+class ImageFinder:
+    """Resolves the images one submission names: URLs, stored images and (for the CLI) paths."""
+
+    ingestor: Ingestor
+    #: relative reference paths are resolved from here (the table's folder)
+    base_dir: Path | None
+    #: whether paths on this machine may be named (API callers may not)
+    local_files: bool
+
+    async def input_image(self, ref: str, where: str) -> Image | InputIssue:
+        return await self._find(ref, where, None)
+
+    async def reference(self, ref: str, where: str) -> Image | InputIssue:
+        return await self._find(ref, where, self.base_dir)
+
+    async def _find(self, ref: str, where: str, base_dir: Path | None) -> Image | InputIssue:
+        if is_url(ref):
+            return await self.ingestor.image_from_url(ref, where)
+        if ref.startswith(STORED_IMAGE):
+            return await self._stored(ref, where)
+        if not self.local_files:
+            return InputIssue(
+                where, f"{ref!r} is not a known image", "use an asset, an uploaded file or a URL"
+            )
+        path = Path(ref) if base_dir is None else base_dir / ref
+        return await self.ingestor.image_from_path(path, where)
+
+    async def _stored(self, ref: str, where: str) -> Image | InputIssue:
+        try:
+            return await self.ingestor.images.get(int(ref.removeprefix(STORED_IMAGE)))
+        except (ValueError, NotFound):
+            return InputIssue(where, f"no stored image {ref!r}", "upload it again")

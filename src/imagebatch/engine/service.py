@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from imagebatch.domain.capabilities import check_spec
+from imagebatch.domain.credits import to_micros
 from imagebatch.domain.filenames import assign_stems
-from imagebatch.domain.pricing import Estimate, estimate
+from imagebatch.domain.pricing import Estimate, estimate, price_of
 from imagebatch.domain.records import Batch, Image, NewBatch, NewTask, Task
 from imagebatch.domain.specs import Mode, TaskSpec
 from imagebatch.domain.states import BatchStatus
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
-from imagebatch.engine.ingest import Ingestor
+from imagebatch.engine.ingest import ImageFinder, Ingestor
 from imagebatch.errors import InputError, InputIssue
-from imagebatch.imaging.fetch import is_url
 from imagebatch.providers.base import ImageProvider
 from imagebatch.store.batches import BatchRepo
 from imagebatch.store.queue import QueueRepo
@@ -46,6 +46,16 @@ class Submission:
     taken_stems: frozenset[str] = frozenset()
     max_attempts: int = 3
     max_tasks: int = 10_000
+    #: POSTed when the batch ends
+    webhook_url: str | None = None
+    #: submit as one discounted provider batch job where the provider offers it
+    economy: bool = False
+    #: reserve credits at the price table's prices (server users); the CLI runs free
+    billed: bool = False
+    #: providers the owner brings their own API key for: they cost no credits
+    own_key_providers: frozenset[str] = frozenset()
+    #: whether specs may name files on this machine (the CLI may; API callers may not)
+    local_files: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +103,7 @@ class BatchService:
         stems = assign_stems([r.spec for r in resolved], sub.taken_stems)
         reuse = await self._reusable(sub, model, resolved) if sub.reuse else {}
         new_tasks = [
-            _new_task(seq, r, stem, sub.provider, model, reuse)
+            _new_task(seq, r, stem, sub.provider, model, reuse, self._pricer(sub))
             for seq, (r, stem) in enumerate(zip(resolved, stems, strict=True))
         ]
         new_batch = NewBatch(
@@ -107,6 +117,8 @@ class BatchService:
             params=sub.params,
             fingerprint=sub.fingerprint,
             out_dir=sub.out_dir,
+            webhook_url=sub.webhook_url,
+            economy=sub.economy,
         )
         batch = await self.batches.create(new_batch, new_tasks, self.clock())
         self.events.publish(Event("submitted", batch_id=batch.id, status=batch.status.value))
@@ -126,7 +138,22 @@ class BatchService:
             reused = len(new_tasks) - len(pairs)
         requests = [(p or sub.provider, m or model) for p, m in pairs]
         caps = {name: provider.capabilities for name, provider in self.providers.items()}
-        return estimate(requests, caps, self.prices, reused=reused)
+        overrides = dict(self.prices)
+        for provider, used_model in requests:
+            if provider in sub.own_key_providers:
+                overrides[f"{provider}/{used_model}"] = 0.0  # the user's own key: no credits
+        return estimate(requests, caps, overrides, reused=reused)
+
+    def _pricer(self, sub: Submission) -> Callable[[str, str], int]:
+        """Credits (micro-units) one image of (provider, model) reserves for this submission."""
+
+        def price(provider: str, model: str) -> int:
+            if not sub.billed or provider in sub.own_key_providers:
+                return 0
+            caps = self.providers[provider].capabilities
+            return to_micros(price_of(caps, model, self.prices))
+
+        return price
 
     def _check(self, sub: Submission) -> str:
         """Provider, model and every spec against the model's capabilities; returns the model."""
@@ -165,15 +192,14 @@ class BatchService:
         return None
 
     async def _resolve_images(self, sub: Submission) -> tuple[list[_Resolved], list[InputIssue]]:
+        finder = ImageFinder(self.ingestor.fresh(), sub.base_dir, sub.local_files)
         resolved: list[_Resolved] = []
         skipped: list[InputIssue] = []
         reference_issues: list[InputIssue] = []
         for spec in sub.specs:
             input_image = None
             if spec.input_image:
-                found = await self.ingestor.image_from_path(
-                    Path(spec.input_image), spec.source or spec.input_image
-                )
+                found = await finder.input_image(spec.input_image, spec.source or "input")
                 if isinstance(found, InputIssue):
                     skipped.append(found)
                     continue
@@ -181,7 +207,7 @@ class BatchService:
             references = []
             for ref in spec.reference_images:
                 where = f"{spec.source or 'input'}, column reference_images"
-                got = await self._reference(ref, sub.base_dir, where)
+                got = await finder.reference(ref, where)
                 if isinstance(got, InputIssue):
                     reference_issues.append(got)
                 else:
@@ -190,12 +216,6 @@ class BatchService:
         if reference_issues:
             raise InputError(_unique(reference_issues))
         return resolved, _unique(skipped)
-
-    async def _reference(self, ref: str, base_dir: Path | None, where: str) -> Image | InputIssue:
-        if is_url(ref):
-            return await self.ingestor.image_from_url(ref, where)
-        path = Path(ref) if base_dir is None else base_dir / ref
-        return await self.ingestor.image_from_path(path, where)
 
     async def _reusable(
         self, sub: Submission, model: str, resolved: list[_Resolved]
@@ -249,11 +269,18 @@ def request_key(r: _Resolved, provider: str, model: str) -> str:
 
 
 def _new_task(
-    seq: int, r: _Resolved, stem: str, provider: str, model: str, reuse: dict[str, int]
+    seq: int,
+    r: _Resolved,
+    stem: str,
+    provider: str,
+    model: str,
+    reuse: dict[str, int],
+    price: Callable[[str, str], int],
 ) -> NewTask:
     key = request_key(r, provider, model)
     spec = r.spec
     return NewTask(
+        price=price(spec.provider or provider, spec.model or model),
         seq=seq,
         prompt=spec.prompt,
         output_filename=stem,

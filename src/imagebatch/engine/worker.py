@@ -208,7 +208,7 @@ class Worker:
             error_message=error.message,
             provider_request_id=error.request_id,
         )
-        decision = self.retry.decide(error, task.attempts, self._rng)
+        decision = self.retry.decide(error, task.attempts, self._rng, task.max_attempts)
         now = self.clock()
         if decision is None:
             if await self.queue.fail(task, self.id, end, now):

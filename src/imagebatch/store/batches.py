@@ -16,7 +16,9 @@ from imagebatch.domain.states import (
     settled_batch_status,
 )
 from imagebatch.errors import NotFound
+from imagebatch.store import ledger
 from imagebatch.store.db import Database
+from imagebatch.store.outbox import enqueue_batch_ended
 from imagebatch.store.rows import batch_from_row
 from imagebatch.store.tables import batches, tasks
 
@@ -83,6 +85,8 @@ def _create(conn: Connection, new: NewBatch, new_tasks: Sequence[NewTask], now: 
     rows = [_task_values(batch_id, new, t, now) for t in new_tasks]
     for start in range(0, len(rows), INSERT_CHUNK):
         conn.execute(insert(tasks), rows[start : start + INSERT_CHUNK])
+    price = sum(t.price for t in new_tasks if t.reuse_image_id is None)
+    ledger.reserve(conn, new.owner, batch_id, price, now)
     if reused == len(new_tasks):
         _set_status(conn, batch_id, BatchStatus.COMPLETED, now)
     return _get(conn, batch_id)
@@ -115,6 +119,7 @@ def settle_if_done(conn: Connection, batch_ids: set[int], now: datetime) -> None
             batch.status, settled_batch_status(batch.failed, batch.cancelled)
         )
         _set_status(conn, batch.id, final, now)
+        enqueue_batch_ended(conn, batch.id, now)
 
 
 def _batch_values(new: NewBatch, total: int, reused: int, now: datetime) -> dict[str, Any]:
@@ -133,6 +138,8 @@ def _batch_values(new: NewBatch, total: int, reused: int, now: datetime) -> dict
         "cancelled": 0,
         "fingerprint": new.fingerprint,
         "out_dir": new.out_dir,
+        "webhook_url": new.webhook_url,
+        "economy": new.economy,
         "created_at": now,
     }
 
@@ -164,6 +171,7 @@ def _task_values(batch_id: int, batch: NewBatch, t: NewTask, now: datetime) -> d
         "lost_leases": 0,
         "output_image_id": t.reuse_image_id,
         "reused": int(reused),
+        "price": 0 if reused else t.price,
         "created_at": now,
         "finished_at": now if reused else None,
     }

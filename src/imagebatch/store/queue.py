@@ -16,6 +16,7 @@ from sqlalchemy import Connection, func, select, update
 
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import TaskStatus
+from imagebatch.store import ledger
 from imagebatch.store.claim import ClaimLimits, pick, take_claim_turn
 from imagebatch.store.db import Database
 from imagebatch.store.images import NewImage, upsert_image
@@ -40,6 +41,10 @@ REAP_EVERY = timedelta(seconds=1)
 
 
 Completion = tuple[Task, NewImage, AttemptEnd]
+
+
+def priced(task: Task) -> ledger.Priced:
+    return ledger.Priced(task.owner, task.batch_id, task.id, task.price)
 
 
 def _complete(conn: Connection, worker_id: str, item: Completion, now: datetime) -> bool:
@@ -142,10 +147,9 @@ class QueueRepo:
             if refill:
                 take_claim_turn(conn)
             results = [_complete(conn, worker_id, item, now) for item in items]
-            finished = Counter(
-                item[0].batch_id for item, ok in zip(items, results, strict=True) if ok
-            )
-            for batch_id, n in finished.items():
+            done = [item[0] for item, ok in zip(items, results, strict=True) if ok]
+            ledger.charge(conn, [priced(t) for t in done if t.price], now)
+            for batch_id, n in Counter(t.batch_id for t in done).items():
                 bump(conn, batch_id, "succeeded", now, n)
             return results, _claim(conn, worker_id, refill, now) if refill else []
 
@@ -156,6 +160,7 @@ class QueueRepo:
             done = finish(conn, task, worker_id, TaskStatus.FAILED, now, end=end)
             if done:
                 close_attempt(conn, task, end, now)
+                ledger.settle_unsuccessful(conn, [priced(task)], now)
                 bump(conn, task.batch_id, "failed", now)
             return done
 

@@ -41,6 +41,7 @@ def batch_from_row(row: Row[Any]) -> Batch:
         mode=Mode(m["mode"]),
         status=BatchStatus(m["status"]),
         params=dict(m["params"] or {}),
+        economy=bool(m["economy"]),
     )
 
 

@@ -22,14 +22,23 @@ class SettingsRepo:
         value = await self.db.read(lambda conn: conn.execute(query).scalar())
         return default if value is None else value
 
+    async def get_many(self, keys: list[str]) -> dict[str, Any]:
+        query = select(settings.c.key, settings.c.value).where(settings.c.key.in_(keys))
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
+        return dict(rows)
+
     async def put(self, key: str, value: Any) -> None:
+        await self.put_many({key: value})
+
+    async def put_many(self, values: dict[str, Any]) -> None:
         def work(conn: Connection) -> None:
             insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            statement = insert(settings).values(key=key, value=value)
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["key"], set_={"value": statement.excluded.value}
+            for key, value in values.items():
+                statement = insert(settings).values(key=key, value=value)
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["key"], set_={"value": statement.excluded.value}
+                    )
                 )
-            )
 
         await self.db.write(work)

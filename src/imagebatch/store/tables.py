@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -90,6 +91,10 @@ batches = Table(
     #: identifies "the same command again" so `imagebatch run` resumes instead of duplicating
     Column("fingerprint", String(64), index=True),
     Column("out_dir", Text),
+    #: POSTed (signed) when the batch ends; the owner's default when the request named none
+    Column("webhook_url", Text),
+    #: submitted as one discounted provider batch job instead of task by task
+    Column("economy", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
@@ -131,11 +136,18 @@ tasks = Table(
     Column("error_message", Text),
     Column("output_image_id", Id, ForeignKey("images.id")),
     Column("reused", Integer, nullable=False, default=0),
+    #: credits (micro-units) reserved for this task; 0 when free (demo, reuse, own API key)
+    Column("price", BigInteger, nullable=False, default=0),
+    #: removed from the owner's history (the row stays for counters and the ledger)
+    Column("deleted_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
     Index("ix_tasks_batch_status", "batch_id", "status"),
     Index("ix_tasks_lease", "status", "lease_until"),
+    Index("ix_tasks_output_image", "output_image_id"),
+    Index("ix_tasks_input_image", "input_image_id"),
+    Index("ix_tasks_owner", "owner", "id"),
 )
 
 # The claim walks this index in order: an owner's pending tasks by priority, then age.

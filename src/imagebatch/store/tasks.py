@@ -16,9 +16,11 @@ from imagebatch.domain.states import (
     task_sources,
 )
 from imagebatch.errors import IllegalTransition, NotFound
+from imagebatch.store import ledger
 from imagebatch.store.batches import _get as get_batch
 from imagebatch.store.batches import settle_if_done
 from imagebatch.store.db import Database
+from imagebatch.store.outbox import enqueue_batch_ended
 from imagebatch.store.rows import task_from_row
 from imagebatch.store.tables import attempts, batches, tasks
 
@@ -84,6 +86,10 @@ class TaskRepo:
                     lease_until=None,
                     finished_at=now,
                 )
+                .returning(tasks.c.id, tasks.c.owner, tasks.c.price)
+            ).all()
+            ledger.settle_unsuccessful(
+                conn, [ledger.Priced(r.owner, batch_id, r.id, r.price) for r in cancelled], now
             )
             conn.execute(
                 update(attempts)
@@ -97,12 +103,13 @@ class TaskRepo:
                 update(batches)
                 .where(batches.c.id == batch_id)
                 .values(
-                    cancelled=batches.c.cancelled + cancelled.rowcount,
+                    cancelled=batches.c.cancelled + len(cancelled),
                     status=BatchStatus.CANCELLED.value,
                     finished_at=now,
                 )
             )
-            return cancelled.rowcount
+            enqueue_batch_ended(conn, batch_id, now)
+            return len(cancelled)
 
         return await self.db.write(work)
 
@@ -150,6 +157,9 @@ class TaskRepo:
 def _requeue(conn: Connection, batch_id: int, ids: list[int], now: datetime) -> int:
     if not ids:
         return 0
+    batch = get_batch(conn, batch_id)
+    price = conn.execute(select(func.sum(tasks.c.price)).where(tasks.c.id.in_(ids))).scalar()
+    ledger.reserve(conn, batch.owner, batch_id, int(price or 0), now, note="tasks retried")
     conn.execute(
         update(tasks)
         .where(tasks.c.id.in_(ids), tasks.c.status == TaskStatus.FAILED.value)
@@ -163,7 +173,6 @@ def _requeue(conn: Connection, batch_id: int, ids: list[int], now: datetime) -> 
             finished_at=None,
         )
     )
-    batch = get_batch(conn, batch_id)
     values: dict[str, object] = {"failed": batches.c.failed - len(ids), "finished_at": None}
     if batch.status in batch_sources(BatchStatus.RUNNING) and batch.status.terminal:
         values["status"] = check_batch_transition(batch.status, BatchStatus.RUNNING).value

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import BatchStatus, TaskStatus
+from imagebatch.store import ledger
 from imagebatch.store.batches import settle_if_done
 from imagebatch.store.tables import attempts, batches, tasks
 
@@ -121,7 +122,7 @@ _REAP = (
         lost_leases=tasks.c.lost_leases + 1,
         attempts=tasks.c.attempts - 1,  # a dead worker is not the request's fault
     )
-    .returning(tasks.c.id, tasks.c.batch_id, tasks.c.lost_leases)
+    .returning(tasks.c.id, tasks.c.batch_id, tasks.c.lost_leases, tasks.c.owner, tasks.c.price)
 )
 
 
@@ -216,6 +217,9 @@ def reap_expired(conn: Connection, now: datetime) -> int:
                 error_kind="WorkerLost",
                 error_message=f"{MAX_LOST_LEASES} workers died while running this task",
             )
+        )
+        ledger.settle_unsuccessful(
+            conn, [ledger.Priced(row.owner, row.batch_id, row.id, row.price)], now
         )
         bump(conn, row.batch_id, "failed", now)
     return len(lost)

@@ -1,0 +1,142 @@
+"""AccountService: users, passwords, browser sessions, API tokens and login throttling.
+
+Passwords are hashed with Argon2 (argon2-cffi), off the event loop. Session cookies and API
+tokens are random; only their SHA-256 is stored, so a copy of the database opens nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from imagebatch.domain.accounts import ApiToken, Role, User, check_password, check_user_name
+from imagebatch.engine.clock import Clock, utc_now
+from imagebatch.errors import NotAuthenticated, TooManyAttempts
+from imagebatch.store.users import NewUser, UserRepo
+
+log = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "ib_"
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+#: a hash to verify against when the user does not exist, so timing tells nothing
+_DUMMY_HASH = PasswordHasher().hash("not a real password")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    window: timedelta = timedelta(minutes=15)
+    #: failed logins per user name within the window
+    per_user: int = 10
+    #: failed logins from one address within the window
+    per_address: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    #: the cookie value (shown to the browser once, stored hashed)
+    token: str
+    csrf_token: str
+    user: User
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class AccountService:
+    def __init__(
+        self,
+        users: UserRepo,
+        clock: Clock = utc_now,
+        *,
+        session_lifetime: timedelta = timedelta(days=14),
+        limits: LoginLimits | None = None,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        self.users = users
+        self.clock = clock
+        self.session_lifetime = session_lifetime
+        self.limits = limits or LoginLimits()
+        self.hasher = hasher or PasswordHasher()
+
+    async def create_user(
+        self, name: str, password: str, role: Role = Role.USER, credits: int = 0
+    ) -> User:
+        check_user_name(name)
+        check_password(password)
+        hashed = await asyncio.to_thread(self.hasher.hash, password)
+        return await self.users.create(NewUser(name, hashed, role, credits), self.clock())
+
+    async def bootstrap_admin(self, password: str | None) -> str | None:
+        """With no user at all, create `admin`. Returns the password when we generated it."""
+        if await self.users.count():
+            return None
+        generated = None if password else secrets.token_urlsafe(12)
+        await self.create_user("admin", password or generated or "", Role.ADMIN)
+        return generated
+
+    async def set_password(self, user_id: int, password: str) -> User:
+        check_password(password)
+        hashed = await asyncio.to_thread(self.hasher.hash, password)
+        return await self.users.update(user_id, password_hash=hashed)
+
+    async def login(self, name: str, password: str, address: str) -> NewSession:
+        await self._throttle(name, address)
+        found = await self.users.password_hash(name)
+        ok = await asyncio.to_thread(self._verify, found[1] if found else _DUMMY_HASH, password)
+        if found is None or not ok or found[0].disabled:
+            await self.users.record_failure(name, address, self.clock())
+            raise NotAuthenticated("wrong user name or password")
+        await self.users.clear_failures(name)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        now = self.clock()
+        await self.users.add_session(
+            digest(token), found[0].id, csrf, now, now + self.session_lifetime
+        )
+        return NewSession(token, csrf, found[0])
+
+    def _verify(self, hashed: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def _throttle(self, name: str, address: str) -> None:
+        since = self.clock() - self.limits.window
+        by_user, by_address = await self.users.failures_since(name, address, since)
+        if by_user >= self.limits.per_user or by_address >= self.limits.per_address:
+            log.warning("login throttled for user %r from %s", name, address)
+            raise TooManyAttempts(
+                "too many failed logins; wait a few minutes",
+                retry_after=self.limits.window.total_seconds(),
+            )
+
+    async def logout(self, session_token: str) -> None:
+        await self.users.drop_session(digest(session_token))
+
+    async def session(self, session_token: str) -> tuple[User, str] | None:
+        """The user and CSRF token behind a session cookie, if it is live."""
+        return await self.users.session_user(digest(session_token), self.clock())
+
+    async def create_token(self, user: User, name: str) -> tuple[ApiToken, str]:
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = await self.users.add_token(user.id, name, digest(secret), secret[:10], self.clock())
+        return token, secret
+
+    async def token_user(self, secret: str) -> User | None:
+        found = await self.users.token_user(digest(secret))
+        if found is None:
+            return None
+        user, token = found
+        now = self.clock()
+        # Written at most once a minute: a busy script must not turn every read into a write.
+        if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
+            await self.users.touch_token(token.id, now)
+        return user
