@@ -2,9 +2,12 @@
 
 PostgreSQL: the server on 127.0.0.1:5432 is shared with other people's test runs, so a
 session creates ONE database with a unique name, migrates it once, and drops it at the end;
-it never touches any other database. Each test starts from empty tables: TRUNCATE … RESTART
-IDENTITY CASCADE of every table costs ~15 ms, against ~75–100 ms to clone a template database
-per test (CREATE DATABASE … TEMPLATE, then DROP), measured on this machine.
+it never touches any other database. Each test starts from the freshly migrated state:
+every table's rows are deleted and every sequence restarts, then the rows the migrations
+seeded (kept aside in a schema of their own) are copied back. Measured on this machine with
+the 17 tables of migration 0002: ~10 ms a test, against ~90 ms for TRUNCATE … RESTART
+IDENTITY (it makes new files for every table and index) and ~80 ms to clone a template
+database per test (CREATE DATABASE … TEMPLATE, then DROP).
 """
 
 from __future__ import annotations
@@ -47,16 +50,16 @@ class SessionDatabase:
             ) from error
         try:
             upgrade(self.url)
-            self._truncate = self._truncate_statement()
+            self._reset = self._reset_statement()
         except BaseException:
             self.drop()
             raise
 
     def fresh(self) -> str:
-        """Empty every table (ids restart at 1) and return the URL."""
+        """Back to the state right after migrating (ids restart too); returns the URL."""
         with self.connect() as conn:
             conn.execute("SET lock_timeout = '5s'")  # a connection a test leaked would hang us
-            conn.execute(self._truncate)
+            conn.execute(self._reset)
         return self.url
 
     def connect(self) -> psycopg.Connection[tuple[object, ...]]:
@@ -70,14 +73,58 @@ class SessionDatabase:
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
             )
 
-    def _truncate_statement(self) -> sql.Composed:
+    def _reset_statement(self) -> sql.Composed:
+        """Delete every row, restart every sequence, then restore the seeded rows."""
         with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                " AND tablename <> 'alembic_version'"
-            ).fetchall()
-        names = sql.SQL(", ").join(sql.Identifier(str(row[0])) for row in rows)
-        return sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(names)
+            tables = [str(row[0]) for row in conn.execute(_TABLES).fetchall()]
+            seeded = [t for t in tables if _has_rows(conn, t)]
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SEED_SCHEMA)))
+            for table in seeded:
+                conn.execute(
+                    sql.SQL("CREATE TABLE {} AS TABLE {}").format(
+                        sql.Identifier(SEED_SCHEMA, table), sql.Identifier(table)
+                    )
+                )
+            sequences = conn.execute(_SEQUENCES).fetchall()
+        # Foreign-key triggers off: then the order of the deletes and inserts does not matter.
+        statements = [sql.SQL("SET session_replication_role = replica")]
+        statements += [sql.SQL("DELETE FROM {}").format(sql.Identifier(t)) for t in tables]
+        statements += [
+            sql.SQL("INSERT INTO {} SELECT * FROM {}").format(
+                sql.Identifier(table), sql.Identifier(SEED_SCHEMA, table)
+            )
+            for table in seeded
+        ]
+        statements.append(sql.SQL("SET session_replication_role = DEFAULT"))
+        for table, column, sequence in sequences:
+            if table in seeded:  # go on after the seeded ids
+                query = "SELECT setval({}, (SELECT max({}) FROM {}))"
+                statements.append(
+                    sql.SQL(query).format(
+                        sql.Literal(sequence), sql.Identifier(column), sql.Identifier(table)
+                    )
+                )
+            else:
+                statements.append(sql.SQL("ALTER SEQUENCE {} RESTART").format(sql.SQL(sequence)))
+        return sql.SQL("; ").join(statements)
+
+
+SEED_SCHEMA = "ib_test_seed"
+_TABLES = (
+    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    " AND tablename <> 'alembic_version' ORDER BY tablename"
+)
+_SEQUENCES = (
+    "SELECT table_name, column_name, pg_get_serial_sequence(format('%I', table_name), column_name)"
+    " FROM information_schema.columns WHERE table_schema = 'public'"
+    " AND pg_get_serial_sequence(format('%I', table_name), column_name) IS NOT NULL"
+)
+
+
+def _has_rows(conn: psycopg.Connection[tuple[object, ...]], table: str) -> bool:
+    query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(table))
+    row = conn.execute(query).fetchone()
+    return bool(row and row[0])
 
 
 @contextmanager
