@@ -2,7 +2,9 @@
 
 Prints achieved requests/minute ÷ R and the share of requests answered 429, for imagebatch
 (token bucket at R, adapting on 429s) and for a naive client measured in the same run (fixed
-concurrency, retry on 429 after a fixed delay). Usage:
+concurrency, retry on 429 after a fixed delay); then per key: two API keys, the fake enforcing
+R/2 on each, imagebatch pacing each key at R/2 (IMAGEBATCH_KEY_RPM) with no provider-wide
+limit. Usage:
 
     python bench/ratelimit.py                 # 600 tasks, R = 120/min, 400 ms latency
     python bench/ratelimit.py --n 120         # a shorter run
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from typing import Any
 
 import openai
 from pydantic import SecretStr
@@ -31,22 +34,23 @@ from imagebatch.app import build_app
 from imagebatch.config import Settings
 from imagebatch.domain.specs import Mode, TaskSpec
 from imagebatch.engine.service import Submission
-from imagebatch.providers.openai_images import OpenAIImagesProvider
 
 KEY = "sk-bench-0000"
+KEYS = f"{KEY},sk-bench-1111"
 
 
-async def imagebatch_run(fake: FakeOpenAI, n: int, rpm: float, concurrency: int) -> float:
+async def imagebatch_run(fake: FakeOpenAI, n: int, keys: str, **settings: Any) -> float:
     with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings(
+        config = Settings(
             data_dir=Path(scratch),
-            provider_rpm={"openai": rpm},
-            concurrency=concurrency,
+            openai_api_key=SecretStr(keys),
+            openai_base_url=fake.base_url,
+            provider_timeout=60,
             max_attempts=20,
             retry_base_delay=1.0,
+            **settings,
         )
-        provider = OpenAIImagesProvider(SecretStr(KEY), fake.base_url, 60)
-        app = await build_app(settings, providers={"openai": provider})
+        app = await build_app(config)  # the registry builds the provider and its key pool
         specs = [TaskSpec(prompt=f"bench {i}") for i in range(n)]
         sub = Submission("bench", "bench", Mode.GENERATE, "openai", specs, max_tasks=n)
         batch = (await app.service.submit(sub)).batch
@@ -92,6 +96,21 @@ def report(name: str, fake: FakeOpenAI, n: int, wall: float, rpm: float) -> None
     )
 
 
+async def scenario(name: str, fake: FakeOpenAI, args: argparse.Namespace) -> float:
+    """Set the fake's limit for this scenario and run it; the wall time."""
+    if name == "naive":
+        fake.limit_rate(int(args.rpm), window=60.0)
+        return await naive_run(fake, args.n, args.concurrency, retry_delay=1.0)
+    if name == "imagebatch":
+        fake.limit_rate(int(args.rpm), window=60.0)
+        rpm: dict[str, Any] = {"provider_rpm": {"openai": args.rpm}}
+        return await imagebatch_run(fake, args.n, KEY, concurrency=args.concurrency, **rpm)
+    # two keys, each limited to R/2 by the provider and paced at R/2 by imagebatch
+    fake.limit_key_rate(int(args.rpm / 2), window=60.0)
+    rpm = {"key_rpm": {"openai": args.rpm / 2}}
+    return await imagebatch_run(fake, args.n, KEYS, concurrency=args.concurrency, **rpm)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=600)
@@ -101,15 +120,19 @@ async def main() -> None:
     args = parser.parse_args()
     print("| client | tasks | wall s | achieved req/min | ÷ R | requests | 429s | 429 share |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in ("imagebatch", "naive"):
-        with FakeOpenAI(KEY) as fake:
-            fake.limit_rate(int(args.rpm), window=60.0)
+    notes = []
+    for name in ("imagebatch", "naive", "imagebatch, 2 keys"):
+        with FakeOpenAI(KEYS) as fake:
             fake.latency = args.latency
-            if name == "imagebatch":
-                wall = await imagebatch_run(fake, args.n, args.rpm, args.concurrency)
-            else:
-                wall = await naive_run(fake, args.n, args.concurrency, retry_delay=1.0)
+            wall = await scenario(name, fake, args)
             report(name, fake, args.n, wall, args.rpm)
+        if name == "imagebatch, 2 keys":
+            used = fake.served_by_key + fake.refused_by_key
+            notes.append(
+                f"{name}: requests per key {sorted(used.values())}, "
+                f"429s per key {sorted(fake.refused_by_key.values())}"
+            )
+    print("\n".join(notes))
 
 
 if __name__ == "__main__":

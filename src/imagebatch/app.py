@@ -4,27 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from imagebatch.blobs.base import BlobStore
 from imagebatch.blobs.factory import open_blob_store
 from imagebatch.config import Settings
 from imagebatch.domain.retry import RetryPolicy
+from imagebatch.engine.accounts import AccountService
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import EventBus
 from imagebatch.engine.ingest import ImageLimits, Ingestor
+from imagebatch.engine.library import Library
 from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.ratelimit import RateLimits
+from imagebatch.engine.runtime import RuntimeSettingsService
+from imagebatch.engine.secrets import SecretBox, load_or_create_key
 from imagebatch.engine.service import BatchService
+from imagebatch.engine.webhooks import WebhookDispatcher, WebhookSecrets
 from imagebatch.engine.worker import Worker, WorkerOptions
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.registry import build_providers
+from imagebatch.store.assets import AssetRepo
 from imagebatch.store.batches import BatchRepo
 from imagebatch.store.db import Database
 from imagebatch.store.images import ImageRepo
+from imagebatch.store.ledger import LedgerRepo
 from imagebatch.store.migrations import upgrade_async
+from imagebatch.store.presets import PresetRepo
 from imagebatch.store.queue import QueueRepo
+from imagebatch.store.records import RecordRepo
 from imagebatch.store.settings import SettingsRepo
+from imagebatch.store.stats import StatsRepo
 from imagebatch.store.tasks import TaskRepo
+from imagebatch.store.users import UserRepo
+from imagebatch.store.webhooks import WebhookRepo
 
 
 @dataclass
@@ -42,6 +55,32 @@ class App:
     service: BatchService
     clock: Clock
     rate_limits: RateLimits
+    users: UserRepo
+    accounts: AccountService
+    ledger: LedgerRepo
+    runtime: RuntimeSettingsService
+    secrets: SecretBox
+    presets: PresetRepo
+    assets: AssetRepo
+    records: RecordRepo
+    library: Library
+    webhooks: WebhookRepo
+    webhook_secrets: WebhookSecrets
+    stats: StatsRepo
+    ingestor: Ingestor
+
+    def webhook_dispatcher(self) -> WebhookDispatcher:
+        s = self.settings
+        return WebhookDispatcher(
+            self.webhooks,
+            self.webhook_secrets,
+            self.clock,
+            timeout=s.webhook_timeout,
+            max_attempts=s.webhook_max_attempts,
+            allow_private=s.allow_private_urls,
+            retry_delay=s.webhook_retry_delay,
+            events=self.events,
+        )
 
     def worker(
         self,
@@ -113,6 +152,12 @@ async def build_app(
     service = BatchService(
         batches, tasks, queue, ingestor, chosen, events, clock, prices=settings.prices
     )
+    runtime_settings = SettingsRepo(db)
+    runtime = RuntimeSettingsService(runtime_settings, settings)
+    users = UserRepo(db)
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    box = SecretBox(load_or_create_key(secret_key, settings.data_dir))
+    records = RecordRepo(db)
     return App(
         settings=settings,
         db=db,
@@ -123,8 +168,23 @@ async def build_app(
         tasks=tasks,
         queue=queue,
         images=images,
-        runtime_settings=SettingsRepo(db),
+        runtime_settings=runtime_settings,
         service=service,
         clock=clock,
         rate_limits=RateLimits(settings.provider_rpm),
+        users=users,
+        accounts=AccountService(
+            users, clock, session_lifetime=timedelta(days=settings.session_days)
+        ),
+        ledger=LedgerRepo(db),
+        runtime=runtime,
+        secrets=box,
+        presets=PresetRepo(db),
+        assets=AssetRepo(db),
+        records=records,
+        library=Library(images, records, blobs, runtime, clock),
+        webhooks=WebhookRepo(db),
+        webhook_secrets=WebhookSecrets(users, box),
+        stats=StatsRepo(db),
+        ingestor=ingestor,
     )

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     prices: dict[str, float] = Field(default_factory=dict)
     #: per-provider requests-per-minute limits, e.g. {"openai": 5}; adapts down on 429s
     provider_rpm: dict[str, float] = Field(default_factory=dict)
+    #: requests per minute each API key of a provider may make, e.g. {"gemini": 10}; a key
+    #: adapts down on its 429s (per process)
+    key_rpm: dict[str, PositiveFloat] = Field(default_factory=dict)
+    #: calls in flight per API key of a provider, e.g. {"openai": 2} (per process)
+    key_concurrency: dict[str, PositiveInt] = Field(default_factory=dict)
     #: attempts per task, the first included (3 = up to 2 retries)
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_base_delay: float = Field(default=2.0, ge=0)
@@ -62,8 +67,10 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=50_000_000, ge=1)
     #: let reference-image URLs point at private or loopback addresses (trusted setups only)
     allow_private_urls: bool = False
-    #: seconds to fetch one reference image from a URL
+    #: seconds to fetch one image from a URL (reference images; Seedream results as URLs)
     url_fetch_timeout: float = Field(default=20.0, gt=0)
+    #: largest image a provider may hand back as a URL to download
+    max_output_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     #: API keys (comma-separated for a pool) and base URLs per provider
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
@@ -100,6 +107,8 @@ class Settings(BaseSettings):
     #: seconds one webhook POST may take, and how many times it is tried
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    #: seconds before the first retry of a failed webhook; doubles each time, at most an hour
+    webhook_retry_delay: float = Field(default=10.0, ge=0)
     #: run workers inside `imagebatch serve` (false: API only, workers run elsewhere)
     serve_workers: bool = True
     #: demo provider: simulated latency per image

@@ -8,6 +8,7 @@ ImagebatchError
 ├── NotAuthenticated      no valid session, token or password
 ├── Forbidden             authenticated, but not allowed (admin only, disabled)
 ├── TooManyAttempts       slow down (failed logins); retry_after in seconds
+├── TooLarge              a request or upload over its size or count limit
 ├── ConfigurationError    settings that cannot work
 └── ProviderError         a provider call failed; adapters translate wire errors into these
     ├── RetryableError    worth another attempt (retry_after: seconds the provider asked for)
@@ -85,6 +86,10 @@ class TooManyAttempts(ImagebatchError):
     def __init__(self, message: str | None = None, *, retry_after: float = 60.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooLarge(ImagebatchError):
+    """The request is too large."""
 
 
 class ConfigurationError(ImagebatchError):

@@ -12,7 +12,7 @@ from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.gemini import FakeGemini, resource_exhausted
 from tests.fakes.jimeng import FakeJimeng
 from tests.fakes.openai_images import FakeOpenAI, rate_limited
-from tests.fakes.seedream import FakeSeedream
+from tests.fakes.seedream import FakeSeedream, expired
 
 # Each test starts several real `imagebatch` processes (about a second each to import).
 pytestmark = pytest.mark.timeout(120)
@@ -116,6 +116,37 @@ def test_run_with_seedream(cli: Cli) -> None:
         )
         assert result.returncode == 0, result.stderr
     assert len(list((cli.cwd / "s").glob("*.jpg"))) == 2
+
+
+def test_run_with_seedream_result_urls(cli: Cli) -> None:
+    with FakeSeedream("ark-cli-key-2222") as fake:
+        cli.env |= {
+            "IMAGEBATCH_SEEDREAM_API_KEY": "ark-cli-key-2222",
+            "IMAGEBATCH_SEEDREAM_BASE_URL": fake.url,
+            "IMAGEBATCH_ALLOW_PRIVATE_URLS": "1",  # the fake's links point at 127.0.0.1
+            "IMAGEBATCH_RETRY_BASE_DELAY": "0",
+        }
+        fake.fail_next_download(expired())  # the first link has expired: generated again
+        result = cli.run(
+            "run",
+            "--provider",
+            "seedream",
+            "--prompt",
+            "a red kite",
+            "--param",
+            "response_format=url",
+            "--out",
+            "u",
+        )
+        assert result.returncode == 0, result.stderr
+        calls = [r for r in fake.requests if fake.metered(r)]
+        assert [r.json()["response_format"] for r in calls] == ["url", "url"]
+        assert len(fake.downloads) == 2
+    [output] = (cli.cwd / "u").glob("*.jpg")
+    assert output.read_bytes().startswith(b"\xff\xd8")
+    assert cli.query("select error_kind from attempts where outcome='retry'") == [
+        ("ProviderUnavailable",)
+    ]
 
 
 def test_providers_lists_configuration(cli: Cli) -> None:

@@ -80,6 +80,8 @@ def truncated_base64() -> Reply:
 
 
 class FakeOpenAI(FakeServer):
+    """`api_key`: the key it accepts, or several separated by commas."""
+
     def __init__(self, api_key: str = "sk-test-key-0000") -> None:
         super().__init__()
         self.api_key = api_key
@@ -92,7 +94,7 @@ class FakeOpenAI(FakeServer):
         return f"{self.url}/v1"
 
     def handle(self, request: Request) -> Reply:
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+        if self.api_key_of(request) not in self.api_key.split(","):
             shown = request.headers.get("authorization", "")[-4:]
             return error(
                 401,

@@ -1,11 +1,18 @@
-"""Fake Volcengine Ark images API: POST /api/v3/images/generations with a Bearer key."""
+"""Fake Volcengine Ark images API: POST /api/v3/images/generations with a Bearer key.
+
+With `response_format=url` the image is served by the same loopback server, as a TOS-like
+signed link (GET /results/NAME.jpeg?X-Tos-…); `fail_next_download()` queues faults for those
+downloads: an expired link (403), a slow answer, an oversized body, a redirect loop.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+import itertools
 import re
 import time
+from collections import deque
 from typing import Any
 
 from PIL import Image
@@ -13,6 +20,12 @@ from PIL import Image
 from tests.fakes.server import FakeServer, Reply, Request
 
 MODELS = {"doubao-seedream-4-0-250828", "doubao-seedream-4-5-251128"}
+#: the query of a TOS presigned link, as Ark's result URLs carry it
+SIGNED = (
+    "X-Tos-Algorithm=TOS4-HMAC-SHA256&X-Tos-Credential=AKLTfake%2F20261124%2Fcn-beijing%2Ftos"
+    "%2Frequest&X-Tos-Date=20261124T000000Z&X-Tos-Expires=86400&X-Tos-Signature=5ec7e7"
+    "&X-Tos-SignedHeaders=host"
+)
 SIZE = re.compile(r"(\d+)x(\d+)")
 
 
@@ -79,18 +92,57 @@ def failed_item() -> Reply:
     )
 
 
+def expired() -> Reply:
+    """TOS's answer to a signed link past its X-Tos-Expires."""
+    xml = (
+        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+        b"<Message>Request has expired</Message><RequestId>fake</RequestId></Error>"
+    )
+    return Reply(403, xml, {"Content-Type": "application/xml"})
+
+
+def slow(seconds: float) -> Reply:
+    return Reply(200, b"\xff\xd8 too late", {"Content-Type": "image/jpeg"}, delay=seconds)
+
+
+def oversize(size: int) -> Reply:
+    return Reply(200, b"\0" * size, {"Content-Type": "image/jpeg"})
+
+
+def redirect_loop() -> Reply:
+    return Reply(302, b"", {"Location": "/results/loop.jpeg"})
+
+
 class FakeSeedream(FakeServer):
+    """`api_key`: the key it accepts, or several separated by commas."""
+
     def __init__(self, api_key: str = "ark-test-key-0000") -> None:
         super().__init__()
         self.api_key = api_key
+        #: images behind the result links, by name
+        self.results: dict[str, bytes] = {}
+        self.download_faults: deque[Reply] = deque()
+        self._names = itertools.count(1)
+
+    @property
+    def downloads(self) -> list[Request]:
+        return [r for r in self.requests if not self.metered(r)]
+
+    def fail_next_download(self, *replies: Reply) -> None:
+        self.download_faults.extend(replies)
+
+    def metered(self, request: Request) -> bool:
+        return not request.path.startswith("/results/")
 
     def too_many(self, retry_after: float) -> Reply:
         return rate_limited(retry_after)
 
     def handle(self, request: Request) -> Reply:
+        if request.method == "GET" and not self.metered(request):
+            return self._download(request.path.split("?")[0].removeprefix("/results/"))
         if request.path != "/api/v3/images/generations":
             return error(404, "InvalidEndpointOrModel.NotFound", "not found", "NotFound")
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+        if self.api_key_of(request) not in self.api_key.split(","):
             return error(
                 401,
                 "AuthenticationError",
@@ -102,12 +154,18 @@ class FakeSeedream(FakeServer):
         if problem:
             return error(400, "InvalidParameter", problem)
         width, height = (int(v) for v in SIZE.fullmatch(body["size"]).groups())  # type: ignore[union-attr]
+        image = _jpeg(width, height)
+        item = {"b64_json": base64.b64encode(image).decode(), "size": body["size"]}
+        if body.get("response_format", "url") == "url":
+            name = f"{next(self._names):04d}.jpeg"
+            self.results[name] = image
+            item = {"url": f"{self.url}/results/{name}?{SIGNED}", "size": body["size"]}
         return Reply(
             200,
             {
                 "model": body["model"],
                 "created": int(time.time()),
-                "data": [{"b64_json": _jpeg(width, height), "size": body["size"]}],
+                "data": [item],
                 "usage": {
                     "generated_images": 1,
                     "output_tokens": width * height // 256,
@@ -116,6 +174,16 @@ class FakeSeedream(FakeServer):
             },
         )
 
+    def _download(self, name: str) -> Reply:
+        if self.download_faults:
+            return self.download_faults.popleft()
+        if name == "loop.jpeg":
+            return redirect_loop()
+        if name not in self.results:
+            xml = b"<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
+            return Reply(404, xml + b"</Message></Error>", {"Content-Type": "application/xml"})
+        return Reply(200, self.results[name], {"Content-Type": "image/jpeg"})
+
 
 def _invalid(body: dict[str, Any]) -> str | None:
     if body.get("model") not in MODELS:
@@ -123,6 +191,8 @@ def _invalid(body: dict[str, Any]) -> str | None:
     if not body.get("prompt"):
         return "The parameter `prompt` specified in the request are not valid."
     match = SIZE.fullmatch(str(body.get("size", "")))
+    if body.get("response_format", "url") not in ("url", "b64_json"):
+        return "The parameter `response_format` specified in the request are not valid."
     if match is None and body.get("size") not in ("1K", "2K", "4K"):
         return "The parameter `size` specified in the request are not valid."
     if match:
@@ -137,7 +207,7 @@ def _invalid(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _jpeg(width: int, height: int) -> str:
+def _jpeg(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 40, 90)).resize((width, height)).save(buffer, "JPEG", quality=50)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()

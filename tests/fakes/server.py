@@ -2,7 +2,10 @@
 
 Each fake subclasses FakeServer and implements `handle(request) -> Reply`. Faults queued with
 `fail_next()` answer the next requests instead of the normal handler, so tests can walk a
-client through any sequence of errors.
+client through any sequence of errors. Rate limits are enforced like a provider does, in
+sliding windows: for the whole server (`limit_rate`) and per API key (`limit_key_rate`).
+Requests that are not API calls (a fake CDN's downloads: `metered` is False) take no faults,
+no latency and count against no limit.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import email.policy
 import json
 import threading
 import time
-from collections import deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -57,6 +60,14 @@ class FakeServer:
         self.window = 60.0
         self.admitted: deque[float] = deque()
         self.rejected = 0
+        #: per-key limits as (limit, window); the None entry applies to every other key
+        self.key_limits: dict[str | None, tuple[int, float]] = {}
+        self.admitted_by_key: defaultdict[str, deque[float]] = defaultdict(deque)
+        #: API requests per key that passed the rate limits, and those answered 429
+        self.served_by_key: Counter[str] = Counter()
+        self.refused_by_key: Counter[str] = Counter()
+        #: (monotonic time, key, admitted) for every API request that took no queued fault
+        self.history: list[tuple[float, str, bool]] = []
         self.in_flight = 0
         self.max_in_flight = 0
         #: seconds every normal answer takes (faults answer at once unless they say otherwise)
@@ -107,17 +118,40 @@ class FakeServer:
     def limit_rate(self, limit: int, window: float = 60.0) -> None:
         self.limit, self.window = limit, window
 
-    def _over_limit(self) -> Reply | None:
-        if self.limit is None:
-            return None
+    def limit_key_rate(self, limit: int, window: float = 60.0, key: str | None = None) -> None:
+        """At most `limit` requests per `window` s for `key` (None: for every key)."""
+        self.key_limits[key] = (limit, window)
+
+    def api_key_of(self, request: Request) -> str:
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return bearer or request.headers.get("x-goog-api-key", "")
+
+    def metered(self, request: Request) -> bool:
+        """Whether `request` is an API call (limits, faults and latency apply)."""
+        return True
+
+    def _over_limit(self, request: Request) -> Reply | None:
+        key = self.api_key_of(request)
+        windows = []
+        if self.limit is not None:
+            windows.append((self.admitted, self.limit, self.window))
+        per_key = self.key_limits.get(key, self.key_limits.get(None))
+        if per_key is not None:
+            windows.append((self.admitted_by_key[key], *per_key))
         now = time.monotonic()
-        while self.admitted and self.admitted[0] <= now - self.window:
-            self.admitted.popleft()
-        if len(self.admitted) < self.limit:
-            self.admitted.append(now)
-            return None
-        self.rejected += 1
-        return self.too_many(round(self.admitted[0] + self.window - now, 3))
+        for admitted, limit, window in windows:
+            while admitted and admitted[0] <= now - window:
+                admitted.popleft()
+            if len(admitted) >= limit:
+                self.rejected += 1
+                self.refused_by_key[key] += 1
+                self.history.append((now, key, False))
+                return self.too_many(round(admitted[0] + window - now, 3))
+        for admitted, _, _ in windows:
+            admitted.append(now)
+        self.served_by_key[key] += 1
+        self.history.append((now, key, True))
+        return None
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length") or 0)
@@ -127,19 +161,25 @@ class FakeServer:
             {k.lower(): v for k, v in handler.headers.items()},
             handler.rfile.read(length),
         )
+        metered = self.metered(request)
+        fault = None
         with self._lock:
             self.requests.append(request)
-            fault = (self.faults.popleft() if self.faults else None) or self._over_limit()
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if metered:
+                fault = (self.faults.popleft() if self.faults else None) or self._over_limit(
+                    request
+                )
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if fault is None and self.latency:
+            if fault is None and metered and self.latency:
                 time.sleep(self.latency)
             reply = fault or self.handle(request)
             self._send(handler, reply)
         finally:
-            with self._lock:
-                self.in_flight -= 1
+            if metered:
+                with self._lock:
+                    self.in_flight -= 1
 
     def _send(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         if reply.delay:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Iterator
 
@@ -9,7 +10,8 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
-from imagebatch.domain.specs import AspectRatio, Mode, Resolution
+from imagebatch.domain.capabilities import check_spec
+from imagebatch.domain.specs import AspectRatio, Mode, Resolution, TaskSpec
 from imagebatch.errors import (
     AuthFailed,
     ContentRejected,
@@ -20,8 +22,10 @@ from imagebatch.errors import (
     QuotaExhausted,
     RateLimited,
 )
+from imagebatch.imaging.fetch import FetchLimits
 from imagebatch.imaging.inputs import probe_output
 from imagebatch.providers.base import InputImage, ProviderRequest
+from imagebatch.providers.keys import KeyLimits
 from imagebatch.providers.seedream import SeedreamProvider, size_for
 from tests.fakes import seedream as fake_api
 from tests.fakes.seedream import FakeSeedream
@@ -115,4 +119,93 @@ async def test_timeout(fake: FakeSeedream) -> None:
     client = SeedreamProvider(SecretStr(KEY), fake.url, 0.3)
     with pytest.raises(ProviderTimeout):
         await client.generate(request())
+    await client.aclose()
+
+
+def url_client(fake: FakeSeedream, **limits: object) -> SeedreamProvider:
+    options: dict[str, object] = {"max_bytes": 1024 * 1024, "timeout": 2.0, "allow_private": True}
+    download = FetchLimits(**{**options, **limits})  # type: ignore[arg-type]
+    return SeedreamProvider(SecretStr(KEY), fake.url, 10, download=download)
+
+
+URL = {"response_format": "url"}
+
+
+async def test_url_results_are_downloaded(fake: FakeSeedream) -> None:
+    client = url_client(fake)
+    result = await client.generate(request(resolution=Resolution.K1, params=URL))
+    await client.aclose()
+    assert fake.requests[0].json()["response_format"] == "url"
+    assert [r.path.split("?")[0] for r in fake.downloads] == ["/results/0001.jpeg"]
+    assert result.images[0].data == fake.results["0001.jpeg"]
+    assert probe_output(result.images[0].data) == ("image/jpeg", 1024, 1024)
+
+
+def test_response_format_is_a_checked_parameter() -> None:
+    caps = SeedreamProvider(SecretStr(KEY), "http://x", 1).capabilities
+    model = "doubao-seedream-4-0-250828"
+    good = TaskSpec(prompt="x", params={"response_format": "url"})
+    bad = TaskSpec(prompt="x", params={"response_format": "link"}, source="row 2")
+    assert check_spec(good, Mode.GENERATE, caps, model) == []
+    [issue] = check_spec(bad, Mode.GENERATE, caps, model)
+    assert "response_format" in issue.problem and "b64_json" in str(issue)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "message"),
+    [
+        (fake_api.expired(), ProviderUnavailable, "answered HTTP 403; a retry generates"),
+        (Reply(503, b"busy"), ProviderUnavailable, "answered HTTP 503"),
+        (fake_api.slow(1.5), ProviderTimeout, "could not fetch the result URL"),
+        (fake_api.oversize(2 * 1024 * 1024), InvalidRequest, "IMAGEBATCH_MAX_OUTPUT_BYTES"),
+        (fake_api.redirect_loop(), InvalidRequest, "redirects more than 3 times"),
+    ],
+)
+async def test_download_faults_are_classified(
+    fake: FakeSeedream, fault: Reply, error: type[ProviderError], message: str
+) -> None:
+    fake.fail_next_download(fault)
+    client = url_client(fake, timeout=0.5)
+    with pytest.raises(error, match=message) as caught:
+        await client.generate(request(params=URL))
+    await client.aclose()
+    assert "X-Tos-Signature" not in str(caught.value)  # the signed query stays out of messages
+    assert "/results/" in str(caught.value)
+
+
+async def test_the_redirect_loop_stops_after_three_hops(fake: FakeSeedream) -> None:
+    fake.fail_next_download(fake_api.redirect_loop())
+    client = url_client(fake)
+    with pytest.raises(InvalidRequest):
+        await client.generate(request(params=URL))
+    await client.aclose()
+    assert len(fake.downloads) == 4  # the link and three redirects, then no more
+
+
+async def test_result_urls_on_private_addresses_are_refused_by_default(
+    fake: FakeSeedream,
+) -> None:
+    client = url_client(fake, allow_private=False)
+    with pytest.raises(InvalidRequest, match="private or local address") as caught:
+        await client.generate(request(params=URL))
+    await client.aclose()
+    assert "IMAGEBATCH_ALLOW_PRIVATE_URLS" in str(caught.value)
+    assert fake.downloads == []
+
+
+async def test_the_key_is_free_while_the_result_downloads(fake: FakeSeedream) -> None:
+    fake.fail_next_download(fake_api.slow(0.3))
+    client = SeedreamProvider(
+        SecretStr(KEY),
+        fake.url,
+        10,
+        key_limits=KeyLimits(concurrency=1),
+        download=FetchLimits(max_bytes=1024, timeout=5, allow_private=True),
+    )
+    slow_one = asyncio.create_task(client.generate(request(params=URL)))
+    while not fake.downloads:  # the first call is downloading
+        await asyncio.sleep(0.01)
+    await client.generate(request())  # the only key's only slot is free: no wait
+    assert not slow_one.done()
+    assert (await slow_one).images[0].data == b"\xff\xd8 too late"  # the engine probes it
     await client.aclose()

@@ -1,11 +1,11 @@
+"""The adaptive token bucket (providers/pacing.py) and the engine's per-provider buckets."""
+
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
 
-from imagebatch.engine.ratelimit import Aimd, RateLimits, TokenBucket
-from imagebatch.errors import RateLimited
-from imagebatch.providers.keys import KeyPool
+from imagebatch.engine.ratelimit import RateLimits
+from imagebatch.providers.pacing import Aimd, TokenBucket
 
 
 class Clock:
@@ -67,16 +67,3 @@ def test_rate_never_falls_below_the_floor() -> None:
 def test_only_configured_providers_are_paced() -> None:
     limits = RateLimits({"openai": 5})
     assert limits.bucket("openai") is not None and limits.bucket("demo") is None
-
-
-def test_a_resting_key_is_skipped_until_it_wakes() -> None:
-    clock = Clock()
-    pool = KeyPool("gemini", SecretStr("key-aaaa-1111,key-bbbb-2222"), clock=clock)
-    pool.rest("key-aaaa-1111", 60, "daily quota spent")
-    assert {pool.next() for _ in range(4)} == {"key-bbbb-2222"}
-    pool.rest("key-bbbb-2222", 30, "daily quota spent")
-    with pytest.raises(RateLimited) as caught:
-        pool.next()
-    assert caught.value.retry_after == pytest.approx(30)
-    clock.now += 61
-    assert {pool.next() for _ in range(4)} == {"key-aaaa-1111", "key-bbbb-2222"}

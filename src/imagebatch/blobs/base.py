@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Protocol
 
 #: "ab/cd/<sha256>.ext": what content_key() makes, and the only keys a store accepts
@@ -40,6 +40,9 @@ class BlobStore(Protocol):
         """The same as put(), for code already running off the event loop (in a thread)."""
 
     async def get(self, key: str) -> bytes: ...
+
+    def read_chunks_blocking(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """The object in chunks, for code off the event loop (a streamed ZIP)."""
 
     async def exists(self, key: str) -> bool: ...
 

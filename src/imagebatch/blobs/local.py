@@ -29,6 +29,11 @@ class LocalBlobStore:
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self.path(key).read_bytes)
 
+    def read_chunks_blocking(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        with self.path(key).open("rb") as handle:
+            while chunk := handle.read(chunk_size):
+                yield chunk
+
     async def exists(self, key: str) -> bool:
         return self.path(key).exists()
 

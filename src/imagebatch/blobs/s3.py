@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -77,6 +77,13 @@ class S3BlobStore:
                 body.close()
 
         return await asyncio.to_thread(read)
+
+    def read_chunks_blocking(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        body = self._body(key)
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
 
     async def exists(self, key: str) -> bool:
         try:

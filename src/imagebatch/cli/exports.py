@@ -7,8 +7,9 @@ from pathlib import Path
 
 from imagebatch.app import App
 from imagebatch.blobs.local import write_atomically
-from imagebatch.cli.outputs import MANIFEST_COLUMNS, all_tasks, manifest_row
+from imagebatch.cli.outputs import all_tasks
 from imagebatch.domain.filenames import extension_for
+from imagebatch.domain.manifest import MANIFEST_COLUMNS, manifest_row
 from imagebatch.domain.sheet_files import write_results
 from imagebatch.errors import InputError, InputIssue
 

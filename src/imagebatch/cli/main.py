@@ -19,6 +19,7 @@ from imagebatch.cli.exports import export_batch
 from imagebatch.cli.inputs import ParsedInput, RunArgs, fingerprint, parse_run_input
 from imagebatch.cli.outputs import existing_stems
 from imagebatch.cli.runner import drive
+from imagebatch.cli.server import serve, users_cli
 from imagebatch.config import Settings
 from imagebatch.domain.records import Batch
 from imagebatch.domain.sheet_files import template_workbook
@@ -34,6 +35,8 @@ EXIT_FAILURES, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 cli = typer.Typer(help="Batch AI image generation and editing.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+cli.add_typer(users_cli, name="users")
+cli.command()(serve)
 console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -200,7 +203,7 @@ def status(batch_id: Annotated[int | None, typer.Argument()] = None) -> None:
     async def body(app: App) -> None:
         if batch_id is None:
             table = Table("id", "name", "status", "done", "failed", "provider", "created")
-            for b in await app.batches.list(limit=30):
+            for b in await app.batches.page(None, limit=30):
                 table.add_row(
                     str(b.id),
                     b.name,

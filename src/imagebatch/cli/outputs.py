@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from imagebatch.app import App
 from imagebatch.blobs.local import write_atomically
 from imagebatch.domain.filenames import extension_for
+from imagebatch.domain.manifest import MANIFEST, manifest_csv, manifest_row
 from imagebatch.domain.records import Image, Task
 from imagebatch.domain.states import TaskStatus
-
-MANIFEST = "manifest.csv"
-MANIFEST_COLUMNS = [
-    "file",
-    "status",
-    "prompt",
-    "negative_prompt",
-    "aspect_ratio",
-    "resolution",
-    "seed",
-    "provider",
-    "model",
-    "source",
-    "attempts",
-    "error",
-    "task_id",
-    "reused",
-]
 
 
 def existing_stems(folder: Path) -> frozenset[str]:
@@ -83,30 +64,6 @@ class OutputFolder:
                 image = await self.app.images.get(task.output_image_id)
                 file = self.file_for(task, image).name
             rows.append(manifest_row(task, file))
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        # UTF-8 with BOM: Excel then shows Chinese prompts correctly.
-        data = ("\ufeff" + buffer.getvalue()).encode()
+        data = manifest_csv(rows)
         await asyncio.to_thread(write_atomically, self.folder / MANIFEST, data)
         return counts
-
-
-def manifest_row(task: Task, file: str) -> dict[str, object]:
-    return {
-        "file": file,
-        "status": task.status.value,
-        "prompt": task.prompt,
-        "negative_prompt": task.negative_prompt or "",
-        "aspect_ratio": task.aspect_ratio.value if task.aspect_ratio else "",
-        "resolution": task.resolution.value if task.resolution else "",
-        "seed": "" if task.seed is None else task.seed,
-        "provider": task.provider,
-        "model": task.model,
-        "source": task.source or "",
-        "attempts": task.attempts,
-        "error": task.error_message or "",
-        "task_id": task.id,
-        "reused": "yes" if task.reused else "",
-    }

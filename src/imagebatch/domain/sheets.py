@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -26,6 +26,25 @@ Row = tuple[int, list[str]]
 
 def parse_table(data: bytes, filename: str) -> list[TaskSpec]:
     header, rows, label = _read(data, filename)
+    return _parse(header, rows, label, filename)
+
+
+def parse_records(records: Sequence[Mapping[str, Any]], name: str = "rows") -> list[TaskSpec]:
+    """Rows given as objects (the API's JSON, the web grid), numbered from 1 as the grid shows.
+    A list value (reference images) is one cell with one item per line."""
+    header = list(dict.fromkeys(str(key) for record in records for key in record))
+    rows = [
+        (number, [_cell(_joined(record.get(key))) for key in header])
+        for number, record in enumerate(records, start=1)
+    ]
+    return _parse(header, rows, "row", name)
+
+
+def _joined(value: Any) -> Any:
+    return "\n".join(str(item) for item in value) if isinstance(value, list | tuple) else value
+
+
+def _parse(header: list[str], rows: list[Row], label: str, filename: str) -> list[TaskSpec]:
     columns, issues = _columns(header)
     specs: list[TaskSpec] = []
     for number, cells in rows:

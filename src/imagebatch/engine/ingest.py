@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imagebatch.blobs.base import BlobStore, content_key
@@ -34,10 +34,15 @@ class Ingestor:
     clock: Clock
     _seen: dict[str, Image | InputIssue] = field(default_factory=dict)
 
-    def fresh(self) -> Ingestor:
+    def fresh(self, max_bytes: int | None = None) -> Ingestor:
         """The same ingestor with an empty memory: one per submission, so a long-running
         server neither grows the cache forever nor serves a URL's old content."""
-        return Ingestor(self.images, self.blobs, self.limits, self.clock)
+        limits = replace(self.limits, max_bytes=max_bytes) if max_bytes else self.limits
+        return Ingestor(self.images, self.blobs, limits, self.clock)
+
+    def check_bytes(self, data: bytes, name: str) -> None:
+        """Validate an image without storing it (dry runs); raises InputError."""
+        load_image(data, name, max_bytes=self.limits.max_bytes, max_pixels=self.limits.max_pixels)
 
     async def image_from_path(self, path: Path, where: str) -> Image | InputIssue:
         key = str(path.resolve())

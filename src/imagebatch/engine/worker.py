@@ -82,7 +82,7 @@ class Worker:
         self.rate_limits = rate_limits
         self._inflight: dict[int, asyncio.Task[None]] = {}
         #: finished tasks waiting for the next group commit, with who waits for the outcome
-        self._completions: list[tuple[Completion, asyncio.Future[bool]]] = []
+        self._completions: list[tuple[Completion, asyncio.Future[int | None]]] = []
         self._flush_needed = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         #: slots the group commit already refilled, so their ends need not wake the main loop
@@ -179,8 +179,9 @@ class Worker:
             await self._failed(task, error, _elapsed_ms(started))
             return
         end = AttemptEnd("succeeded", _elapsed_ms(started), provider_request_id=result.request_id)
-        if await self._commit((task, image, end)):
-            self._publish(task, "succeeded", image_sha256=image.sha256)
+        image_id = await self._commit((task, image, end))
+        if image_id is not None:
+            self._publish(task, "succeeded", output_image_id=image_id)
         else:
             await self.outputs.discard_if_orphan(image)
 
@@ -219,12 +220,12 @@ class Worker:
         if await self.queue.retry_later(task, self.id, end, not_before, now):
             self._publish(task, "pending", error=error.message, retry_in=decision.delay)
 
-    async def _commit(self, item: Completion) -> bool:
+    async def _commit(self, item: Completion) -> int | None:
         """Record a success; under load several share one transaction (group commit)."""
         if self._flusher is None:  # not running a loop (tests drive single steps)
             [done], _ = await self.queue.succeed_many(self.id, [item], self.clock())
             return done
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._completions.append((item, future))
         self._flush_needed.set()
         return await future

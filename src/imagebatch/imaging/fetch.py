@@ -1,8 +1,11 @@
-"""Fetching images from URLs a user gave (reference images in a table), defensively.
+"""Fetching images from URLs, defensively: reference images a user gave in a table, and
+results a provider hands back as URLs (Seedream with `response_format=url`).
 
 Limits: http(s) only, a byte cap read as a stream, a total time cap, at most a few redirects,
 and no private, loopback or link-local addresses (unless the server is configured to allow
-them): a table must not make the server fetch from its own network.
+them): neither a table nor a provider's answer may make the server fetch from its own network.
+`fetch_bytes` says why a fetch failed (`FetchFailed.kind`) so each caller can classify it;
+`fetch_image_bytes` turns that into an input error for a table's cell.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -18,6 +22,14 @@ import httpx
 from imagebatch.errors import InputError, InputIssue
 
 MAX_REDIRECTS = 3
+PRIVATE_HINT = "use a public URL, or set IMAGEBATCH_ALLOW_PRIVATE_URLS=1 on a trusted server"
+
+#: refused: not http(s) or a private address; unresolvable: DNS failed; status: an HTTP error
+#: status; too_large: over the byte cap; redirects: too many hops; timeout; network: any
+#: other transport failure
+FetchFailure = Literal[
+    "refused", "unresolvable", "status", "too_large", "redirects", "timeout", "network"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,69 +39,121 @@ class FetchLimits:
     allow_private: bool = False
 
 
+class FetchFailed(Exception):
+    """A URL could not be fetched within the limits."""
+
+    def __init__(
+        self, kind: FetchFailure, problem: str, hint: str = "", status: int | None = None
+    ) -> None:
+        super().__init__(problem)
+        self.kind: FetchFailure = kind
+        self.problem = problem
+        self.hint = hint
+        self.status = status
+
+
 def is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
 
 
 async def fetch_image_bytes(url: str, where: str, limits: FetchLimits) -> bytes:
-    """The body at `url`, following up to MAX_REDIRECTS redirects, each hop checked."""
+    """The body at `url` for a reference image; any failure is an input error at `where`."""
+    try:
+        return await fetch_bytes(url, limits)
+    except FetchFailed as failed:
+        raise InputError(InputIssue(where, failed.problem, failed.hint)) from None
+
+
+async def fetch_bytes(url: str, limits: FetchLimits, shown: str | None = None) -> bytes:
+    """The body at `url`, following up to MAX_REDIRECTS redirects, each hop checked.
+
+    `shown` names the URL in messages when the URL itself should not be repeated (a signed
+    link is a credential of sorts).
+    """
     try:
         async with httpx.AsyncClient(timeout=limits.timeout, follow_redirects=False) as client:
-            return await asyncio.wait_for(_follow(client, url, where, limits), limits.timeout)
+            return await asyncio.wait_for(_follow(client, url, shown, limits), limits.timeout)
     except (httpx.HTTPError, TimeoutError) as error:
-        reason = type(error).__name__ if isinstance(error, TimeoutError) else str(error)
-        raise InputError(
-            InputIssue(where, f"could not fetch {url}: {reason}", "check the URL")
+        timed_out = isinstance(error, TimeoutError | httpx.TimeoutException)
+        # httpx's text repeats the URL: not shown when the URL is to be kept quiet
+        reason = str(error) if not shown and str(error) else type(error).__name__
+        raise FetchFailed(
+            "timeout" if timed_out else "network",
+            f"could not fetch {shown or url}: {reason}",
+            "check the URL",
         ) from None
 
 
-async def _follow(client: httpx.AsyncClient, url: str, where: str, limits: FetchLimits) -> bytes:
+async def _follow(
+    client: httpx.AsyncClient, url: str, shown: str | None, limits: FetchLimits
+) -> bytes:
     for _ in range(MAX_REDIRECTS + 1):
-        await _check_target(url, where, limits)
+        name = shown or url
+        await _check_target(url, name, limits.allow_private)
         async with client.stream("GET", url) as response:
             if response.is_redirect and "location" in response.headers:
                 url = urljoin(url, response.headers["location"])
                 continue
             if response.status_code != 200:
-                raise _issue(where, f"{url} answered HTTP {response.status_code}", "check the URL")
-            return await _read_capped(response, url, where, limits.max_bytes)
-    raise _issue(where, f"{url} redirects more than {MAX_REDIRECTS} times", "use the final URL")
+                raise FetchFailed(
+                    "status",
+                    f"{name} answered HTTP {response.status_code}",
+                    "check the URL",
+                    response.status_code,
+                )
+            return await _read_capped(response, name, limits.max_bytes)
+    raise FetchFailed(
+        "redirects",
+        f"{shown or url} redirects more than {MAX_REDIRECTS} times",
+        "use the final URL",
+    )
 
 
-async def _read_capped(response: httpx.Response, url: str, where: str, cap: int) -> bytes:
+async def _read_capped(response: httpx.Response, name: str, cap: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise _issue(where, f"{url} is {int(declared) / 1_048_576:.1f} MB, over the limit", "")
+        raise FetchFailed(
+            "too_large",
+            f"{name} is {int(declared) / 1_048_576:.1f} MB, over the limit of "
+            f"{cap / 1_048_576:.1f} MB",
+        )
     chunks, size = [], 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > cap:
-            raise _issue(
-                where, f"{url} is larger than {cap / 1_048_576:.0f} MB", "use a smaller image"
+            raise FetchFailed(
+                "too_large",
+                f"{name} is larger than {cap / 1_048_576:.1f} MB, the limit",
+                "use a smaller image",
             )
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def _check_target(url: str, where: str, limits: FetchLimits) -> None:
+async def check_public_url(url: str, where: str, *, allow_private: bool) -> None:
+    """Refuse anything but http(s) URLs whose host resolves only to public addresses: an
+    InputError at `where` (a webhook's URL, say)."""
+    try:
+        await _check_target(url, url, allow_private)
+    except FetchFailed as failed:
+        raise InputError(InputIssue(where, failed.problem, failed.hint)) from None
+
+
+async def _check_target(url: str, name: str, allow_private: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise _issue(where, f"{url} is not an http(s) URL", "use http:// or https://")
-    if limits.allow_private:
+        raise FetchFailed("refused", f"{name} is not an http(s) URL", "use http:// or https://")
+    if allow_private:
         return
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
     except socket.gaierror:
-        raise _issue(where, f"cannot resolve {parts.hostname}", "check the URL") from None
+        raise FetchFailed(
+            "unresolvable", f"cannot resolve {parts.hostname}", "check the URL"
+        ) from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global:
-            raise _issue(
-                where,
-                f"{url} points to a private or local address ({address})",
-                "use a public URL, or set IMAGEBATCH_ALLOW_PRIVATE_URLS=1 on a trusted server",
+            raise FetchFailed(
+                "refused", f"{name} points to a private or local address ({address})", PRIVATE_HINT
             )
-
-
-def _issue(where: str, problem: str, hint: str) -> InputError:
-    return InputError(InputIssue(where, problem, hint))

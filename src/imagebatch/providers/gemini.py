@@ -30,7 +30,7 @@ from imagebatch.errors import (
     RateLimited,
 )
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
-from imagebatch.providers.keys import KeyPool
+from imagebatch.providers.keys import KeyLimits, KeyPool
 from imagebatch.providers.transport import network_errors
 
 #: finish reasons that mean the output was refused; retrying the same prompt rarely helps
@@ -72,8 +72,14 @@ GEMINI_CAPABILITIES = ProviderCapabilities(
 class GeminiProvider:
     name: ClassVar[str] = "gemini"
 
-    def __init__(self, api_key: SecretStr | None, base_url: str, timeout: float) -> None:
-        self.keys = KeyPool("gemini", api_key)
+    def __init__(
+        self,
+        api_key: SecretStr | None,
+        base_url: str,
+        timeout: float,
+        key_limits: KeyLimits | None = None,
+    ) -> None:
+        self.keys = KeyPool("gemini", api_key, limits=key_limits)
         self._base_url = base_url
         self._timeout = timeout
         self._clients: dict[str, genai.Client] = {}
@@ -87,17 +93,21 @@ class GeminiProvider:
         return self.keys.configured
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        key = self.keys.next()
+        try:
+            async with self.keys.lease() as key:
+                response = await self._send(key, request)
+        except ValueError as error:  # a 200 whose body is not the JSON it should be
+            raise ProviderUnavailable(f"gemini: malformed response ({error})") from None
+        return _result(response)
+
+    async def _send(self, key: str, request: ProviderRequest) -> types.GenerateContentResponse:
         try:
             with network_errors("gemini"):
-                response = await self._client(key).aio.models.generate_content(
+                return await self._client(key).aio.models.generate_content(
                     model=request.model, contents=_contents(request), config=_config(request)
                 )
         except errors.APIError as error:
             raise self._translate(error, key) from None
-        except ValueError as error:  # a 200 whose body is not the JSON it should be
-            raise ProviderUnavailable(f"gemini: malformed response ({error})") from None
-        return _result(response)
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -114,8 +124,6 @@ class GeminiProvider:
     def _translate(self, error: errors.APIError, key: str) -> ProviderError:
         translated = translate(error)
         translated.args = (self.keys.scrub(translated.message),)
-        if isinstance(translated, AuthFailed):
-            self.keys.disable(key, translated.message)
         if isinstance(translated, RateLimited) and _per_day(_details(error)):
             # A daily quota does not come back in seconds: rest the key, not the whole batch.
             self.keys.rest(key, translated.retry_after or 0.0, "daily quota spent")

@@ -36,7 +36,7 @@ from imagebatch.errors import (
     RateLimited,
 )
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
-from imagebatch.providers.keys import KeyPool
+from imagebatch.providers.keys import KeyLimits, KeyPool
 from imagebatch.providers.transport import network_errors
 
 VERSION = "2022-08-31"
@@ -73,9 +73,14 @@ class JimengProvider:
     name: ClassVar[str] = "jimeng"
 
     def __init__(
-        self, api_key: SecretStr | None, base_url: str, timeout: float, poll_seconds: float = 2.0
+        self,
+        api_key: SecretStr | None,
+        base_url: str,
+        timeout: float,
+        poll_seconds: float = 2.0,
+        key_limits: KeyLimits | None = None,
     ) -> None:
-        self.keys = KeyPool("jimeng", api_key)
+        self.keys = KeyPool("jimeng", api_key, limits=key_limits)
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._poll = poll_seconds
@@ -90,14 +95,11 @@ class JimengProvider:
         return self.keys.configured
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        key = self.keys.next()
-        try:
+        # The key is held from the submission to the result: one task, one paced request.
+        async with self.keys.lease() as key:
             with network_errors("jimeng"):
                 task_id = await self._submit(key, request)
                 image = await self._wait(key, request.model, task_id)
-        except AuthFailed as error:
-            self.keys.disable(key, error.message)
-            raise
         return ProviderResult((GeneratedImage(image, "image/jpeg"),), request_id=task_id)
 
     async def aclose(self) -> None:

@@ -30,7 +30,7 @@ from imagebatch.errors import (
     RateLimited,
 )
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
-from imagebatch.providers.keys import KeyPool
+from imagebatch.providers.keys import KeyLimits, KeyPool
 
 SIZES = {
     AspectRatio.R1_1: "1024x1024",
@@ -101,9 +101,10 @@ class OpenAIImagesProvider:
         *,
         name: str = "openai",
         capabilities: ProviderCapabilities = OPENAI_CAPABILITIES,
+        key_limits: KeyLimits | None = None,
     ) -> None:
         self.name = name  # type: ignore[misc]  # one class, two registry names
-        self.keys = KeyPool(name, api_key)
+        self.keys = KeyPool(name, api_key, limits=key_limits)
         self._base_url = base_url
         self._timeout = timeout
         self._capabilities = capabilities
@@ -118,26 +119,34 @@ class OpenAIImagesProvider:
         return self.keys.configured and bool(self._base_url)
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        key = self.keys.next()
-        client = self._client(key)
         fields = _fields(request)
+        async with self.keys.lease() as key:
+            raw = await self._send(self._client(key), request, fields)
+        try:
+            response = raw.parse()
+        except openai.APIError as error:
+            raise translate(error) from None
+        except ValueError as error:  # a 200 whose body is not the JSON it should be
+            raise ProviderUnavailable(f"openai: malformed response ({error})") from None
+        return _result(
+            response, fields.get("output_format", "png"), raw.headers.get("x-request-id")
+        )
+
+    async def _send(
+        self, client: openai.AsyncOpenAI, request: ProviderRequest, fields: dict[str, Any]
+    ) -> Any:
         try:
             if request.images:
                 files = [
                     (f"image-{i}.{_ext(img.mime)}", img.data, img.mime)
                     for i, img in enumerate(request.images)
                 ]
-                raw = await client.images.with_raw_response.edit(image=files, **fields)
-            else:
-                raw = await client.images.with_raw_response.generate(**fields)
-            response = raw.parse()
+                return await client.images.with_raw_response.edit(image=files, **fields)
+            return await client.images.with_raw_response.generate(**fields)
         except openai.APIError as error:
-            raise self._translate(error, key) from None
-        except ValueError as error:  # a 200 whose body is not the JSON it should be
-            raise ProviderUnavailable(f"openai: malformed response ({error})") from None
-        return _result(
-            response, fields.get("output_format", "png"), raw.headers.get("x-request-id")
-        )
+            translated = translate(error)
+            translated.args = (self.keys.scrub(translated.message),)
+            raise translated from None
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -149,13 +158,6 @@ class OpenAIImagesProvider:
                 api_key=key, base_url=self._base_url, timeout=self._timeout, max_retries=0
             )
         return self._clients[key]
-
-    def _translate(self, error: openai.APIError, key: str) -> ProviderError:
-        translated = translate(error)
-        translated.args = (self.keys.scrub(translated.message),)
-        if isinstance(translated, AuthFailed):
-            self.keys.disable(key, translated.message)
-        return translated
 
 
 def _fields(request: ProviderRequest) -> dict[str, Any]:

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from pydantic import SecretStr
 
 from imagebatch.config import Settings
+from imagebatch.imaging.fetch import FetchLimits
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.providers.gemini import GeminiProvider
 from imagebatch.providers.jimeng import JimengProvider
+from imagebatch.providers.keys import KeyLimits
 from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_capabilities
 from imagebatch.providers.seedream import SeedreamProvider
 
@@ -24,9 +26,18 @@ def _demo(settings: Settings) -> ImageProvider:
     )
 
 
+def key_limits(settings: Settings, provider: str) -> KeyLimits:
+    return KeyLimits(
+        rpm=settings.key_rpm.get(provider), concurrency=settings.key_concurrency.get(provider)
+    )
+
+
 def _openai(settings: Settings) -> ImageProvider:
     return OpenAIImagesProvider(
-        settings.openai_api_key, settings.openai_base_url, settings.provider_timeout
+        settings.openai_api_key,
+        settings.openai_base_url,
+        settings.provider_timeout,
+        key_limits=key_limits(settings, "openai"),
     )
 
 
@@ -39,18 +50,31 @@ def _openai_compatible(settings: Settings) -> ImageProvider:
         settings.provider_timeout,
         name="openai-compatible",
         capabilities=compatible_capabilities(settings.openai_compatible_model),
+        key_limits=key_limits(settings, "openai-compatible"),
     )
 
 
 def _gemini(settings: Settings) -> ImageProvider:
     return GeminiProvider(
-        settings.gemini_api_key, settings.gemini_base_url, settings.provider_timeout
+        settings.gemini_api_key,
+        settings.gemini_base_url,
+        settings.provider_timeout,
+        key_limits(settings, "gemini"),
     )
 
 
 def _seedream(settings: Settings) -> ImageProvider:
+    download = FetchLimits(
+        max_bytes=settings.max_output_bytes,
+        timeout=settings.url_fetch_timeout,
+        allow_private=settings.allow_private_urls,
+    )
     return SeedreamProvider(
-        settings.seedream_api_key, settings.seedream_base_url, settings.provider_timeout
+        settings.seedream_api_key,
+        settings.seedream_base_url,
+        settings.provider_timeout,
+        key_limits=key_limits(settings, "seedream"),
+        download=download,
     )
 
 
@@ -61,7 +85,10 @@ def _comfyui(settings: Settings) -> ImageProvider:
 
 def _jimeng(settings: Settings) -> ImageProvider:
     return JimengProvider(
-        settings.jimeng_api_key, settings.jimeng_base_url, settings.provider_timeout
+        settings.jimeng_api_key,
+        settings.jimeng_base_url,
+        settings.provider_timeout,
+        key_limits=key_limits(settings, "jimeng"),
     )
 
 

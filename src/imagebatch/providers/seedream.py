@@ -1,6 +1,8 @@
 """ByteDance Seedream 4.x on Volcengine Ark: POST {base}/api/v3/images/generations.
 
-One synchronous call per image, asked for as base64 (no URL to download, no 24-hour expiry).
+One synchronous call per image, asked for as base64 by default; with `response_format=url` the
+answer carries a signed link (valid 24 hours) that is downloaded at once, within limits: the
+output size cap, a time cap, at most 3 redirects, no private addresses (imaging/fetch.py).
 Size: the aspect ratio at the resolution's pixel area (1K = 1024², 2K = 2048², 4K = 4096²) as
 "WxH", since 1K at a wide ratio would fall under Seedream 4.0's minimum area. The watermark is
 off unless `watermark=true` is passed. A 200 can still carry a failed image (`data[].error`):
@@ -13,6 +15,7 @@ import base64
 import binascii
 import math
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -21,19 +24,26 @@ from imagebatch.domain.capabilities import ModelCapabilities, ProviderCapabiliti
 from imagebatch.domain.specs import AspectRatio, Resolution
 from imagebatch.errors import (
     AuthFailed,
+    ConnectionFailed,
     ContentRejected,
     InvalidRequest,
     ProviderError,
+    ProviderTimeout,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
 )
+from imagebatch.imaging.fetch import FetchFailed, FetchLimits, fetch_bytes
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
-from imagebatch.providers.keys import KeyPool
+from imagebatch.providers.keys import KeyLimits, KeyPool
 from imagebatch.providers.transport import network_errors
 
 QUOTA_CODES = {"QuotaExceeded", "AccountQuotaExceeded", "SetLimitExceeded", "AccountOverdueError"}
-PARAMS = {"watermark": frozenset({"true", "false"})}
+PARAMS = {
+    "watermark": frozenset({"true", "false"}),
+    "response_format": frozenset({"b64_json", "url"}),
+}
+DEFAULT_DOWNLOAD = FetchLimits(max_bytes=64 * 1024 * 1024, timeout=20.0)
 
 
 def _model(name: str, resolutions: set[Resolution], price: float) -> ModelCapabilities:
@@ -74,9 +84,18 @@ def size_for(aspect: AspectRatio | None, resolution: Resolution | None) -> str:
 class SeedreamProvider:
     name: ClassVar[str] = "seedream"
 
-    def __init__(self, api_key: SecretStr | None, base_url: str, timeout: float) -> None:
-        self.keys = KeyPool("seedream", api_key)
+    def __init__(
+        self,
+        api_key: SecretStr | None,
+        base_url: str,
+        timeout: float,
+        *,
+        key_limits: KeyLimits | None = None,
+        download: FetchLimits = DEFAULT_DOWNLOAD,
+    ) -> None:
+        self.keys = KeyPool("seedream", api_key, limits=key_limits)
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._download = download
 
     @property
     def capabilities(self) -> ProviderCapabilities:
@@ -87,7 +106,16 @@ class SeedreamProvider:
         return self.keys.configured
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        key = self.keys.next()
+        async with self.keys.lease() as key:  # the key is free again before any download
+            payload, request_id = await self._post(key, request)
+        item = _item(payload, request_id)
+        if "url" in item and "b64_json" not in item:
+            data = await self._fetch(str(item["url"]), request_id)
+        else:
+            data = _decoded(item, request_id)
+        return ProviderResult((GeneratedImage(data, "image/jpeg"),), request_id)
+
+    async def _post(self, key: str, request: ProviderRequest) -> tuple[dict[str, Any], str | None]:
         with network_errors("seedream"):
             response = await self._http.post(
                 "/api/v3/images/generations",
@@ -99,10 +127,16 @@ class SeedreamProvider:
         if response.status_code != 200:
             error = translate(response.status_code, payload, response.headers, request_id)
             error.args = (self.keys.scrub(error.message),)
-            if isinstance(error, AuthFailed):
-                self.keys.disable(key, error.message)
             raise error
-        return _result(payload, request_id)
+        return payload, request_id
+
+    async def _fetch(self, url: str, request_id: str | None) -> bytes:
+        """The image behind a result URL; the link's signature stays out of every message."""
+        shown = "the result URL " + urlsplit(url)._replace(query="", fragment="").geturl()
+        try:
+            return await fetch_bytes(url, self._download, shown=shown)
+        except FetchFailed as failed:
+            raise download_error(failed, self._download, request_id) from None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -113,7 +147,7 @@ def _body(request: ProviderRequest) -> dict[str, Any]:
         "model": request.model,
         "prompt": request.prompt,
         "size": size_for(request.aspect_ratio, request.resolution),
-        "response_format": "b64_json",
+        "response_format": str(request.params.get("response_format", "b64_json")),
         "sequential_image_generation": "disabled",
         "watermark": str(request.params.get("watermark", "false")).lower() == "true",
         "stream": False,
@@ -138,20 +172,51 @@ def _json(response: httpx.Response, request_id: str | None) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-def _result(payload: dict[str, Any], request_id: str | None) -> ProviderResult:
+def _item(payload: dict[str, Any], request_id: str | None) -> dict[str, Any]:
     items = payload.get("data") or []
-    if not items:
+    if not items or not isinstance(items[0], dict):
         raise ProviderUnavailable("seedream answered without an image", request_id=request_id)
-    item = items[0]
+    item: dict[str, Any] = items[0]
     if "error" in item:
         raise _item_error(item["error"], request_id)
+    return item
+
+
+def _decoded(item: dict[str, Any], request_id: str | None) -> bytes:
     try:
-        data = base64.b64decode(item["b64_json"], validate=True)
-    except (KeyError, binascii.Error, ValueError):
+        return base64.b64decode(item["b64_json"], validate=True)
+    except (KeyError, binascii.Error, ValueError, TypeError):
         raise ProviderUnavailable(
             "seedream sent no valid base64 image", request_id=request_id
         ) from None
-    return ProviderResult((GeneratedImage(data, "image/jpeg"),), request_id)
+
+
+def download_error(
+    failed: FetchFailed, limits: FetchLimits, request_id: str | None
+) -> ProviderError:
+    """How a failed result download counts: a retry generates (and bills) a new image, so only
+    failures a new link may not meet again are retryable."""
+    text = f"seedream: downloading {failed.problem}"
+    if failed.kind == "timeout":
+        return ProviderTimeout(text, request_id=request_id)
+    if failed.kind in ("network", "unresolvable"):
+        return ConnectionFailed(text, request_id=request_id)
+    if failed.kind == "status":
+        # 5xx/429: the CDN is struggling. 403/404/410: the link expired or is not there yet
+        # (clock skew, replication); a new generation brings a fresh link.
+        return ProviderUnavailable(
+            f"{text}; a retry generates the image again", request_id=request_id
+        )
+    if failed.kind == "too_large":
+        limit = limits.max_bytes / 1_048_576
+        return InvalidRequest(
+            f"{text} (over {limit:.0f} MiB): raise IMAGEBATCH_MAX_OUTPUT_BYTES or ask for a "
+            "smaller resolution",
+            request_id=request_id,
+        )
+    # refused (a private address or not http) or a redirect loop: the same next time
+    hint = f" ({failed.hint})" if failed.hint else ""
+    return InvalidRequest(f"{text}{hint}", request_id=request_id)
 
 
 def _item_error(error: dict[str, Any], request_id: str | None) -> ProviderError:

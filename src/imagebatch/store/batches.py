@@ -17,6 +17,7 @@ from imagebatch.domain.states import (
 )
 from imagebatch.errors import NotFound
 from imagebatch.store import ledger
+from imagebatch.store.access import grant_access
 from imagebatch.store.db import Database
 from imagebatch.store.outbox import enqueue_batch_ended
 from imagebatch.store.rows import batch_from_row
@@ -46,10 +47,21 @@ class BatchRepo:
         row = await self.db.read(lambda conn: conn.execute(query).first())
         return batch_from_row(row) if row else None
 
-    async def list(self, owner: str | None = None, limit: int = 50) -> list[Batch]:
+    async def page(
+        self,
+        owner: str | None,
+        status: BatchStatus | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Batch]:
+        """Newest first, `limit` at a time before `before_id` (cursor paging)."""
         query = select(batches).order_by(batches.c.id.desc()).limit(limit)
         if owner is not None:
             query = query.where(batches.c.owner == owner)
+        if status is not None:
+            query = query.where(batches.c.status == status.value)
+        if before_id is not None:
+            query = query.where(batches.c.id < before_id)
         rows = await self.db.read(lambda conn: conn.execute(query).all())
         return [batch_from_row(row) for row in rows]
 
@@ -85,6 +97,8 @@ def _create(conn: Connection, new: NewBatch, new_tasks: Sequence[NewTask], now: 
     rows = [_task_values(batch_id, new, t, now) for t in new_tasks]
     for start in range(0, len(rows), INSERT_CHUNK):
         conn.execute(insert(tasks), rows[start : start + INSERT_CHUNK])
+    used = [t.input_image_id for t in new_tasks if t.input_image_id]
+    grant_access(conn, new.owner, used + [i for t in new_tasks for i in t.reference_image_ids])
     price = sum(t.price for t in new_tasks if t.reuse_image_id is None)
     ledger.reserve(conn, new.owner, batch_id, price, now)
     if reused == len(new_tasks):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from imagebatch.domain.records import Image
@@ -69,6 +69,10 @@ class ImageRepo:
             return {row.id: image_from_row(row) for row in rows}
 
         return await self.db.read(work)
+
+    async def set_thumbnail(self, image_id: int, key: str) -> None:
+        statement = update(images).where(images.c.id == image_id).values(thumbnail_key=key)
+        await self.db.write(lambda conn: conn.execute(statement))
 
     async def referenced(self, sha256: str) -> bool:
         query = select(images.c.id).where(images.c.sha256 == sha256)

@@ -47,7 +47,8 @@ def priced(task: Task) -> ledger.Priced:
     return ledger.Priced(task.owner, task.batch_id, task.id, task.price)
 
 
-def _complete(conn: Connection, worker_id: str, item: Completion, now: datetime) -> bool:
+def _complete(conn: Connection, worker_id: str, item: Completion, now: datetime) -> int | None:
+    """The output image's id, or None when the task was no longer ours."""
     task, image, end = item
     try:
         with conn.begin_nested():
@@ -56,8 +57,8 @@ def _complete(conn: Connection, worker_id: str, item: Completion, now: datetime)
                 raise LostTask  # roll the image row back with it
             close_attempt(conn, task, end, now)
     except LostTask:
-        return False
-    return True
+        return None
+    return image_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,7 @@ class QueueRepo:
     ) -> bool:
         """Output row, task and batch counters in one transaction; False if we lost the task."""
         [done], _ = await self.succeed_many(worker_id, [(task, image, end)], now)
-        return done
+        return done is not None
 
     async def succeed_many(
         self,
@@ -138,16 +139,17 @@ class QueueRepo:
         items: Sequence[Completion],
         now: datetime,
         refill: Refill | None = None,
-    ) -> tuple[list[bool], list[Task]]:
+    ) -> tuple[list[int | None], list[Task]]:
         """Several completions in one transaction (a group commit); each is all or nothing:
-        a task whose lease was lost leaves no image row and no count behind. With `refill`,
-        the same transaction claims the tasks to run next in the freed slots."""
+        a task whose lease was lost leaves no image row and no count behind (its result is
+        None, the others' their output image id). With `refill`, the same transaction claims
+        the tasks to run next in the freed slots."""
 
-        def work(conn: Connection) -> tuple[list[bool], list[Task]]:
+        def work(conn: Connection) -> tuple[list[int | None], list[Task]]:
             if refill:
                 take_claim_turn(conn)
             results = [_complete(conn, worker_id, item, now) for item in items]
-            done = [item[0] for item, ok in zip(items, results, strict=True) if ok]
+            done = [item[0] for item, ok in zip(items, results, strict=True) if ok is not None]
             ledger.charge(conn, [priced(t) for t in done if t.price], now)
             for batch_id, n in Counter(t.batch_id for t in done).items():
                 bump(conn, batch_id, "succeeded", now, n)

@@ -138,6 +138,8 @@ tasks = Table(
     Column("reused", Integer, nullable=False, default=0),
     #: credits (micro-units) reserved for this task; 0 when free (demo, reuse, own API key)
     Column("price", BigInteger, nullable=False, default=0),
+    #: the call uses the owner's own API key for its provider (BYOK), not the server's
+    Column("own_key", Boolean, nullable=False, default=False),
     #: removed from the owner's history (the row stays for counters and the ledger)
     Column("deleted_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),

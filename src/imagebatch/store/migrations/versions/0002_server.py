@@ -243,6 +243,9 @@ def upgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("price", sa.BigInteger(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("deleted_at", UTCDateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column("own_key", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch_op.create_index("ix_tasks_input_image", ["input_image_id"], unique=False)
         batch_op.create_index("ix_tasks_output_image", ["output_image_id"], unique=False)
         batch_op.create_index("ix_tasks_owner", ["owner", "id"], unique=False)
@@ -257,6 +260,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_tasks_owner")
         batch_op.drop_index("ix_tasks_output_image")
         batch_op.drop_index("ix_tasks_input_image")
+        batch_op.drop_column("own_key")
         batch_op.drop_column("deleted_at")
         batch_op.drop_column("price")
 

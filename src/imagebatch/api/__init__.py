@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): `create_server(app)` is what `imagebatch serve` runs."""

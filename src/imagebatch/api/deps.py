@@ -1,0 +1,79 @@
+"""Request dependencies: the App, the authenticated user, CSRF for cookie sessions.
+
+A request authenticates with `Authorization: Bearer <API token>` or with the session cookie
+a browser got from /api/auth/login. Cookie-authenticated requests that change something must
+echo the CSRF token (readable cookie `ib_csrf`) in the `X-CSRF-Token` header: another site
+can make the browser send our cookie, but cannot read it to copy it into a header.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+
+from imagebatch.app import App
+from imagebatch.domain.accounts import User
+from imagebatch.errors import Forbidden, NotAuthenticated
+
+SESSION_COOKIE = "ib_session"
+CSRF_COOKIE = "ib_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: ids are 64-bit integers in the database; anything larger cannot name a row
+MAX_ID = 2**63 - 1
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Cursor = Annotated[int | None, Query(ge=0, le=MAX_ID)]
+
+_bearer = HTTPBearer(auto_error=False, description="A personal API token (POST /api/auth/tokens)")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Browser session")
+
+
+def get_app(request: Request) -> App:
+    app: App = request.app.state.app
+    return app
+
+
+AppDep = Annotated[App, Depends(get_app)]
+
+
+async def current_user(
+    request: Request,
+    app: AppDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    session: Annotated[str | None, Security(_cookie)],
+) -> User:
+    if credentials is not None:
+        user = await app.accounts.token_user(credentials.credentials)
+        if user is None:
+            raise NotAuthenticated("the API token is invalid or was revoked")
+        return user
+    if session:
+        found = await app.accounts.session(session)
+        if found is None:
+            raise NotAuthenticated("the session has expired; log in again")
+        user, csrf = found
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), csrf.encode()):
+                raise Forbidden(f"missing or wrong CSRF token: send the {CSRF_HEADER} header")
+        return user
+    raise NotAuthenticated("log in, or send an API token as Authorization: Bearer …")
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise Forbidden("administrators only")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,134 @@
+"""/api/admin/users: create, disable, grant credits, reset passwords (admins only)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from imagebatch.api.deps import AdminUser, AppDep, ObjectId
+from imagebatch.api.errors import responses
+from imagebatch.api.views import UserOut
+from imagebatch.domain.accounts import Role
+from imagebatch.domain.credits import from_micros, to_micros
+from imagebatch.errors import Forbidden
+
+router = APIRouter(prefix="/api/admin/users", tags=["admin"], responses=responses(401, 403))
+
+
+class NewUserIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    #: left out: one is generated and shown once in the answer
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
+    role: Role = Role.USER
+    credits: float = Field(default=0.0, ge=0, le=1e9)
+
+
+class UserCreated(BaseModel):
+    user: UserOut
+    #: only when it was generated: pass it on, it is not shown again
+    password: str | None
+
+
+class UserUpdate(BaseModel):
+    disabled: bool | None = None
+    role: Role | None = None
+
+
+class GrantIn(BaseModel):
+    #: credits to add (negative to take away)
+    amount: float = Field(ge=-1e9, le=1e9)
+    note: str = Field(default="granted by an admin", max_length=200)
+
+
+class PasswordReset(BaseModel):
+    password: str | None = Field(default=None, min_length=8, max_length=1000)
+
+
+class PasswordOut(BaseModel):
+    password: str
+
+
+class LedgerEntryOut(BaseModel):
+    id: int
+    kind: str
+    amount: float
+    batch_id: ObjectId | None
+    task_id: ObjectId | None
+    note: str | None
+    created_at: datetime
+
+
+class CreditsOut(BaseModel):
+    user: UserOut
+    totals: dict[str, float]
+    entries: list[LedgerEntryOut]
+
+
+@router.get("")
+async def list_users(_admin: AdminUser, app: AppDep) -> list[UserOut]:
+    return [UserOut.of(u) for u in await app.users.everyone()]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=responses(409, 422))
+async def create_user(body: NewUserIn, _admin: AdminUser, app: AppDep) -> UserCreated:
+    generated = None if body.password else secrets.token_urlsafe(12)
+    user = await app.accounts.create_user(
+        body.name, body.password or generated or "", body.role, to_micros(body.credits)
+    )
+    return UserCreated(user=UserOut.of(user), password=generated)
+
+
+@router.put("/{user_id}", responses=responses(404, 422))
+async def update_user(
+    user_id: ObjectId, body: UserUpdate, admin: AdminUser, app: AppDep
+) -> UserOut:
+    """Disable or enable a user (their sessions end at once), or change their role."""
+    if user_id == admin.id and (body.disabled or body.role is Role.USER):
+        raise Forbidden("you cannot disable yourself or give up your own admin role")
+    values = body.model_dump(exclude_none=True)
+    if "role" in values:
+        values["role"] = values["role"].value
+    if not values:
+        return UserOut.of(await app.users.get(user_id))
+    return UserOut.of(await app.users.update(user_id, **values))
+
+
+@router.post("/{user_id}/credits", responses=responses(404, 422))
+async def grant_credits(
+    user_id: ObjectId, body: GrantIn, _admin: AdminUser, app: AppDep
+) -> UserOut:
+    user = await app.users.get(user_id)
+    await app.ledger.grant(user.name, to_micros(body.amount), app.clock(), body.note)
+    return UserOut.of(await app.users.get(user_id))
+
+
+@router.get("/{user_id}/credits", responses=responses(404))
+async def user_credits(
+    user_id: ObjectId,
+    _admin: AdminUser,
+    app: AppDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> CreditsOut:
+    """The user's balance, sums by kind and latest ledger entries."""
+    user = await app.users.get(user_id)
+    totals = await app.ledger.totals(user.name)
+    entries = await app.ledger.entries(user.name, limit)
+    return CreditsOut(
+        user=UserOut.of(user),
+        totals={kind: from_micros(amount) for kind, amount in totals.items()},
+        entries=[LedgerEntryOut(**{**e, "amount": from_micros(e["amount"])}) for e in entries],
+    )
+
+
+@router.post("/{user_id}/password", responses=responses(404, 422))
+async def reset_password(
+    user_id: ObjectId, body: PasswordReset, _admin: AdminUser, app: AppDep
+) -> PasswordOut:
+    """Set a new password (generated when left out); the user's sessions end."""
+    password = body.password or secrets.token_urlsafe(12)
+    await app.accounts.set_password(user_id, password)
+    return PasswordOut(password=password)

@@ -1,0 +1,128 @@
+"""GET /api/health (for load balancers and people) and GET /metrics (for Prometheus).
+
+Both read the database, not this process's memory, so they count every worker's work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Iterable
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from imagebatch.api.deps import AppDep
+from imagebatch.app import App
+from imagebatch.domain.credits import from_micros
+from imagebatch.store.stats import LATENCY_BUCKETS
+
+router = APIRouter(tags=["health"])
+
+METRICS_CACHE_SECONDS = 5.0
+#: a worker that has not been seen for this long no longer counts as live
+WORKER_SILENCE = timedelta(seconds=30)
+_PROBE_KEY = "00/00/" + "0" * 64 + ".png"
+
+
+class QueueOut(BaseModel):
+    pending: int
+    running: int
+
+
+class WorkersOut(BaseModel):
+    #: workers running inside this server process
+    in_process: int
+    #: workers of any process that reported in the last 30 s
+    live: int
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
+    storage: str
+    workers: WorkersOut
+    queue: QueueOut
+
+
+async def _check(probe: Awaitable[object]) -> str:
+    try:
+        await probe
+    except Exception as error:
+        return f"error: {type(error).__name__}: {error}"[:200]
+    return "ok"
+
+
+@router.get("/api/health", responses={503: {"model": HealthOut}})
+async def health(request: Request, app: AppDep) -> JSONResponse:
+    database = await _check(app.db.read(lambda conn: conn.execute(text("SELECT 1")).all()))
+    storage = await _check(app.blobs.exists(_PROBE_KEY))
+    tasks = await app.stats.tasks_by_status() if database == "ok" else {}
+    live = await app.stats.live_workers(app.clock() - WORKER_SILENCE) if database == "ok" else []
+    body = HealthOut(
+        status="ok" if database == storage == "ok" else "degraded",
+        database=database,
+        storage=storage,
+        workers=WorkersOut(in_process=len(request.app.state.workers), live=len(live)),
+        queue=QueueOut(pending=tasks.get("pending", 0), running=tasks.get("running", 0)),
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
+
+
+class _Families:
+    """A collector that hands prometheus_client families computed beforehand."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+async def _families(app: App) -> list[Metric]:
+    tasks = GaugeMetricFamily("imagebatch_tasks", "Tasks by status", labels=["status"])
+    by_status = await app.stats.tasks_by_status()
+    for status, n in by_status.items():
+        tasks.add_metric([status], n)
+    depth = GaugeMetricFamily("imagebatch_queue_depth", "Pending tasks")
+    depth.add_metric([], by_status.get("pending", 0))
+    attempts = CounterMetricFamily(
+        "imagebatch_attempts", "Provider calls by outcome", labels=["provider", "outcome"]
+    )
+    for provider, outcome, n in await app.stats.attempts_by_outcome():
+        attempts.add_metric([provider, outcome], n)
+    limited = CounterMetricFamily(
+        "imagebatch_rate_limited", "Provider calls answered 429", labels=["provider"]
+    )
+    latency = HistogramMetricFamily(
+        "imagebatch_provider_latency_seconds", "Provider call latency", labels=["provider"]
+    )
+    for hist in await app.stats.latency_histograms():
+        bounds = [str(b) for b in LATENCY_BUCKETS] + ["+Inf"]
+        buckets = list(zip(bounds, [*hist.buckets, hist.count], strict=True))
+        latency.add_metric([hist.provider], buckets, hist.total_seconds)
+    for p in await app.stats.providers():
+        limited.add_metric([p.provider], p.rate_limited)
+    credits = CounterMetricFamily("imagebatch_credits_spent", "Credits charged")
+    credits.add_metric([], from_micros(await app.stats.credits_charged()))
+    return [tasks, depth, attempts, limited, latency, credits]
+
+
+@router.get("/metrics", response_class=Response, include_in_schema=False)
+async def metrics(request: Request, app: AppDep) -> Response:
+    cached = request.app.state.metrics_cache
+    if cached is None or time.monotonic() - cached[0] > METRICS_CACHE_SECONDS:
+        registry = CollectorRegistry()
+        registry.register(_Families(await _families(app)))
+        cached = (time.monotonic(), generate_latest(registry))
+        request.app.state.metrics_cache = cached
+    return Response(cached[1], media_type=CONTENT_TYPE_LATEST)

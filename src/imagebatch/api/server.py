@@ -1,0 +1,116 @@
+"""The FastAPI application behind `imagebatch serve`: routes, errors, and the background
+work that runs beside them (workers, webhook deliveries, retention sweeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from imagebatch import __version__
+from imagebatch.api import errors
+from imagebatch.api.bodies import BatchIn
+from imagebatch.api.routes import (
+    admin,
+    admin_users,
+    assets,
+    auth,
+    batches,
+    catalog,
+    downloads,
+    events,
+    health,
+    images,
+    records,
+)
+from imagebatch.app import App
+
+ROUTERS = (
+    auth.router,
+    batches.router,
+    downloads.router,
+    events.router,
+    images.router,
+    records.router,
+    assets.router,
+    catalog.router,
+    admin.router,
+    admin_users.router,
+    health.router,
+)
+
+
+def create_server(
+    app: App,
+    *,
+    workers: bool = True,
+    background: bool = True,
+    extra: Callable[[FastAPI], None] | None = None,
+) -> FastAPI:
+    """The ASGI app. `workers`: run queue workers in this process; `background`: deliver
+    webhooks and sweep old records here too."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(server: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        jobs = [asyncio.create_task(job(stop)) for job in _jobs(server, app, workers, background)]
+        try:
+            yield
+        finally:
+            stop.set()  # workers hand their running tasks back to the queue as they stop
+            await asyncio.gather(*jobs, return_exceptions=True)
+
+    server = FastAPI(
+        title="imagebatch",
+        version=__version__,
+        description="Batch AI image generation and editing with a durable queue.",
+        lifespan=lifespan,
+    )
+    server.state.app = app
+    server.state.snapshots = events.Snapshots(app)
+    server.state.workers = []
+    server.state.metrics_cache = None
+    errors.install(server)
+    for router in ROUTERS:
+        server.include_router(router)
+    if extra is not None:
+        extra(server)
+    server.openapi = lambda: _openapi(server)  # type: ignore[method-assign]
+    return server
+
+
+def _jobs(
+    server: FastAPI, app: App, workers: bool, background: bool
+) -> list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
+    jobs: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
+    if workers:
+        worker = app.worker()
+        server.state.workers.append(worker)
+        jobs.append(worker.run)
+    if background:
+        jobs.append(app.webhook_dispatcher().run)
+        jobs.append(app.library.run_sweeps)
+    return jobs
+
+
+def _openapi(server: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, plus the JSON body of POST /api/batches (read by hand there,
+    because the same path also takes multipart uploads)."""
+    if server.openapi_schema:
+        return server.openapi_schema
+    schema = get_openapi(
+        title=server.title,
+        version=server.version,
+        description=server.description,
+        routes=server.routes,
+    )
+    body = BatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(body.pop("$defs", {}))
+    components["BatchIn"] = body
+    server.openapi_schema = schema
+    return schema

@@ -1,0 +1,277 @@
+"""Turning API requests into Submissions: templates, rows, uploaded images and tables.
+
+References a caller may name: "asset:<id>" (their library), the name of a file uploaded in
+the same request, or an http(s) URL. Never a path on the server, never another user's image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+
+from imagebatch.api.bodies import BatchIn, BatchOptions, EditIn
+from imagebatch.api.views import BatchCreated, BatchOut, EstimateOut, SkippedOut
+from imagebatch.app import App
+from imagebatch.domain.accounts import User
+from imagebatch.domain.credits import from_micros
+from imagebatch.domain.prompts import expand_template
+from imagebatch.domain.sheets import parse_records, parse_table
+from imagebatch.domain.specs import Mode, TaskSpec
+from imagebatch.engine.ingest import STORED_IMAGE
+from imagebatch.engine.runtime import RuntimeSettings
+from imagebatch.engine.service import Submission
+from imagebatch.errors import InputError, InputIssue, NotFound
+from imagebatch.imaging.fetch import is_url
+
+ASSET = "asset:"
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One uploaded file, already read (uploads are capped in size before this)."""
+
+    name: str
+    data: bytes
+
+    @property
+    def basename(self) -> str:
+        return PurePosixPath(self.name.replace("\\", "/")).name or "upload"
+
+
+class Submitter:
+    def __init__(self, app: App, user: User, runtime: RuntimeSettings) -> None:
+        self.app = app
+        self.user = user
+        self.runtime = runtime
+        self.ingestor = app.ingestor.fresh(max_bytes=runtime.max_image_bytes)
+
+    async def from_json(self, body: BatchIn, dry_run: bool) -> BatchCreated:
+        if body.rows is not None:
+            specs = parse_records(body.rows)
+            name = body.name or f"{len(body.rows)} rows"
+        else:
+            prompt = await self._with_preset(body.preset_id, body.prompt)
+            specs = self._template(prompt, body)
+            name = body.name or prompt[:60]
+        return await self._submit(body, Mode.GENERATE, name, specs, [], {}, dry_run)
+
+    def _template(self, prompt: str, body: BatchIn) -> list[TaskSpec]:
+        prompts = expand_template(
+            prompt,
+            body.variables,
+            count=body.count,
+            max_tasks=self.runtime.max_tasks_per_batch,
+        )
+        return [
+            TaskSpec(
+                prompt=text,
+                source=f"prompt {i + 1}",
+                variant=variant,
+                reference_images=tuple(body.reference_images),
+            )
+            for i, text in enumerate(prompts)
+            for variant in range(body.count)
+        ]
+
+    async def from_images(
+        self,
+        options: BatchOptions,
+        prompt: str | None,
+        count: int,
+        files: Sequence[Upload],
+        dry_run: bool,
+    ) -> BatchCreated:
+        text = await self._with_preset(options.preset_id, prompt)
+        if not files:
+            raise InputError(InputIssue("images", "no images uploaded", "add image files"))
+        stored, skipped = await self._store(files, dry_run)
+        specs = [
+            TaskSpec(
+                prompt=text,
+                input_image=f"{STORED_IMAGE}{image_id}",
+                filename=f"{PurePosixPath(name).stem}_edit",
+                source=name,
+                variant=variant,
+            )
+            for name, image_id in stored.items()
+            for variant in range(count)
+        ]
+        if not specs:
+            raise InputError([_issue(s) for s in skipped], "none of the uploaded files is usable")
+        name = options.name or (files[0].basename if len(files) == 1 else f"{len(files)} images")
+        return await self._submit(options, Mode.EDIT, name, specs, skipped, {}, dry_run)
+
+    async def from_table(
+        self, options: BatchOptions, table: Upload, references: Sequence[Upload], dry_run: bool
+    ) -> BatchCreated:
+        specs = parse_table(table.data, table.basename)
+        stored, skipped = await self._store(references, dry_run)
+        if skipped:
+            raise InputError([_issue(s) for s in skipped])
+        name = options.name or PurePosixPath(table.basename).stem
+        uploaded = {file: f"{STORED_IMAGE}{image_id}" for file, image_id in stored.items()}
+        return await self._submit(options, Mode.GENERATE, name, specs, [], uploaded, dry_run)
+
+    async def edit(self, image_id: int, body: EditIn) -> BatchCreated:
+        if not await self.app.assets.can_see(self.user.name, image_id):
+            raise NotFound(f"no image {image_id}")
+        spec = TaskSpec(
+            prompt=body.prompt,
+            input_image=f"{STORED_IMAGE}{image_id}",
+            source=f"image {image_id}",
+            filename=f"edit_{image_id}",
+        )
+        specs = [replace(spec, variant=v) for v in range(body.count)]
+        options = BatchOptions(
+            name=f"Edit of image {image_id}",
+            provider=body.provider,
+            model=body.model,
+            params=body.params,
+            aspect_ratio=body.aspect_ratio,
+            resolution=body.resolution,
+            seed=body.seed,
+        )
+        return await self._submit(options, Mode.EDIT, options.name or "", specs, [], {}, False)
+
+    async def _with_preset(self, preset_id: int | None, prompt: str | None) -> str:
+        parts = [prompt or ""]
+        if preset_id is not None:
+            preset = await self.app.presets.get(preset_id)
+            if not preset.active:
+                raise NotFound(f"no preset {preset_id}")
+            parts.insert(0, preset.content)
+        text = "\n".join(part for part in parts if part.strip())
+        if not text:
+            raise InputError(InputIssue("prompt", "the prompt is empty", "write a prompt"))
+        return text
+
+    async def _store(
+        self, files: Sequence[Upload], dry_run: bool
+    ) -> tuple[dict[str, int], list[SkippedOut]]:
+        """Validate (and unless a dry run, store) uploaded images: name -> image id."""
+        stored: dict[str, int] = {}
+        skipped: list[SkippedOut] = []
+        for file in files:
+            try:
+                if dry_run:
+                    self.ingestor.check_bytes(file.data, file.basename)
+                    stored[file.basename] = 0
+                else:
+                    image = await self.ingestor.image_from_bytes(file.data, file.basename)
+                    stored[file.basename] = image.id
+            except InputError as error:
+                issue = error.issues[0]
+                skipped.append(
+                    SkippedOut(where=file.basename, problem=issue.problem, hint=issue.hint)
+                )
+        if not dry_run:
+            await self.app.assets.grant(self.user.name, list(stored.values()))
+        return stored, skipped
+
+    async def _submit(
+        self,
+        options: BatchOptions,
+        mode: Mode,
+        name: str,
+        specs: list[TaskSpec],
+        skipped: list[SkippedOut],
+        uploaded: dict[str, str],
+        dry_run: bool,
+    ) -> BatchCreated:
+        specs = [
+            await self._resolved(self._with_options(spec, options), uploaded) for spec in specs
+        ]
+        sub = self._submission(options, mode, name, specs)
+        if dry_run:
+            found = self.app.service.estimate(sub)
+            return BatchCreated(
+                batch=None,
+                tasks=len(specs),
+                estimate=EstimateOut.of(found),
+                credits=from_micros(self.user.balance),
+                skipped=skipped,
+                dry_run=True,
+            )
+        submitted = await self.app.service.submit(sub)
+        skipped += [_skipped(issue) for issue in submitted.skipped]
+        return BatchCreated(
+            batch=BatchOut.of(submitted.batch),
+            tasks=submitted.batch.total,
+            estimate=EstimateOut.of(submitted.estimate),
+            credits=from_micros(self.user.balance),
+            skipped=skipped,
+            dry_run=False,
+        )
+
+    def _submission(
+        self, options: BatchOptions, mode: Mode, name: str, specs: list[TaskSpec]
+    ) -> Submission:
+        webhook = str(options.webhook_url) if options.webhook_url else self.user.webhook_url
+        return Submission(
+            name=name[:200] or "batch",
+            owner=self.user.name,
+            mode=mode,
+            provider=options.provider,
+            specs=specs,
+            model=options.model,
+            reuse=options.reuse,
+            priority=options.priority,
+            max_attempts=self.runtime.max_attempts,
+            max_tasks=self.runtime.max_tasks_per_batch,
+            webhook_url=webhook,
+            economy=options.economy,
+            billed=True,
+            local_files=False,
+        )
+
+    @staticmethod
+    def _with_options(spec: TaskSpec, options: BatchOptions) -> TaskSpec:
+        """Batch-wide choices fill in what a row left empty; a row's own values win."""
+        params = {k: _text(v) for k, v in options.params.items()}
+        return replace(
+            spec,
+            negative_prompt=spec.negative_prompt or options.negative_prompt,
+            aspect_ratio=spec.aspect_ratio or options.aspect_ratio,
+            resolution=spec.resolution or options.resolution,
+            seed=spec.seed if spec.seed is not None else options.seed,
+            params={**params, **spec.params},
+        )
+
+    async def _resolved(self, spec: TaskSpec, uploaded: dict[str, str]) -> TaskSpec:
+        refs = [await self._reference(ref, uploaded, spec.source) for ref in spec.reference_images]
+        return replace(spec, reference_images=tuple(refs))
+
+    async def _reference(self, ref: str, uploaded: dict[str, str], source: str | None) -> str:
+        if is_url(ref):
+            return ref
+        if ref in uploaded:
+            return uploaded[ref]
+        where = f"{source or 'input'}, column reference_images"
+        if ref.startswith(ASSET) and ref.removeprefix(ASSET).isdigit():
+            try:
+                asset = await self.app.assets.get(self.user.name, int(ref.removeprefix(ASSET)))
+            except NotFound:
+                raise InputError(
+                    InputIssue(where, f"no asset {ref!r} in your library", "pick another asset")
+                ) from None
+            return f"{STORED_IMAGE}{asset.image.id}"
+        raise InputError(
+            InputIssue(
+                where,
+                f"unknown reference image {ref!r}",
+                "use asset:<id>, the name of a file uploaded with the table, or an http(s) URL",
+            )
+        )
+
+
+def _text(value: str | int | float | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _issue(skipped: SkippedOut) -> InputIssue:
+    return InputIssue(skipped.where, skipped.problem, skipped.hint)
+
+
+def _skipped(issue: InputIssue) -> SkippedOut:
+    return SkippedOut(where=issue.where, problem=issue.problem, hint=issue.hint)

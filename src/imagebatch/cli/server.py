@@ -1,0 +1,115 @@
+"""`imagebatch serve` and `imagebatch users`: the multi-user server and its accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from imagebatch.api.server import create_server
+from imagebatch.app import App, build_app
+from imagebatch.config import Settings
+from imagebatch.domain.accounts import Role
+from imagebatch.domain.credits import to_micros
+from imagebatch.errors import ImagebatchError
+
+users_cli = typer.Typer(help="User accounts of the server.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[
+        bool, typer.Option(help="Run queue workers in this process (--no-workers: API only).")
+    ] = True,
+) -> None:
+    """Run the web UI and REST API (OpenAPI at /docs), with workers inside by default."""
+    asyncio.run(_serve(host, port, workers))
+
+
+async def _serve(host: str, port: int, workers: bool) -> None:
+    settings = Settings()
+    app = await build_app(settings)
+    try:
+        await _first_admin(app)
+        server = create_server(app, workers=workers and settings.serve_workers)
+        config = uvicorn.Config(
+            server,
+            host=host,
+            port=port,
+            proxy_headers=True,
+            log_level="info",
+            timeout_graceful_shutdown=30,
+        )
+        console.print(f"imagebatch on http://{host}:{port} (API docs at /docs)")
+        await uvicorn.Server(config).serve()
+    finally:
+        await app.close()
+
+
+async def _first_admin(app: App) -> None:
+    """With no users yet, create `admin`; print its password once if we made it up."""
+    given = app.settings.admin_password
+    generated = await app.accounts.bootstrap_admin(given.get_secret_value() if given else None)
+    if generated:
+        console.print(
+            "[bold]First start: created user 'admin' with password "
+            f"[yellow]{generated}[/] (shown once; change it after logging in).[/]"
+        )
+    elif given is not None and await app.users.count() == 1:
+        console.print(
+            "First start: created user 'admin' (password from IMAGEBATCH_ADMIN_PASSWORD)."
+        )
+
+
+@users_cli.command("create")
+def create_user(
+    name: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Make an administrator.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    credits: Annotated[float, typer.Option(min=0, help="Credits to start with.")] = 0.0,
+) -> None:
+    """Create a user; the password is generated and printed unless given on stdin."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
+
+    async def body() -> None:
+        app = await build_app(Settings())
+        try:
+            role = Role.ADMIN if admin else Role.USER
+            user = await app.accounts.create_user(name, password, role, to_micros(credits))
+        finally:
+            await app.close()
+        console.print(f"Created {user.role.value} {user.name!r}.")
+        if not password_stdin:
+            console.print(f"Password: [yellow]{password}[/] (shown once)")
+
+    try:
+        asyncio.run(body())
+    except ImagebatchError as error:
+        err.print(f"[red]Error:[/] {error.message}")
+        raise typer.Exit(2) from None
+
+
+@users_cli.command("list")
+def list_users() -> None:
+    """List users with their role, state and credits."""
+
+    async def body() -> None:
+        app = await build_app(Settings())
+        try:
+            for user in await app.users.everyone():
+                state = "disabled" if user.disabled else "active"
+                console.print(f"{user.id:>4}  {user.name:<24} {user.role.value:<6} {state}")
+        finally:
+            await app.close()
+
+    asyncio.run(body())

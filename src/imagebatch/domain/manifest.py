@@ -1,0 +1,55 @@
+"""manifest.csv: one row per task beside the outputs (CLI folder, ZIP download, exports)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+
+from imagebatch.domain.records import Task
+
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = [
+    "file",
+    "status",
+    "prompt",
+    "negative_prompt",
+    "aspect_ratio",
+    "resolution",
+    "seed",
+    "provider",
+    "model",
+    "source",
+    "attempts",
+    "error",
+    "task_id",
+    "reused",
+]
+
+
+def manifest_row(task: Task, file: str) -> dict[str, object]:
+    return {
+        "file": file,
+        "status": task.status.value,
+        "prompt": task.prompt,
+        "negative_prompt": task.negative_prompt or "",
+        "aspect_ratio": task.aspect_ratio.value if task.aspect_ratio else "",
+        "resolution": task.resolution.value if task.resolution else "",
+        "seed": "" if task.seed is None else task.seed,
+        "provider": task.provider,
+        "model": task.model,
+        "source": task.source or "",
+        "attempts": task.attempts,
+        "error": task.error_message or "",
+        "task_id": task.id,
+        "reused": "yes" if task.reused else "",
+    }
+
+
+def manifest_csv(rows: Iterable[Mapping[str, object]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, MANIFEST_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    # UTF-8 with a BOM: Excel then shows Chinese prompts correctly.
+    return ("\ufeff" + buffer.getvalue()).encode()

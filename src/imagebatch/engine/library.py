@@ -1,0 +1,89 @@
+"""Images as users browse them: thumbnails made on first request, records deleted with
+their files when nothing else uses them, and old records swept by the retention setting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from imagebatch.blobs.base import BlobStore, content_key
+from imagebatch.domain.records import Image
+from imagebatch.engine.clock import Clock, utc_now
+from imagebatch.engine.runtime import RuntimeSettingsService
+from imagebatch.errors import NotFound
+from imagebatch.imaging.inputs import make_thumbnail
+from imagebatch.store.images import ImageRepo
+from imagebatch.store.records import RecordRepo
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_MIME = "image/webp"
+SWEEP_EVERY = 3600.0
+SWEEP_CHUNK = 500
+
+
+class Library:
+    def __init__(
+        self,
+        images: ImageRepo,
+        records: RecordRepo,
+        blobs: BlobStore,
+        runtime: RuntimeSettingsService,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.images = images
+        self.records = records
+        self.blobs = blobs
+        self.runtime = runtime
+        self.clock = clock
+
+    async def thumbnail(self, image: Image) -> bytes:
+        """A small WebP of the image, made once and kept under its own content key."""
+        if image.thumbnail_key and await self.blobs.exists(image.thumbnail_key):
+            return await self.blobs.get(image.thumbnail_key)
+        small = await asyncio.to_thread(make_thumbnail, await self.blobs.get(image.storage_key))
+        _, key = content_key(small, ".webp")
+        await self.blobs.put(key, small)
+        await self.images.set_thumbnail(image.id, key)
+        return small
+
+    async def delete_record(self, owner: str, task_id: int) -> None:
+        unused = await self.records.delete(owner, task_id, self.clock())
+        if unused is not None:
+            await self._discard(unused)
+
+    async def _discard(self, image: Image) -> None:
+        # The row goes first (re-checked in its transaction): a crash between the two steps
+        # leaves a file without a row, never a row without its file.
+        if not await self.records.forget_image(image):
+            return
+        for key in (image.storage_key, image.thumbnail_key):
+            if key:
+                await self.blobs.delete(key)
+
+    async def sweep(self) -> int:
+        """Delete records older than the retention setting; returns how many."""
+        days = (await self.runtime.current()).retention_days
+        if not days:
+            return 0
+        cutoff = self.clock() - timedelta(days=days)
+        swept = 0
+        while batch := await self.records.finished_before(cutoff, SWEEP_CHUNK):
+            for owner, task_id in batch:
+                with contextlib.suppress(NotFound):  # its owner deleted it meanwhile
+                    await self.delete_record(owner, task_id)
+            swept += len(batch)
+        return swept
+
+    async def run_sweeps(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                swept = await self.sweep()
+                if swept:
+                    log.info("retention: deleted %d old record(s)", swept)
+            except Exception:
+                log.exception("retention sweep failed; trying again later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SWEEP_EVERY)

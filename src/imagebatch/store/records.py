@@ -1,0 +1,173 @@
+"""RecordRepo: a user's history of finished tasks, searched by prompt; deleting records.
+
+Search: on SQLite an FTS5 trigram index (tasks_fts, migration 0002) finds any substring of
+three or more characters, Chinese included; shorter terms fall back to LIKE. On PostgreSQL
+the pg_trgm GIN index serves ILIKE for the same queries. Every term must match (AND).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+
+from imagebatch.domain.records import Image, Task
+from imagebatch.domain.states import TaskStatus
+from imagebatch.errors import NotFound
+from imagebatch.store.db import Database
+from imagebatch.store.rows import image_from_row, task_from_row
+from imagebatch.store.tables import batches, images, tasks
+from imagebatch.store.tables_accounts import assets, image_access
+
+FINISHED = (TaskStatus.SUCCEEDED.value, TaskStatus.FAILED.value)
+#: the trigram index needs terms of at least this many characters
+TRIGRAM = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    task: Task
+    batch_name: str
+    image: Image | None
+
+
+def search_terms(query: str) -> list[str]:
+    return [term for term in query.split() if term][:10]
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _matches(conn: Connection, terms: Sequence[str]) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    long_terms = [t for t in terms if len(t) >= TRIGRAM]
+    if conn.dialect.name == "sqlite" and long_terms:
+        phrase = " ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
+        conditions.append(
+            tasks.c.id.in_(
+                select(literal_column("rowid"))
+                .select_from(text("tasks_fts"))
+                .where(text("tasks_fts MATCH :phrase").bindparams(phrase=phrase))
+            )
+        )
+        terms = [t for t in terms if len(t) < TRIGRAM]
+    conditions += [tasks.c.prompt.ilike(f"%{_escape_like(t)}%", escape="\\") for t in terms]
+    return conditions
+
+
+def _records(conn: Connection, owner: str | None, terms: Sequence[str]) -> Select[Any]:
+    query = (
+        select(tasks, batches.c.name.label("batch_name"))
+        .join(batches, batches.c.id == tasks.c.batch_id)
+        .where(tasks.c.deleted_at.is_(None), tasks.c.status.in_(FINISHED))
+    )
+    if owner is not None:
+        query = query.where(tasks.c.owner == owner)
+    return query.where(*_matches(conn, terms))
+
+
+class RecordRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def search(
+        self, owner: str, query: str, limit: int, offset: int
+    ) -> tuple[list[Record], int]:
+        terms = search_terms(query)
+
+        def work(conn: Connection) -> tuple[list[Record], int]:
+            base = _records(conn, owner, terms)
+            total = conn.scalar(select(func.count()).select_from(base.subquery())) or 0
+            rows = conn.execute(base.order_by(tasks.c.id.desc()).limit(limit).offset(offset)).all()
+            found = [task_from_row(row) for row in rows]
+            ids = [t.output_image_id for t in found if t.output_image_id]
+            outputs = {r.id: image_from_row(r) for r in _images(conn, ids)}
+            names = [row.batch_name for row in rows]
+            return [
+                Record(t, name, outputs.get(t.output_image_id or 0))
+                for t, name in zip(found, names, strict=True)
+            ], int(total)
+
+        return await self.db.read(work)
+
+    async def delete(self, owner: str, task_id: int, now: datetime) -> Image | None:
+        """Take a record out of history; returns its output image if nothing else uses it."""
+        mine = (
+            tasks.c.id == task_id,
+            tasks.c.owner == owner,
+            tasks.c.deleted_at.is_(None),
+            tasks.c.status.in_(FINISHED),
+        )
+
+        def work(conn: Connection) -> Image | None:
+            found = conn.execute(select(tasks.c.output_image_id).where(*mine)).first()
+            if found is None:
+                raise NotFound(f"no record {task_id}")
+            statement = update(tasks).where(*mine).values(deleted_at=now, output_image_id=None)
+            if not conn.execute(statement).rowcount:
+                raise NotFound(f"no record {task_id}")  # deleted meanwhile
+            return _unused(conn, found[0]) if found[0] else None
+
+        return await self.db.write(work)
+
+    async def finished_before(self, cutoff: datetime, limit: int) -> list[tuple[str, int]]:
+        """(owner, task id) of records older than `cutoff`, for the retention sweep."""
+        query = (
+            select(tasks.c.owner, tasks.c.id)
+            .where(
+                tasks.c.deleted_at.is_(None),
+                tasks.c.status.in_(FINISHED),
+                tasks.c.finished_at < cutoff,
+            )
+            .order_by(tasks.c.id)
+            .limit(limit)
+        )
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
+        return [(row.owner, row.id) for row in rows]
+
+    async def forget_image(self, image: Image) -> bool:
+        """Delete the image row if it is still unused (checked again, in the same transaction)."""
+
+        def work(conn: Connection) -> bool:
+            if _unused(conn, image.id) is None:
+                return False
+            conn.execute(images.delete().where(images.c.id == image.id))
+            return True
+
+        return await self.db.write(work)
+
+
+def _images(conn: Connection, ids: list[int]) -> Sequence[Any]:
+    if not ids:
+        return []
+    return conn.execute(select(images).where(images.c.id.in_(ids))).all()
+
+
+def _unused(conn: Connection, image_id: int) -> Image | None:
+    """The image, if no task, asset, access grant or child image refers to it any more."""
+    uses = [
+        select(tasks.c.id).where(
+            or_(tasks.c.output_image_id == image_id, tasks.c.input_image_id == image_id)
+        ),
+        select(assets.c.id).where(assets.c.image_id == image_id),
+        select(image_access.c.image_id).where(image_access.c.image_id == image_id),
+        select(images.c.id).where(images.c.parent_image_id == image_id),
+    ]
+    if any(conn.execute(use.limit(1)).first() for use in uses):
+        return None
+    row = conn.execute(select(images).where(images.c.id == image_id)).first()
+    return image_from_row(row) if row else None

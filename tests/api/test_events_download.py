@@ -1,0 +1,95 @@
+"""Live events over SSE, the streamed ZIP, single-image downloads and thumbnails."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import zipfile
+from typing import Any
+
+from httpx_sse import aconnect_sse
+from PIL import Image
+
+from imagebatch.imaging import provenance
+from tests.api.conftest import Api
+
+
+async def test_sse_delivers_task_and_batch_events_until_the_end(api: Api) -> None:
+    await api.user("alice")
+    await api.user("root", admin=True)
+    async with api.session("root") as root:
+        await root.put("/api/admin/settings", json={"global_concurrency": 1})
+    async with api.session("alice") as alice:
+        # A hanging task holds the only slot, so the watched batch starts once we listen.
+        created = (await alice.post("/api/batches", json={"prompt": "[demo:hang] x"})).json()
+        hanging = created["batch"]["id"]
+        await api.wait_batch(alice, hanging, until=["running"])
+        watched = (await alice.post("/api/batches", json={"prompt": "p", "count": 3})).json()
+        batch_id = watched["batch"]["id"]
+        events: list[tuple[str, dict[str, Any]]] = []
+        async with aconnect_sse(alice, "GET", f"/api/batches/{batch_id}/events") as source:
+            stream = source.aiter_sse()
+            first = await anext(stream)
+            events.append((first.event, json.loads(first.data)))
+            await alice.post(f"/api/batches/{hanging}/cancel")  # frees the slot
+            async with asyncio.timeout(10):
+                async for sse in stream:
+                    events.append((sse.event, json.loads(sse.data)))
+                    if sse.event == "batch" and json.loads(sse.data)["status"] == "completed":
+                        break
+    assert events[0][0] == "batch" and events[0][1]["status"] == "queued"
+    finished = [d for kind, d in events if kind == "task" and d["status"] == "succeeded"]
+    assert len(finished) == 3 and all(d["output_image_id"] for d in finished)
+    assert events[-1][1]["succeeded"] == 3
+
+
+async def test_zip_download_has_every_output_named_and_a_manifest(api: Api) -> None:
+    await api.user("alice")
+    async with api.session("alice") as alice:
+        rows = [
+            {"prompt": "first", "filename": "cover"},
+            {"prompt": "second", "filename": "cover"},
+            {"prompt": "[demo:reject] third", "filename": "back"},
+        ]
+        created = (await alice.post("/api/batches", json={"rows": rows})).json()
+        batch = await api.wait_batch(alice, created["batch"]["id"])
+        answer = await alice.get(f"/api/batches/{batch['id']}/download")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/zip"
+    assert int(answer.headers["content-length"]) == len(answer.content)
+    archive = zipfile.ZipFile(io.BytesIO(answer.content))
+    names = sorted(archive.namelist())
+    assert names == ["cover-2.jpg", "cover.jpg", "manifest.csv"]
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert [(r["file"], r["status"]) for r in manifest] == [
+        ("cover.jpg", "succeeded"),
+        ("cover-2.jpg", "succeeded"),
+        ("", "failed"),
+    ]
+    stamped = provenance.read(archive.read("cover.jpg"))
+    assert stamped is not None and stamped["prompt"] == "first"
+
+
+async def test_image_file_thumbnail_and_caching(api: Api) -> None:
+    await api.user("alice")
+    async with api.session("alice") as alice:
+        created = (
+            await alice.post("/api/batches", json={"prompt": "p", "aspect_ratio": "16:9"})
+        ).json()
+        batch = await api.wait_batch(alice, created["batch"]["id"])
+        task = (await alice.get(f"/api/batches/{batch['id']}/tasks")).json()["items"][0]
+        image_id = task["output_image_id"]
+        file = await alice.get(f"/api/images/{image_id}/file?download=1")
+        assert file.headers["content-type"] == "image/jpeg"
+        assert "attachment" in file.headers["content-disposition"]
+        again = await alice.get(
+            f"/api/images/{image_id}/file", headers={"If-None-Match": file.headers["etag"]}
+        )
+        assert again.status_code == 304
+        thumb = await alice.get(f"/api/images/{image_id}/thumbnail")
+        small = Image.open(io.BytesIO(thumb.content))
+        assert small.format == "WEBP" and max(small.size) == 256 and small.width > small.height
+        row = await api.app.images.get(image_id)
+        assert row.thumbnail_key  # made once, kept
