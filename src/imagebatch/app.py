@@ -9,6 +9,7 @@ from datetime import timedelta
 from imagebatch.blobs.base import BlobStore
 from imagebatch.blobs.factory import open_blob_store
 from imagebatch.config import Settings
+from imagebatch.domain.credits import to_micros
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.accounts import AccountService
 from imagebatch.engine.clock import Clock, utc_now
@@ -16,6 +17,7 @@ from imagebatch.engine.events import EventBus
 from imagebatch.engine.ingest import ImageLimits, Ingestor
 from imagebatch.engine.library import Library
 from imagebatch.engine.limits import LimitSource
+from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
@@ -31,6 +33,7 @@ from imagebatch.store.images import ImageRepo
 from imagebatch.store.ledger import LedgerRepo
 from imagebatch.store.migrations import upgrade_async
 from imagebatch.store.presets import PresetRepo
+from imagebatch.store.provider_keys import ProviderKeyRepo
 from imagebatch.store.queue import QueueRepo
 from imagebatch.store.records import RecordRepo
 from imagebatch.store.settings import SettingsRepo
@@ -68,6 +71,7 @@ class App:
     webhook_secrets: WebhookSecrets
     stats: StatsRepo
     ingestor: Ingestor
+    own_keys: OwnKeys
 
     def webhook_dispatcher(self) -> WebhookDispatcher:
         s = self.settings
@@ -115,6 +119,7 @@ class App:
             events=self.events,
             clock=self.clock,
             rate_limits=self.rate_limits,
+            own_keys=self.own_keys,
         )
 
     async def close(self) -> None:
@@ -174,7 +179,10 @@ async def build_app(
         rate_limits=RateLimits(settings.provider_rpm),
         users=users,
         accounts=AccountService(
-            users, clock, session_lifetime=timedelta(days=settings.session_days)
+            users,
+            clock,
+            session_lifetime=timedelta(days=settings.session_days),
+            initial_credits=to_micros(settings.initial_credits),
         ),
         ledger=LedgerRepo(db),
         runtime=runtime,
@@ -187,4 +195,5 @@ async def build_app(
         webhook_secrets=WebhookSecrets(users, box),
         stats=StatsRepo(db),
         ingestor=ingestor,
+        own_keys=OwnKeys(ProviderKeyRepo(db), box, clock),
     )

@@ -22,6 +22,7 @@ from imagebatch.app import App, build_app
 from imagebatch.config import Settings
 from imagebatch.domain.accounts import Role, User
 from imagebatch.domain.credits import to_micros
+from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.demo import DemoProvider
 
 PASSWORD = "correct horse"
@@ -102,8 +103,14 @@ def api_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def api(api_settings: Settings, demo: DemoProvider) -> AsyncIterator[Api]:
-    app = await build_app(api_settings, providers={"demo": demo})
+def providers(demo: DemoProvider) -> dict[str, ImageProvider]:
+    """What the server runs; a test module may override it to add providers."""
+    return {"demo": demo}
+
+
+@pytest.fixture
+async def api(api_settings: Settings, providers: dict[str, ImageProvider]) -> AsyncIterator[Api]:
+    app = await build_app(api_settings, providers=providers)
     # Real Argon2, cheap parameters: tests create and log in many users.
     app.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     server, task, url = await start_server(app)

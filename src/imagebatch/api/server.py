@@ -25,12 +25,14 @@ from imagebatch.api.routes import (
     events,
     health,
     images,
+    own_keys,
     records,
 )
 from imagebatch.app import App
 
 ROUTERS = (
     auth.router,
+    own_keys.router,
     batches.router,
     downloads.router,
     events.router,

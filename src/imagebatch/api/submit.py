@@ -40,7 +40,14 @@ class Upload:
 
 
 class Submitter:
-    def __init__(self, app: App, user: User, runtime: RuntimeSettings) -> None:
+    def __init__(
+        self,
+        app: App,
+        user: User,
+        runtime: RuntimeSettings,
+        own_key_providers: frozenset[str] = frozenset(),
+    ) -> None:
+        self.own_key_providers = own_key_providers
         self.app = app
         self.user = user
         self.runtime = runtime
@@ -223,6 +230,7 @@ class Submitter:
             economy=options.economy,
             billed=True,
             local_files=False,
+            own_key_providers=self.own_key_providers,
         )
 
     @staticmethod

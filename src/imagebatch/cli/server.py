@@ -76,7 +76,9 @@ def create_user(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
-    credits: Annotated[float, typer.Option(min=0, help="Credits to start with.")] = 0.0,
+    credits: Annotated[
+        float | None, typer.Option(min=0, help="Credits to start with (default: configured).")
+    ] = None,
 ) -> None:
     """Create a user; the password is generated and printed unless given on stdin."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
@@ -85,7 +87,8 @@ def create_user(
         app = await build_app(Settings())
         try:
             role = Role.ADMIN if admin else Role.USER
-            user = await app.accounts.create_user(name, password, role, to_micros(credits))
+            amount = None if credits is None else to_micros(credits)
+            user = await app.accounts.create_user(name, password, role, amount)
         finally:
             await app.close()
         console.print(f"Created {user.role.value} {user.name!r}.")

@@ -87,6 +87,8 @@ class Task:
     reused: bool = False
     #: credits (micro-units) reserved for this task
     price: int = 0
+    #: runs on its owner's own API key (BYOK)
+    own_key: bool = False
     lease_owner: str | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
@@ -117,6 +119,8 @@ class NewTask:
     reuse_image_id: int | None = None
     #: credits (micro-units) to reserve for this task
     price: int = 0
+    #: run on the owner's own API key (BYOK)
+    own_key: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,9 @@ class AccountService:
         session_lifetime: timedelta = timedelta(days=14),
         limits: LoginLimits | None = None,
         hasher: PasswordHasher | None = None,
+        initial_credits: int = 0,
     ) -> None:
+        self.initial_credits = initial_credits
         self.users = users
         self.clock = clock
         self.session_lifetime = session_lifetime
@@ -67,12 +69,14 @@ class AccountService:
         self.hasher = hasher or PasswordHasher()
 
     async def create_user(
-        self, name: str, password: str, role: Role = Role.USER, credits: int = 0
+        self, name: str, password: str, role: Role = Role.USER, credits: int | None = None
     ) -> User:
+        """`credits` (micro-units): None gives the configured initial credits."""
         check_user_name(name)
         check_password(password)
         hashed = await asyncio.to_thread(self.hasher.hash, password)
-        return await self.users.create(NewUser(name, hashed, role, credits), self.clock())
+        balance = self.initial_credits if credits is None else credits
+        return await self.users.create(NewUser(name, hashed, role, balance), self.clock())
 
     async def bootstrap_admin(self, password: str | None) -> str | None:
         """With no user at all, create `admin`. Returns the password when we generated it."""

@@ -103,7 +103,9 @@ class BatchService:
         stems = assign_stems([r.spec for r in resolved], sub.taken_stems)
         reuse = await self._reusable(sub, model, resolved) if sub.reuse else {}
         new_tasks = [
-            _new_task(seq, r, stem, sub.provider, model, reuse, self._pricer(sub))
+            _new_task(
+                seq, r, stem, sub.provider, model, reuse, self._pricer(sub), sub.own_key_providers
+            )
             for seq, (r, stem) in enumerate(zip(resolved, stems, strict=True))
         ]
         new_batch = NewBatch(
@@ -170,7 +172,7 @@ class BatchService:
         for spec in sub.specs:
             name = spec.provider or sub.provider
             if name not in unusable:
-                unusable[name] = self._unusable(name)
+                unusable[name] = self._unusable(name, sub.own_key_providers)
             if unusable[name] is None:
                 provider = self.providers[name]
                 issues += check_spec(spec, sub.mode, provider.capabilities, spec.model or sub.model)
@@ -179,13 +181,13 @@ class BatchService:
             raise InputError(issues)
         return sub.model or self.providers[sub.provider].capabilities.default_model
 
-    def _unusable(self, name: str) -> InputIssue | None:
+    def _unusable(self, name: str, own_keys: frozenset[str]) -> InputIssue | None:
         """Why a provider cannot take work here, said once per provider."""
         provider = self.providers.get(name)
         if provider is None:
             known = ", ".join(sorted(self.providers))
             return InputIssue(f"provider {name!r}", "does not exist", f"use one of: {known}")
-        if not provider.configured:
+        if not provider.configured and name not in own_keys:
             env = name.upper().replace("-", "_")
             hint = f"set IMAGEBATCH_{env}_API_KEY (and IMAGEBATCH_{env}_BASE_URL if needed)"
             return InputIssue(f"provider {name}", "is not configured", hint)
@@ -276,11 +278,13 @@ def _new_task(
     model: str,
     reuse: dict[str, int],
     price: Callable[[str, str], int],
+    own_key_providers: frozenset[str],
 ) -> NewTask:
     key = request_key(r, provider, model)
     spec = r.spec
     return NewTask(
         price=price(spec.provider or provider, spec.model or model),
+        own_key=(spec.provider or provider) in own_key_providers,
         seq=seq,
         prompt=spec.prompt,
         output_filename=stem,

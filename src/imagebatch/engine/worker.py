@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from imagebatch.blobs.base import BlobStore
@@ -26,8 +26,9 @@ from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.outputs import OutputWriter
+from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
-from imagebatch.errors import InvalidRequest, ProviderError, RateLimited
+from imagebatch.errors import AuthFailed, InvalidRequest, ProviderError, RateLimited
 from imagebatch.providers.base import ImageProvider, ProviderRequest, ProviderResult
 from imagebatch.store.images import ImageRepo
 from imagebatch.store.queue import Completion, QueueRepo, Refill
@@ -69,7 +70,9 @@ class Worker:
         clock: Clock = utc_now,
         worker_id: str | None = None,
         rate_limits: RateLimits | None = None,
+        own_keys: OwnKeys | None = None,
     ) -> None:
+        self.own_keys = own_keys
         self.queue = queue
         self.providers = providers
         self.limits = limits
@@ -173,6 +176,8 @@ class Worker:
             if provider is None:
                 raise _unknown_provider(task.provider)
             request = await self.outputs.request_for(task)
+            if task.own_key:
+                request = replace(request, api_key=await self._own_key(task))
             result = await self._call(task.provider, provider, request)
             image = await self.outputs.store(task, result)
         except ProviderError as error:
@@ -184,6 +189,15 @@ class Worker:
             self._publish(task, "succeeded", output_image_id=image_id)
         else:
             await self.outputs.discard_if_orphan(image)
+
+    async def _own_key(self, task: Task) -> str:
+        key = await self.own_keys.key(task.owner, task.provider) if self.own_keys else None
+        if key is None:
+            raise AuthFailed(
+                f"{task.provider}: this task runs on your own API key, which was removed; "
+                "add it again and retry, or retry the batch on the server's key"
+            )
+        return key
 
     async def _call(
         self, name: str, provider: ImageProvider, request: ProviderRequest

@@ -30,6 +30,8 @@ class ProviderRequest:
     #: edit mode: the image to edit comes first; then the reference images
     images: tuple[InputImage, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: the task owner's own API key (BYOK), used instead of the server's keys
+    api_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,20 +94,25 @@ class GeminiProvider:
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
         try:
-            async with self.keys.lease() as key:
+            async with self.keys.lease(request.api_key) as key:
                 response = await self._send(key, request)
         except ValueError as error:  # a 200 whose body is not the JSON it should be
             raise ProviderUnavailable(f"gemini: malformed response ({error})") from None
         return _result(response)
 
     async def _send(self, key: str, request: ProviderRequest) -> types.GenerateContentResponse:
+        own = request.api_key is not None  # a user's own key: a client for this call only
+        client = self._new_client(key) if own else self._client(key)
         try:
             with network_errors("gemini"):
-                return await self._client(key).aio.models.generate_content(
+                return await client.aio.models.generate_content(
                     model=request.model, contents=_contents(request), config=_config(request)
                 )
         except errors.APIError as error:
             raise self._translate(error, key) from None
+        finally:
+            if own:
+                await client.aio.aclose()
 
     async def aclose(self) -> None:
         for client in self._clients.values():
@@ -115,11 +120,14 @@ class GeminiProvider:
 
     def _client(self, key: str) -> genai.Client:
         if key not in self._clients:
-            options = types.HttpOptions(
-                base_url=self._base_url, api_version="v1beta", timeout=int(self._timeout * 1000)
-            )
-            self._clients[key] = genai.Client(api_key=key, http_options=options)
+            self._clients[key] = self._new_client(key)
         return self._clients[key]
+
+    def _new_client(self, key: str) -> genai.Client:
+        options = types.HttpOptions(
+            base_url=self._base_url, api_version="v1beta", timeout=int(self._timeout * 1000)
+        )
+        return genai.Client(api_key=key, http_options=options)
 
     def _translate(self, error: errors.APIError, key: str) -> ProviderError:
         translated = translate(error)

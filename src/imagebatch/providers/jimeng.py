@@ -96,7 +96,7 @@ class JimengProvider:
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
         # The key is held from the submission to the result: one task, one paced request.
-        async with self.keys.lease() as key:
+        async with self.keys.lease(request.api_key) as key:
             with network_errors("jimeng"):
                 task_id = await self._submit(key, request)
                 image = await self._wait(key, request.model, task_id)

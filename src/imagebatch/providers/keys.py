@@ -96,6 +96,8 @@ class KeyPool:
         self._queue = asyncio.Lock()
         #: set when a call ends or a key leaves the pool: a waiter looks again
         self._changed = asyncio.Event()
+        #: users' own keys in use right now (count of calls), so errors never echo them
+        self._own: dict[str, int] = {}
 
     @property
     def configured(self) -> bool:
@@ -105,8 +107,15 @@ class KeyPool:
         return [k.value for k in self._order if not k.disabled]
 
     @asynccontextmanager
-    async def lease(self) -> AsyncIterator[str]:
-        """A key for one call, held until the block ends; waits for one to be free."""
+    async def lease(self, own: str | None = None) -> AsyncIterator[str]:
+        """A key for one call, held until the block ends; waits for one to be free.
+
+        `own`: the caller's own key (BYOK). It is used as it is, outside the pool: its
+        limits and failures are its owner's business, not the pool's."""
+        if own is not None:
+            async with self._own_lease(own) as value:
+                yield value
+            return
         key = await self._acquire()
         try:
             yield key.value
@@ -123,8 +132,24 @@ class KeyPool:
             key.in_flight -= 1
             self._changed.set()
 
+    @asynccontextmanager
+    async def _own_lease(self, own: str) -> AsyncIterator[str]:
+        self._own[own] = self._own.get(own, 0) + 1  # scrubbed from messages meanwhile
+        try:
+            yield own
+        except AuthFailed as error:
+            raise AuthFailed(
+                f"{self.provider}: your own API key {mask(own)} was rejected: {error.message}"
+            ) from None
+        finally:
+            self._own[own] -= 1
+            if not self._own[own]:
+                del self._own[own]
+
     def rest(self, key: str, seconds: float, reason: str) -> None:
         """Leave this key alone for `seconds` (its daily quota is spent)."""
+        if key not in self._keys:
+            return  # a user's own key: the next call finds out for itself
         self._keys[key].resting_until = self._clock() + seconds
         log.warning(
             "%s: API key %s rests for %.0f s: %s", self.provider, mask(key), seconds, reason
@@ -145,7 +170,7 @@ class KeyPool:
 
     def scrub(self, text: str) -> str:
         """The text with any of our keys masked: provider messages sometimes echo them."""
-        for key in self._keys:
+        for key in [*self._keys, *self._own]:
             text = text.replace(key, mask(key))
         return text
 

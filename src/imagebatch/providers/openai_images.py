@@ -120,8 +120,12 @@ class OpenAIImagesProvider:
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
         fields = _fields(request)
-        async with self.keys.lease() as key:
-            raw = await self._send(self._client(key), request, fields)
+        async with self.keys.lease(request.api_key) as key:
+            if request.api_key is None:
+                raw = await self._send(self._client(key), request, fields)
+            else:  # a user's own key: a client for this call only, nothing kept
+                async with self._new_client(key) as client:
+                    raw = await self._send(client, request, fields)
         try:
             response = raw.parse()
         except openai.APIError as error:
@@ -154,10 +158,13 @@ class OpenAIImagesProvider:
 
     def _client(self, key: str) -> openai.AsyncOpenAI:
         if key not in self._clients:
-            self._clients[key] = openai.AsyncOpenAI(
-                api_key=key, base_url=self._base_url, timeout=self._timeout, max_retries=0
-            )
+            self._clients[key] = self._new_client(key)
         return self._clients[key]
+
+    def _new_client(self, key: str) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=key, base_url=self._base_url, timeout=self._timeout, max_retries=0
+        )
 
 
 def _fields(request: ProviderRequest) -> dict[str, Any]:

@@ -106,7 +106,8 @@ class SeedreamProvider:
         return self.keys.configured
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        async with self.keys.lease() as key:  # the key is free again before any download
+        # The key is free again before any download.
+        async with self.keys.lease(request.api_key) as key:
             payload, request_id = await self._post(key, request)
         item = _item(payload, request_id)
         if "url" in item and "b64_json" not in item:

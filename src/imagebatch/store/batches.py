@@ -186,6 +186,7 @@ def _task_values(batch_id: int, batch: NewBatch, t: NewTask, now: datetime) -> d
         "output_image_id": t.reuse_image_id,
         "reused": int(reused),
         "price": 0 if reused else t.price,
+        "own_key": t.own_key,
         "created_at": now,
         "finished_at": now if reused else None,
     }

@@ -30,6 +30,7 @@ def task_from_row(row: Row[Any]) -> Task:
         params=dict(m["params"] or {}),
         reference_image_ids=tuple(m["reference_image_ids"] or ()),
         reused=bool(m["reused"]),
+        own_key=bool(m["own_key"]),
     )
 
 

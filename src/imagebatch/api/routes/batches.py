@@ -86,7 +86,7 @@ async def create_batch(
     with one prompt, or a CSV/XLSX/JSONL table with its reference images. `?dry_run=1`
     only validates and estimates."""
     runtime = await app.runtime.current()
-    submitter = Submitter(app, user, runtime)
+    submitter = Submitter(app, user, runtime, await app.own_keys.providers(user.name))
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         form = await read_multipart(

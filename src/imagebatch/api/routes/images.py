@@ -106,5 +106,6 @@ async def edit_image(
 ) -> BatchCreated:
     """Edit a result again with a new prompt: a new batch whose task takes this image as
     input. The result keeps its lineage (parent_image_id); both images stay."""
-    submitter = Submitter(app, user, await app.runtime.current())
+    own = await app.own_keys.providers(user.name)
+    submitter = Submitter(app, user, await app.runtime.current(), own)
     return await submitter.edit(image_id, body)
