@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,7 @@ from imagebatch.engine.library import Library
 from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
+from imagebatch.engine.registry import announce
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
 from imagebatch.engine.service import BatchService
@@ -41,6 +43,7 @@ from imagebatch.store.stats import StatsRepo
 from imagebatch.store.tasks import TaskRepo
 from imagebatch.store.users import UserRepo
 from imagebatch.store.webhooks import WebhookRepo
+from imagebatch.store.workers import WorkerRepo
 
 
 @dataclass
@@ -72,6 +75,13 @@ class App:
     stats: StatsRepo
     ingestor: Ingestor
     own_keys: OwnKeys
+    worker_registry: WorkerRepo
+
+    async def run_worker(self, worker: Worker, stop: asyncio.Event) -> None:
+        """Run `worker` until `stop`, registered in the worker registry meanwhile."""
+        await asyncio.gather(
+            worker.run(stop), announce(worker, self.worker_registry, stop, self.clock)
+        )
 
     def webhook_dispatcher(self) -> WebhookDispatcher:
         s = self.settings
@@ -92,8 +102,11 @@ class App:
         batch_ids: Sequence[int] | None = None,
         concurrency: int | None = None,
         drain: bool = False,
+        capacity: int | None = None,
+        grace_seconds: float = 0.0,
     ) -> Worker:
-        """A worker; `concurrency` overrides the global limit for this worker only."""
+        """A worker. `concurrency` overrides the global limit for this worker only (the CLI's
+        own run); `capacity` caps what this worker runs at once, within the global limit."""
         s = self.settings
         limits = LimitSource(
             self.runtime_settings,
@@ -103,9 +116,10 @@ class App:
             batch_ids=batch_ids,
         )
         options = WorkerOptions(
-            capacity=max(concurrency or 0, 100),
+            capacity=capacity or max(concurrency or 0, 100),
             lease_seconds=s.lease_seconds,
             drain=drain,
+            grace_seconds=grace_seconds,
         )
         retry = RetryPolicy(s.max_attempts, s.retry_base_delay, s.retry_max_delay)
         return Worker(
@@ -196,4 +210,5 @@ async def build_app(
         stats=StatsRepo(db),
         ingestor=ingestor,
         own_keys=OwnKeys(ProviderKeyRepo(db), box, clock),
+        worker_registry=WorkerRepo(db),
     )

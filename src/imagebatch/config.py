@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     webhook_retry_delay: float = Field(default=10.0, ge=0)
     #: run workers inside `imagebatch serve` (false: API only, workers run elsewhere)
     serve_workers: bool = True
+    #: on SIGTERM, seconds a worker lets running provider calls finish before handing the
+    #: rest back to the queue (they are paid for; finishing beats redoing)
+    worker_grace_seconds: float = Field(default=25.0, ge=0)
     #: demo provider: simulated latency per image
     demo_latency_ms: int = Field(default=0, ge=0)
     #: demo provider: share of calls failing with a retryable error

@@ -79,6 +79,7 @@ def test_first_start_prints_the_admin_password_once(cli: Cli) -> None:
 
 def test_sigterm_hands_running_tasks_back_to_the_queue(cli: Cli) -> None:
     cli.env["IMAGEBATCH_ADMIN_PASSWORD"] = "admin-password"
+    cli.env["IMAGEBATCH_WORKER_GRACE_SECONDS"] = "0.5"  # the calls hang: no use waiting
     served = Served(cli)
     try:
         with httpx.Client(base_url=served.url) as client:
@@ -124,3 +125,51 @@ def test_users_create_prints_or_reads_the_password(cli: Cli) -> None:
     assert cli.run("users", "create", "bob").returncode == 2  # taken
     listing = cli.run("users", "list")
     assert "bob" in listing.stdout and "carol" in listing.stdout and "dave" not in listing.stdout
+
+
+def test_api_only_server_and_a_separate_worker(cli: Cli) -> None:
+    cli.env["IMAGEBATCH_ADMIN_PASSWORD"] = "admin-password"
+    cli.env["IMAGEBATCH_WORKER_GRACE_SECONDS"] = "0.5"
+    served = Served(cli, "--no-workers")
+    worker: subprocess.Popen[str] | None = None
+    try:
+        with httpx.Client(base_url=served.url) as client:
+            login = client.post(
+                "/api/auth/login", json={"name": "admin", "password": "admin-password"}
+            )
+            client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+            batch = client.post("/api/batches", json={"prompt": "p", "count": 3}).json()["batch"]
+            assert client.get("/api/health").json()["workers"] == {"in_process": 0, "live": 0}
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "imagebatch", "worker", "--concurrency", "2"],
+                cwd=cli.cwd,
+                env=cli.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            cli.wait_for(
+                lambda: (
+                    cli.query(f"select status from batches where id={batch['id']}")
+                    == [("completed",)]
+                )
+            )
+            [listed] = client.get("/api/admin/workers").json()
+            assert listed["live"] and listed["concurrency"] == 2 and listed["pid"] == worker.pid
+            client.post("/api/batches", json={"prompt": "[demo:hang] x"})
+            cli.wait_for(
+                lambda: cli.query("select count(*) from tasks where status='running'") == [(1,)]
+            )
+            worker.send_signal(signal.SIGTERM)
+            out, _ = worker.communicate(timeout=30)
+            assert worker.returncode == 0, out
+            assert "stopped" in out
+            assert cli.query("select status from tasks where status != 'succeeded'") == [
+                ("pending",)
+            ]
+            [gone] = client.get("/api/admin/workers").json()
+            assert not gone["live"] and gone["stopped_at"]
+    finally:
+        if worker and worker.poll() is None:
+            worker.kill()
+        served.stop()

@@ -19,7 +19,7 @@ from imagebatch.cli.exports import export_batch
 from imagebatch.cli.inputs import ParsedInput, RunArgs, fingerprint, parse_run_input
 from imagebatch.cli.outputs import existing_stems
 from imagebatch.cli.runner import drive
-from imagebatch.cli.server import serve, users_cli
+from imagebatch.cli.server import serve, users_cli, worker
 from imagebatch.config import Settings
 from imagebatch.domain.records import Batch
 from imagebatch.domain.sheet_files import template_workbook
@@ -37,6 +37,7 @@ db_cli = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(users_cli, name="users")
 cli.command()(serve)
+cli.command()(worker)
 console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import sys
 from typing import Annotated
 
 import typer
 import uvicorn
+import uvloop
 from rich.console import Console
 
 from imagebatch.api.server import create_server
@@ -31,7 +33,9 @@ def serve(
     ] = True,
 ) -> None:
     """Run the web UI and REST API (OpenAPI at /docs), with workers inside by default."""
-    asyncio.run(_serve(host, port, workers))
+    # uvloop: uvicorn would pick it itself, but here the loop is ours (workers share it).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(host, port, workers))
 
 
 async def _serve(host: str, port: int, workers: bool) -> None:
@@ -67,6 +71,37 @@ async def _first_admin(app: App) -> None:
         console.print(
             "First start: created user 'admin' (password from IMAGEBATCH_ADMIN_PASSWORD)."
         )
+
+
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Most tasks this process runs at once; the global limit still holds "
+            "across all workers together.",
+        ),
+    ] = None,
+) -> None:
+    """Run a queue worker only (no API): scale out with as many as you like, anywhere."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_work(concurrency))
+
+
+async def _work(capacity: int | None) -> None:
+    app = await build_app(Settings())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        worker = app.worker(capacity=capacity, grace_seconds=app.settings.worker_grace_seconds)
+        console.print(f"worker {worker.id} started (at most {worker.options.capacity} at once)")
+        await app.run_worker(worker, stop)
+        console.print(f"worker {worker.id} stopped")
+    finally:
+        await app.close()
 
 
 @users_cli.command("create")

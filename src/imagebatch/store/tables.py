@@ -146,6 +146,8 @@ tasks = Table(
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
     Index("ix_tasks_batch_status", "batch_id", "status"),
+    #: a batch's tasks in order, a page at a time (the tasks endpoint, exports)
+    Index("ix_tasks_batch_id", "batch_id", "id"),
     Index("ix_tasks_lease", "status", "lease_until"),
     Index("ix_tasks_output_image", "output_image_id"),
     Index("ix_tasks_input_image", "input_image_id"),

@@ -57,8 +57,8 @@ class LedgerEntryOut(BaseModel):
     id: int
     kind: str
     amount: float
-    batch_id: ObjectId | None
-    task_id: ObjectId | None
+    batch_id: int | None
+    task_id: int | None
     note: str | None
     created_at: datetime
 
