@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from imagebatch.blobs.local import LocalBlobStore
+from imagebatch.blobs.base import BlobStore
+from imagebatch.blobs.factory import open_blob_store
 from imagebatch.config import Settings
 from imagebatch.domain.credits import to_micros
 from imagebatch.domain.retry import RetryPolicy
@@ -53,7 +54,7 @@ from imagebatch.store.workers import WorkerRepo
 class App:
     settings: Settings
     db: Database
-    blobs: LocalBlobStore
+    blobs: BlobStore
     providers: Mapping[str, ImageProvider]
     events: EventBus
     batches: BatchRepo
@@ -178,6 +179,7 @@ class App:
         for provider in self.providers.values():
             await provider.aclose()
         await self.db.dispose()
+        self.blobs.close()
 
 
 async def build_app(
@@ -191,7 +193,7 @@ async def build_app(
     if migrate:
         await upgrade_async(url)
     db = Database(url)
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = open_blob_store(settings)
     events = EventBus()
     images = ImageRepo(db)
     queue = QueueRepo(db)

@@ -1,8 +1,16 @@
 """Choosing which pending tasks to claim: within the limits, fair between owners.
 
 Order: round-robin between owners (each free slot goes to the owner running the fewest
-tasks), then priority, then first in, first out. On PostgreSQL the candidate rows are locked
-with SKIP LOCKED so concurrent claimers never block on one another.
+tasks), then priority, then first in, first out.
+
+The limits are counted in the database, so a claim is a read (how many run now?) followed by
+a write (start these). On SQLite the single writer thread and BEGIN IMMEDIATE make that pair
+atomic. On PostgreSQL, under READ COMMITTED, two transactions could each count the same
+running total and each fill the same free slot; SKIP LOCKED only stops them taking the same
+rows. So every claim first takes a transaction-scoped advisory lock: claims take turns (one
+is a few milliseconds), and each counts after the previous one committed. Candidate rows are
+still locked with SKIP LOCKED, so a claim never waits on a row that another transaction (a
+cancel, a completion) holds.
 """
 
 from __future__ import annotations
@@ -58,12 +66,24 @@ _HEADS_IN_SCOPE = (
     .order_by(tasks.c.priority.desc(), tasks.c.id)
     .limit(bindparam("free"))
 )
+#: the advisory lock every claim holds until its transaction ends; advisory lock keys are
+#: per database, so other databases on the same server never contend with us
+CLAIM_LOCK_KEY = 0x696D_6762  # "imgb"
+_CLAIM_LOCK = select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY))
 _TURNS = select(owner_turns).where(owner_turns.c.owner.in_(bindparam("owners", expanding=True)))
 _LATEST_TURN = select(func.coalesce(func.max(owner_turns.c.turn), 0))
 _SET_TURN = (
     update(owner_turns).where(owner_turns.c.owner == bindparam("o")).values(turn=bindparam("t"))
 )
 _NEW_TURN = insert(owner_turns).values(owner=bindparam("o"), turn=bindparam("t"))
+
+
+def take_claim_turn(conn: Connection) -> None:
+    """Wait until no other claim is in flight (PostgreSQL; SQLite claims are already serial).
+
+    Call it first in the claim's transaction, before anything is counted or changed."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_CLAIM_LOCK)
 
 
 def pick(conn: Connection, wanted: int, limits: ClaimLimits, now: datetime) -> list[int]:
