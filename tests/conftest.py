@@ -8,7 +8,6 @@ IMAGEBATCH_TEST_REQUIRE_POSTGRES=1 (CI), where that is a failure.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,13 +17,7 @@ import pytest
 from imagebatch.app import App, build_app
 from imagebatch.config import Settings
 from imagebatch.providers.demo import DemoProvider
-from tests.services import (
-    REQUIRE_POSTGRES,
-    PostgresUnavailable,
-    S3Server,
-    SessionDatabase,
-    s3_server,
-)
+from tests.services import S3Server, SessionDatabase, own_database_or_skip, s3_server
 
 
 class ManualClock:
@@ -43,12 +36,7 @@ class ManualClock:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[SessionDatabase]:
     """This session's own PostgreSQL database, migrated once (made only if a test needs it)."""
-    try:
-        database = SessionDatabase()
-    except PostgresUnavailable as error:
-        if os.environ.get(REQUIRE_POSTGRES) == "1":
-            pytest.fail(f"{error} ({REQUIRE_POSTGRES}=1)", pytrace=False)
-        pytest.skip(str(error))
+    database = own_database_or_skip()
     yield database
     database.drop()
 

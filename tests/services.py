@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 import boto3
 import psycopg
+import pytest
 from psycopg import sql
 
 from imagebatch.store.migrations import upgrade
@@ -204,3 +205,14 @@ def s3_server() -> Iterator[S3Server]:
             child.wait()
         if child.stdout:
             child.stdout.close()
+
+
+def own_database_or_skip() -> SessionDatabase:
+    """A new database of one's own (the caller drops it); skips when PostgreSQL is
+    unreachable, fails instead under IMAGEBATCH_TEST_REQUIRE_POSTGRES=1 (CI)."""
+    try:
+        return SessionDatabase()
+    except PostgresUnavailable as error:
+        if os.environ.get(REQUIRE_POSTGRES) == "1":
+            pytest.fail(f"{error} ({REQUIRE_POSTGRES}=1)", pytrace=False)
+        pytest.skip(str(error))

@@ -1,0 +1,153 @@
+"""A small imagebatch cluster in subprocesses, for fault tests: one API server
+(`imagebatch serve --no-workers`) and any number of `imagebatch worker` processes, all on one
+PostgreSQL database and one S3 bucket, each process logging to its own file."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.acceptance.test_cli_serve import free_port
+
+#: marks the workers' database connections, so a test can cut exactly those
+WORKER_APPLICATION = "imagebatch-fault-worker"
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    @property
+    def ready(self) -> bool:
+        """The worker says it started: its signal handlers are in place, it claims tasks."""
+        return " started " in self.output()
+
+    def kill(self) -> None:
+        """kill -9: no clean-up of any kind, as when a machine dies."""
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout=timeout)
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    logs: Path
+    database_url: str
+    api: Process | None = None
+    api_url: str = ""
+    workers: list[Process] = field(default_factory=list)
+    #: workers that ended without being told to (a robustness bug)
+    died: list[Process] = field(default_factory=list)
+    started = 0
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Process:
+        log = self.logs / f"{name}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "imagebatch", *args],
+                cwd=self.logs,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return Process(name, popen, log)
+
+    def start_api(self) -> None:
+        port = free_port()
+        self.started += 1
+        self.api = self._spawn(
+            f"api-{self.started}", ["serve", "--no-workers", "--port", str(port)], self.env
+        )
+        self.api_url = f"http://127.0.0.1:{port}"
+        wait_until(self._api_answers, 30, lambda: self.api.output() if self.api else "")
+
+    def _api_answers(self) -> bool:
+        assert self.api is not None and self.api.popen.poll() is None, (
+            self.api and self.api.output()
+        )
+        try:
+            return httpx.get(f"{self.api_url}/api/health", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def restart_api(self) -> None:
+        assert self.api is not None
+        code = self.api.terminate()
+        assert code in (0, -signal.SIGTERM), self.api.output()
+        self.start_api()
+
+    def start_worker(self) -> None:
+        self.started += 1
+        env = {**self.env, "IMAGEBATCH_DATABASE_URL": worker_url(self.database_url)}
+        self.workers.append(self._spawn(f"worker-{self.started}", ["worker"], env))
+
+    def kill_random_worker(self, rng: random.Random) -> Process | None:
+        """kill -9 a worker that got as far as claiming work (None: none has yet). Killing
+        one still starting (imports and migrations take seconds) would test nothing."""
+        ready = [w for w in self.workers if w.ready]
+        if not ready:
+            return None
+        victim = rng.choice(ready)
+        self.workers.remove(victim)
+        victim.kill()
+        return victim
+
+    def check_workers_alive(self) -> None:
+        """Move workers that exited on their own to `died`."""
+        for process in list(self.workers):
+            if process.popen.poll() is not None:
+                self.workers.remove(process)
+                self.died.append(process)
+
+    def stop(self) -> list[tuple[Process, int]]:
+        """SIGTERM every process; returns the workers with their exit codes. A worker is
+        stopped only once it started (before, SIGTERM just ends the interpreter)."""
+        for w in self.workers:
+            wait_until(lambda w=w: w.ready or w.popen.poll() is not None, 30, w.output)
+        ended = [(w, w.terminate()) for w in self.workers]
+        self.workers.clear()
+        if self.api is not None and self.api.popen.poll() is None:
+            self.api.terminate()
+        return ended
+
+    def kill_all(self) -> None:
+        for process in [*self.workers, *([self.api] if self.api else [])]:
+            if process.popen.poll() is None:
+                process.kill()
+
+
+def worker_url(url: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}application_name={WORKER_APPLICATION}"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, explain: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s\n{explain()}")
+        time.sleep(0.1)
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """Our environment without any IMAGEBATCH_ setting of the developer's, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBATCH_")}
+    return {**env, **extra}
