@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from imagebatch.blobs.base import BlobStore
 from imagebatch.blobs.factory import open_blob_store
@@ -24,6 +25,7 @@ from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.engine.registry import announce
+from imagebatch.engine.relay import EventRelay
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
 from imagebatch.engine.service import BatchService
@@ -37,6 +39,7 @@ from imagebatch.store.db import Database
 from imagebatch.store.images import ImageRepo
 from imagebatch.store.ledger import LedgerRepo
 from imagebatch.store.migrations import upgrade_async
+from imagebatch.store.notify import PgChannel
 from imagebatch.store.presets import PresetRepo
 from imagebatch.store.provider_jobs import ProviderJobRepo
 from imagebatch.store.provider_keys import ProviderKeyRepo
@@ -88,6 +91,18 @@ class App:
         )
 
     provider_jobs: ProviderJobRepo
+
+    def relay(self) -> EventRelay | None:
+        """Events to and from other processes (PostgreSQL only; SQLite has no channel)."""
+        if self.db.is_sqlite:
+            return None
+        return EventRelay(self.events, PgChannel(self.db.url))
+
+    async def run_relayed(self, stop: asyncio.Event, *jobs: Callable[[asyncio.Event], Any]) -> None:
+        """Run `jobs` until `stop`, with the event relay beside them when there is one."""
+        relay = self.relay()
+        everything = [*jobs, relay.run] if relay else list(jobs)
+        await asyncio.gather(*(job(stop) for job in everything))
 
     def webhook_dispatcher(self) -> WebhookDispatcher:
         s = self.settings

@@ -94,6 +94,9 @@ def _jobs(
     jobs: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [
         server.state.snapshots.follow
     ]
+    relay = app.relay()
+    if relay is not None:  # other processes' events: workers elsewhere, other API servers
+        jobs.append(relay.run)
     if workers:
         worker = app.worker(grace_seconds=app.settings.worker_grace_seconds)
         server.state.workers.append(worker)

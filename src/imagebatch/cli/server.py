@@ -98,7 +98,7 @@ async def _work(capacity: int | None) -> None:
     try:
         worker = app.worker(capacity=capacity, grace_seconds=app.settings.worker_grace_seconds)
         console.print(f"worker {worker.id} started (at most {worker.options.capacity} at once)")
-        await app.run_worker(worker, stop)
+        await app.run_relayed(stop, lambda s: app.run_worker(worker, s))
         console.print(f"worker {worker.id} stopped")
     finally:
         await app.close()

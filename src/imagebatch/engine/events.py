@@ -20,6 +20,8 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     #: when it happened (Unix time), so listeners can tell how late they hear of it
     at: float = field(default_factory=time.time)
+    #: it happened in another process (relayed through the database)
+    remote: bool = False
 
 
 class EventBus:

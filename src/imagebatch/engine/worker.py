@@ -96,6 +96,8 @@ class Worker:
         self._rng = random.Random()
         #: no more claims: the worker is shutting down
         self._stopping = False
+        #: set while the worker waits for something to do (for monitoring and tests)
+        self.idle = asyncio.Event()
 
     @property
     def running(self) -> int:
@@ -167,7 +169,9 @@ class Worker:
             if due is not None:
                 timeout = min(timeout, max(0.0, (due - self.clock()).total_seconds()))
         waiters = [asyncio.create_task(self._wake.wait()), asyncio.create_task(stop.wait())]
+        self.idle.set()
         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        self.idle.clear()
         for waiter in waiters:
             waiter.cancel()
 
@@ -313,6 +317,8 @@ class Worker:
                     await self.check_leases()
                 if event.kind in {"submitted", "resumed", "retried", "settings"}:
                     self._wake.set()
+                elif event.remote and not self._inflight and event.status in _FREES_A_SLOT:
+                    self._wake.set()  # a slot came free on another worker: try for it
 
     async def _shutdown(self) -> None:
         """Give unfinished tasks back to the queue at once rather than waiting for leases."""
@@ -328,6 +334,10 @@ class Worker:
         self.events.publish(
             Event("task", batch_id=task.batch_id, task_id=task.id, status=status, data=data)
         )
+
+
+#: task states another worker's task reaches when it stops holding a global slot
+_FREES_A_SLOT = frozenset({"succeeded", "failed", "pending", "cancelled"})
 
 
 def _elapsed_ms(started: float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from imagebatch.api.bodies import EditIn
 from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
@@ -54,7 +55,11 @@ async def get_image(image_id: ObjectId, user: CurrentUser, app: AppDep) -> Image
 @router.get(
     "/{image_id}/file",
     response_class=Response,
-    responses={200: {"content": {"image/*": {}}}, **responses(401, 404)},
+    responses={
+        200: {"content": {"image/*": {}}},
+        307: {"description": "presigned object-storage URL (IMAGEBATCH_S3_PRESIGNED_DOWNLOADS)"},
+        **responses(401, 404),
+    },
 )
 async def image_file(
     image_id: ObjectId, request: Request, user: CurrentUser, app: AppDep, download: bool = False
@@ -64,9 +69,15 @@ async def image_file(
     headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
     if _cached(request, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    headers["Content-Disposition"] = disposition(download_name(image), inline=not download)
-    data = await app.blobs.get(image.storage_key)
-    return Response(data, media_type=image.mime, headers=headers)
+    name = download_name(image)
+    presigned = app.blobs.presigned_url(image.storage_key, name if download else None)
+    if presigned is not None:  # object storage serves it; this server only said where
+        return RedirectResponse(presigned, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    headers["Content-Disposition"] = disposition(name, inline=not download)
+    headers["Content-Length"] = str(image.bytes)
+    return StreamingResponse(
+        app.blobs.open_chunks(image.storage_key), media_type=image.mime, headers=headers
+    )
 
 
 @router.get(
