@@ -5,8 +5,12 @@ Files and Batch APIs for economy mode (tests/fakes/openai_batch.py, as `fake.bat
 from __future__ import annotations
 
 import base64
+import functools
 import io
+import itertools
+import struct
 import time
+import zlib
 from typing import Any
 
 from PIL import Image
@@ -88,6 +92,9 @@ class FakeOpenAI(FakeServer):
         super().__init__()
         self.api_key = api_key
         self.batches = OpenAIBatches(self._answer, error)
+        #: every PNG answered differs (as a real model's do), by a numbered text chunk
+        self.distinct_images = False
+        self._numbers = itertools.count(1)
 
     def too_many(self, retry_after: float) -> Reply:
         return rate_limited(retry_after)
@@ -149,7 +156,7 @@ class FakeOpenAI(FakeServer):
                 "output_format": fmt,
                 "quality": body.get("quality", "medium"),
                 "size": size,
-                "data": [{"b64_json": _image(fmt, size).decode()} for _ in range(body.get("n", 1))],
+                "data": [{"b64_json": self._encoded(fmt, size)} for _ in range(body.get("n", 1))],
                 "usage": {
                     "input_tokens": 10,
                     "output_tokens": 1056,
@@ -160,6 +167,20 @@ class FakeOpenAI(FakeServer):
             },
             {"x-request-id": "req_fake_ok"},
         )
+
+    def _encoded(self, fmt: str, size: str) -> str:
+        if not (self.distinct_images and fmt == "png"):
+            return _image(fmt, size).decode()
+        png = base64.b64decode(_image(fmt, size))
+        return base64.b64encode(_numbered(png, next(self._numbers))).decode()
+
+
+def _numbered(png: bytes, number: int) -> bytes:
+    """The PNG with a tEXt chunk carrying `number` just before IEND (the last 12 bytes)."""
+    data = b"fake-number\0" + str(number).encode()
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data
+    chunk += struct.pack(">I", zlib.crc32(chunk[4:]))
+    return png[:-12] + chunk + png[-12:]
 
 
 def _invalid(body: dict[str, Any]) -> tuple[str, str] | None:
@@ -180,7 +201,9 @@ def _invalid(body: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+@functools.lru_cache(maxsize=32)
 def _image(fmt: str, size: str) -> bytes:
+    """Base64 of a plain image (made once per format and size: it takes ~25 ms)."""
     width, height = (int(v) for v in size.split("x"))
     buffer = io.BytesIO()
     Image.new("RGB", (width // 16, height // 16), (20, 120, 200)).resize((width, height)).save(

@@ -4,6 +4,7 @@ on loopback) reached through boto3."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,16 @@ async def test_iter_keys_lists_every_stored_key(store: BlobStore) -> None:
     for i, key in enumerate(keys):
         store.put_blocking(key, bytes([i]) * 10) if i % 2 else await store.put(key, bytes([i]) * 10)
     assert sorted([key async for key in store.iter_keys()]) == sorted(keys)
+
+
+async def test_iter_objects_tells_when_each_was_written(store: BlobStore) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=2)  # S3 times are whole seconds
+    keys = [content_key(bytes([i]) * 10, ".png")[1] for i in range(3)]
+    for i, key in enumerate(keys):
+        await store.put(key, bytes([i]) * 10)
+    listed = {stored.key: stored.modified async for stored in store.iter_objects()}
+    assert sorted(listed) == sorted(keys)
+    assert all(before <= modified <= datetime.now(UTC) for modified in listed.values())
 
 
 async def test_missing_keys_raise_file_not_found(store: BlobStore) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 #: "ab/cd/<sha256>.ext": what content_key() makes, and the only keys a store accepts
@@ -28,6 +30,13 @@ def checked_key(key: str) -> str:
 
 def is_content_key(key: str) -> bool:
     return _KEY.fullmatch(key) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    key: str
+    #: when the object was last written (UTC)
+    modified: datetime
 
 
 class BlobStore(Protocol):
@@ -61,6 +70,9 @@ class BlobStore(Protocol):
 
     def iter_keys(self) -> AsyncIterator[str]:
         """Every stored key, in no particular order (for orphan checks)."""
+
+    def iter_objects(self) -> AsyncIterator[StoredObject]:
+        """Every stored object with the time it was written, in no particular order."""
 
     def close(self) -> None:
         """Release connections (the store is not used afterwards)."""

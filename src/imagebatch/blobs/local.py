@@ -6,9 +6,10 @@ import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-from imagebatch.blobs.base import CHUNK_SIZE, checked_key, is_content_key
+from imagebatch.blobs.base import CHUNK_SIZE, StoredObject, checked_key, is_content_key
 
 
 class LocalBlobStore:
@@ -60,8 +61,21 @@ class LocalBlobStore:
         for key in walk:
             yield key
 
+    async def iter_objects(self) -> AsyncIterator[StoredObject]:
+        objects = await asyncio.to_thread(lambda: list(self._stat_all()))
+        for stored in objects:
+            yield stored
+
     def close(self) -> None:
         pass  # no connections to release
+
+    def _stat_all(self) -> Iterator[StoredObject]:
+        for key in self._walk():
+            try:
+                mtime = self.path(key).stat().st_mtime
+            except FileNotFoundError:  # deleted since the walk
+                continue
+            yield StoredObject(key, datetime.fromtimestamp(mtime, UTC))
 
     def _walk(self) -> Iterator[str]:
         if not self.root.is_dir():

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
-from imagebatch.blobs.base import CHUNK_SIZE, checked_key, is_content_key
+from imagebatch.blobs.base import CHUNK_SIZE, StoredObject, checked_key, is_content_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -127,13 +127,17 @@ class S3BlobStore:
         )
 
     async def iter_keys(self) -> AsyncIterator[str]:
+        async for stored in self.iter_objects():
+            yield stored.key
+
+    async def iter_objects(self) -> AsyncIterator[StoredObject]:
         token: str | None = None
         while True:
             page = await asyncio.to_thread(self._list_page, token)
             for item in page.get("Contents", []):
                 key = item["Key"].removeprefix(self.prefix)
                 if is_content_key(key):
-                    yield key
+                    yield StoredObject(key, item["LastModified"])
             if not page.get("IsTruncated"):
                 return
             token = page["NextContinuationToken"]

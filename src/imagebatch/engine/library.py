@@ -1,5 +1,6 @@
 """Images as users browse them: thumbnails made on first request, records deleted with
-their files when nothing else uses them, and old records swept by the retention setting."""
+their files when nothing else uses them, old records swept by the retention setting, and
+objects no image row uses (orphans) swept too."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from imagebatch.blobs.base import BlobStore, content_key
+from imagebatch.blobs.base import BlobStore, StoredObject, content_key
 from imagebatch.domain.records import Image
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.runtime import RuntimeSettingsService
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 THUMBNAIL_MIME = "image/webp"
 SWEEP_EVERY = 3600.0
 SWEEP_CHUNK = 500
+#: An object is written before the row that uses it commits (a worker stores its output,
+#: then records the task), so a young object without a row may be about to get one. A worker
+#: that died in between leaves one for good. Far longer than any write-then-commit: that
+#: happens within a task's lease (minutes at most).
+ORPHAN_GRACE = timedelta(hours=1)
 
 
 class Library:
@@ -77,12 +83,37 @@ class Library:
             swept += len(batch)
         return swept
 
+    async def sweep_orphans(self, older_than: timedelta = ORPHAN_GRACE) -> int:
+        """Delete objects written more than `older_than` ago that no image row uses (as its
+        file or its thumbnail), e.g. the output of a worker killed before it recorded the
+        task; returns how many."""
+        cutoff = self.clock() - older_than
+        old: list[StoredObject] = []
+        deleted = 0
+        async for stored in self.blobs.iter_objects():
+            if stored.modified < cutoff:
+                old.append(stored)
+            if len(old) >= SWEEP_CHUNK:
+                deleted += await self._delete_unused(old)
+                old = []
+        return deleted + await self._delete_unused(old)
+
+    async def _delete_unused(self, candidates: list[StoredObject]) -> int:
+        used = await self.images.referenced_keys([c.key for c in candidates])
+        unused = [c.key for c in candidates if c.key not in used]
+        for key in unused:
+            await self.blobs.delete(key)
+        return len(unused)
+
     async def run_sweeps(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 swept = await self.sweep()
                 if swept:
                     log.info("retention: deleted %d old record(s)", swept)
+                orphans = await self.sweep_orphans()
+                if orphans:
+                    log.info("storage: deleted %d object(s) no image uses", orphans)
             except Exception:
                 log.exception("retention sweep failed; trying again later")
             with contextlib.suppress(TimeoutError):

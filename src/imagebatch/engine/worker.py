@@ -37,6 +37,10 @@ from imagebatch.store.transitions import AttemptEnd
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
+#: after a failed look for work (the database unreachable), wait this long, doubling up to
+#: ERROR_BACKOFF_MAX_SECONDS while the failures go on
+ERROR_BACKOFF_SECONDS = 0.5
+ERROR_BACKOFF_MAX_SECONDS = 15.0
 
 
 def new_worker_id() -> str:
@@ -96,6 +100,8 @@ class Worker:
         self._rng = random.Random()
         #: no more claims: the worker is shutting down
         self._stopping = False
+        #: looks for work that failed in a row (the database is unreachable)
+        self._failed_rounds = 0
         #: set while the worker waits for something to do (for monitoring and tests)
         self.idle = asyncio.Event()
 
@@ -115,10 +121,8 @@ class Worker:
             while not stop.is_set():
                 # Cleared before looking for work: a task ending meanwhile re-sets it.
                 self._wake.clear()
-                await self._fill()
-                if self.options.drain and await self._drained():
+                if not await self._round(stop):
                     break
-                await self._idle(stop)
             await self._finish_running()
         finally:
             heartbeat.cancel()
@@ -126,6 +130,27 @@ class Worker:
             await self._shutdown()
             self._flusher.cancel()
             self._flusher = None
+
+    async def _round(self, stop: asyncio.Event) -> bool:
+        """Claim what there is room for, then wait for a reason to look again; False once
+        drained. A database error (a dropped connection, a failover) costs this round, never
+        the worker: running calls go on, and their leases keep the tasks theirs meanwhile."""
+        try:
+            await self._fill()
+            if self.options.drain and await self._drained():
+                return False
+            await self._idle(stop)
+        except Exception as error:
+            self._failed_rounds += 1
+            delay = min(
+                ERROR_BACKOFF_SECONDS * 2 ** (self._failed_rounds - 1), ERROR_BACKOFF_MAX_SECONDS
+            )
+            log.warning("looking for work failed (%s); again in %.1f s", _brief(error), delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        else:
+            self._failed_rounds = 0
+        return True
 
     async def _finish_running(self) -> None:
         """Stop claiming; give running calls the grace period (their leases still renew)."""
@@ -270,13 +295,8 @@ class Worker:
             await self._flush_needed.wait()
             self._flush_needed.clear()
             waiting, self._completions = self._completions, []
-            # The freed slots are filled in the same transaction: no extra round trip.
-            wanted = 0 if self._stopping else len(waiting)
-            refill = Refill(wanted, await self.limits.current(), self.options.lease_seconds)
             try:
-                results, following = await self.queue.succeed_many(
-                    self.id, [item for item, _ in waiting], self.clock(), refill
-                )
+                results, following = await self._record([item for item, _ in waiting])
             except Exception as error:  # the waiters log it; their leases bring the tasks back
                 for _, future in waiting:
                     if not future.done():
@@ -289,13 +309,34 @@ class Worker:
                 if not future.done():
                     future.set_result(done)
 
+    async def _record(self, items: list[Completion]) -> tuple[list[int | None], list[Task]]:
+        """The group commit, claiming the next tasks for the freed slots in the same
+        transaction (no extra round trip). On a database error (typically a connection
+        dropped mid-transaction) the completions are tried once more, without the claim:
+        each applies only to a task we still lease, so one that did commit changes nothing."""
+        try:
+            wanted = 0 if self._stopping else len(items)
+            refill = Refill(wanted, await self.limits.current(), self.options.lease_seconds)
+            return await self.queue.succeed_many(self.id, items, self.clock(), refill)
+        except Exception as error:
+            log.warning("recording %d result(s) failed (%s); once more", len(items), _brief(error))
+            return await self.queue.succeed_many(self.id, items, self.clock())
+
     async def _heartbeat_loop(self) -> None:
         # Often enough to keep the lease with two beats to spare, and to notice a cancel
         # made by another process within a couple of seconds.
         interval = min(self.options.lease_seconds / 3, HEARTBEAT_SECONDS)
         while True:
             await asyncio.sleep(interval)
+            await self._check_leases_or_warn()
+
+    async def _check_leases_or_warn(self) -> None:
+        """check_leases, for the loops that must outlive a database error: the leases last
+        a few beats, so the next beat renews them in time."""
+        try:
             await self.check_leases()
+        except Exception as error:
+            log.warning("renewing leases failed (%s); next beat tries again", _brief(error))
 
     async def check_leases(self) -> None:
         """Extend our leases; abandon calls whose task was cancelled or taken over."""
@@ -314,7 +355,7 @@ class Worker:
                 event = await queue.get()
                 if event.kind in {"cancelled", "settings"}:
                     self.limits.forget()
-                    await self.check_leases()
+                    await self._check_leases_or_warn()
                 if event.kind in {"submitted", "resumed", "retried", "settings"}:
                     self._wake.set()
                 elif event.remote and not self._inflight and event.status in _FREES_A_SLOT:
@@ -338,6 +379,12 @@ class Worker:
 
 #: task states another worker's task reaches when it stops holding a global slot
 _FREES_A_SLOT = frozenset({"succeeded", "failed", "pending", "cancelled"})
+
+
+def _brief(error: Exception) -> str:
+    """The error's first line: a driver's message goes on with the SQL and its parameters."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
 def _elapsed_ms(started: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from imagebatch.domain.records import Image
@@ -73,6 +73,22 @@ class ImageRepo:
     async def set_thumbnail(self, image_id: int, key: str) -> None:
         statement = update(images).where(images.c.id == image_id).values(thumbnail_key=key)
         await self.db.write(lambda conn: conn.execute(statement))
+
+    async def referenced_keys(self, keys: list[str]) -> set[str]:
+        """Those of `keys` an image row uses, as its file or its thumbnail."""
+        if not keys:
+            return set()
+        # A file's key holds its sha256 (indexed); thumbnails have an index of their own.
+        digests = [key.rsplit("/", 1)[-1].split(".", 1)[0] for key in keys]
+        query = select(images.c.storage_key, images.c.thumbnail_key).where(
+            or_(images.c.sha256.in_(digests), images.c.thumbnail_key.in_(keys))
+        )
+
+        def work(conn: Connection) -> set[str]:
+            used = {key for row in conn.execute(query).all() for key in row if key}
+            return used & set(keys)
+
+        return await self.db.read(work)
 
     async def referenced(self, sha256: str) -> bool:
         query = select(images.c.id).where(images.c.sha256 == sha256)

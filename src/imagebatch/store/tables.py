@@ -70,6 +70,8 @@ images = Table(
     #: lineage: the image this one was made from (edits)
     Column("parent_image_id", Id, ForeignKey("images.id")),
     Column("created_at", UTCDateTime, nullable=False),
+    # the orphan sweep asks which stored objects are some image's thumbnail
+    Index("ix_images_thumbnail_key", "thumbnail_key"),
 )
 
 batches = Table(

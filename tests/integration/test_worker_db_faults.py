@@ -1,0 +1,136 @@
+"""A worker outlives its database connections being cut (a failover, a restart, an admin's
+pg_terminate_backend): claims, group commits and heartbeats fail once, and the worker goes
+on. PostgreSQL only: that is where connections are cut from outside.
+
+Idle pooled connections are replaced unnoticed (the pool pings them before use), so each
+test cuts while the worker is inside a transaction: it holds a lock the worker's transaction
+is waiting for, cuts every other connection to the database, then lets go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+import psycopg
+import pytest
+
+from imagebatch.app import App, build_app
+from imagebatch.config import Settings
+from imagebatch.domain.states import TaskStatus
+from imagebatch.providers.demo import DemoProvider
+from imagebatch.store.claim import CLAIM_LOCK_KEY
+from tests.integration.helpers import prompts, submit
+from tests.services import SessionDatabase
+
+PgConn = psycopg.Connection[tuple[object, ...]]
+
+
+@pytest.fixture
+def database_url(postgres: SessionDatabase) -> str:
+    return postgres.fresh()
+
+
+async def poll(condition: Callable[[], bool], timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+def waiting_for_locks(conn: PgConn, locktype: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)"
+        " WHERE NOT granted AND locktype = %s AND datname = current_database()",
+        (locktype,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def cut_other_connections(conn: PgConn, but: PgConn | None = None) -> int:
+    """Cut every connection to the database except `conn` and `but`."""
+    spared = (but or conn).info.backend_pid
+    rows = conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND pid <> %s",
+        (spared,),
+    ).fetchall()
+    return sum(1 for (cut,) in rows if cut)
+
+
+async def test_a_claim_cut_short_costs_one_round_not_the_worker(
+    app: App, demo: DemoProvider, postgres: SessionDatabase
+) -> None:
+    demo.latency_ms = 50
+    batch = await submit(app, prompts(*[f"p{i}" for i in range(4)]))
+    worker = app.worker(batch_ids=[batch.id], drain=True)
+    with postgres.connect() as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (CLAIM_LOCK_KEY,))
+        run = asyncio.create_task(worker.run())
+        await poll(lambda: waiting_for_locks(conn, "advisory") == 1)  # the first claim
+        assert cut_other_connections(conn) >= 1
+        conn.execute("SELECT pg_advisory_unlock(%s)", (CLAIM_LOCK_KEY,))
+    await asyncio.wait_for(run, 10)  # before the fix, run() raised OperationalError
+    assert (await app.tasks.status_counts())[TaskStatus.SUCCEEDED] == 4
+
+
+async def test_results_survive_a_group_commit_cut_short(
+    app: App, demo: DemoProvider, postgres: SessionDatabase
+) -> None:
+    demo.latency_ms = 300
+    batch = await submit(app, prompts("first", "second"))
+    worker = app.worker(batch_ids=[batch.id], drain=True, capacity=1)
+    run = asyncio.create_task(worker.run())
+    with postgres.connect() as conn:
+        await poll(lambda: demo.in_flight == 1)
+        # The call ends meanwhile; its group commit (which claims the next task in the same
+        # transaction) queues for the claim lock.
+        conn.execute("SELECT pg_advisory_lock(%s)", (CLAIM_LOCK_KEY,))
+        await poll(lambda: waiting_for_locks(conn, "advisory") == 1)
+        assert cut_other_connections(conn) >= 1
+        conn.execute("SELECT pg_advisory_unlock(%s)", (CLAIM_LOCK_KEY,))
+    # Before the fix the result was lost: the task stayed leased, so this waited a minute.
+    await asyncio.wait_for(run, 10)
+    for task in await app.tasks.page(batch.id):
+        assert task.status is TaskStatus.SUCCEEDED
+        outcomes = [a["outcome"] for a in await app.tasks.attempts_of(task.id)]
+        assert outcomes == ["succeeded"]  # the first call's result was kept, not redone
+
+
+async def test_a_heartbeat_cut_short_is_followed_by_the_next(
+    settings: Settings, postgres: SessionDatabase
+) -> None:
+    quick = settings.model_copy(update={"lease_seconds": 3.0})  # a beat every second
+    app = await build_app(quick, providers={"demo": DemoProvider()})
+    stop = asyncio.Event()
+    try:
+        batch = await submit(app, prompts("[demo:hang] forever"))
+        worker = app.worker(batch_ids=[batch.id])
+        run = asyncio.create_task(worker.run(stop))
+        await poll(lambda: worker.running == 1)
+        [task] = await app.tasks.page(batch.id)
+        with postgres.connect() as locker, postgres.connect() as conn, locker.transaction():
+            # Holding the task's row makes the next heartbeat wait: then it is cut. (Watched
+            # from another connection: a transaction sees pg_stat_activity as it first was.)
+            locker.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", (task.id,))
+            await poll(lambda: waiting_for_locks(conn, "transactionid") == 1)
+            assert cut_other_connections(conn, but=locker) >= 1
+        cut_at = lease_until(postgres, task.id)
+        await poll(lambda: lease_until(postgres, task.id) > cut_at, timeout=5)
+        # Renewed by the next beat, in time. Before the fix the heartbeat loop had died: the
+        # lease ran out, and the task went back to the queue, its attempt lost.
+        assert [a["outcome"] for a in await app.tasks.attempts_of(task.id)] == [None]
+        assert worker.running == 1
+        stop.set()
+        await asyncio.wait_for(run, 10)
+    finally:
+        await app.close()
+
+
+def lease_until(postgres: SessionDatabase, task_id: int) -> datetime:
+    with postgres.connect() as conn:
+        row = conn.execute(
+            "SELECT lease_until FROM tasks WHERE id = %s AND status = 'running'", (task_id,)
+        ).fetchone()
+    assert row is not None and isinstance(row[0], datetime)
+    return row[0]
