@@ -56,6 +56,8 @@ class Cluster:
     workers: list[Process] = field(default_factory=list)
     #: workers that ended without being told to (a robustness bug)
     died: list[Process] = field(default_factory=list)
+    #: every worker ever started, killed ones included
+    every_worker: list[Process] = field(default_factory=list)
     started = 0
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Process:
@@ -98,6 +100,7 @@ class Cluster:
         self.started += 1
         env = {**self.env, "IMAGEBATCH_DATABASE_URL": worker_url(self.database_url)}
         self.workers.append(self._spawn(f"worker-{self.started}", ["worker"], env))
+        self.every_worker.append(self.workers[-1])
 
     def kill_random_worker(self, rng: random.Random) -> Process | None:
         """kill -9 a worker that got as far as claiming work (None: none has yet). Killing

@@ -155,6 +155,8 @@ async def test_workers_survive_kills_restarts_and_lost_connections(
     assert not cluster.died, "\n".join(f"{p.name}:\n{p.output()}" for p in cluster.died)
     for process, code in ended:
         assert code == 0, f"{process.name} exited with {code}:\n{process.output()}"
+    for process in cluster.every_worker:  # a background loop of a worker died quietly
+        assert "exception was never retrieved" not in process.output(), process.output()
     assert chaos.cut_connections >= WORKERS and chaos.api_restarted and chaos.kills >= 3
     await check_tasks(app, batch_id)
     await check_objects(app)

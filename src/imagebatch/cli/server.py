@@ -19,6 +19,7 @@ from imagebatch.config import Settings
 from imagebatch.domain.accounts import Role
 from imagebatch.domain.credits import to_micros
 from imagebatch.errors import ImagebatchError
+from imagebatch.store.queue import ClaimStats
 
 users_cli = typer.Typer(help="User accounts of the server.", no_args_is_help=True)
 console = Console()
@@ -99,9 +100,19 @@ async def _work(capacity: int | None) -> None:
         worker = app.worker(capacity=capacity, grace_seconds=app.settings.worker_grace_seconds)
         console.print(f"worker {worker.id} started (at most {worker.options.capacity} at once)")
         await app.run_relayed(stop, lambda s: app.run_worker(worker, s))
-        console.print(f"worker {worker.id} stopped")
+        report = _claim_report(app.queue.claim_stats)
+        console.print(f"worker {worker.id} stopped; {report}", soft_wrap=True)
     finally:
         await app.close()
+
+
+def _claim_report(stats: ClaimStats) -> str:
+    """How much claiming cost (bench/scale.py reads this line)."""
+    per_task = stats.seconds * 1000 / stats.tasks if stats.tasks else 0.0
+    return (
+        f"claimed {stats.tasks} task(s) in {stats.claims} claim(s), {stats.seconds:.3f} s "
+        f"({stats.waiting:.3f} s waiting for the claim turn), {per_task:.2f} ms per task"
+    )
 
 
 @users_cli.command("create")
