@@ -105,9 +105,12 @@ class EconomyRunner:
         try:
             while not stop.is_set():
                 self._wake.clear()
-                await self.step()
-                if self.options.drain and await self._drained():
-                    break
+                try:
+                    await self.step()
+                    if self.options.drain and await self._drained():
+                        break
+                except Exception as error:  # a dropped connection must not end the runner
+                    log.warning("economy round failed (%s); trying again", error)
                 await self._idle(stop)
         finally:
             listener.cancel()

@@ -1,6 +1,6 @@
-"""A worker outlives its database connections being cut (a failover, a restart, an admin's
-pg_terminate_backend): claims, group commits and heartbeats fail once, and the worker goes
-on. PostgreSQL only: that is where connections are cut from outside.
+"""Workers (and the economy runner) outlive their database connections being cut (a
+failover, a restart, an admin's pg_terminate_backend): a claim, group commit, heartbeat or
+round fails once, and they go on. PostgreSQL only: that is where connections are cut from outside.
 
 Idle pooled connections are replaced unnoticed (the pool pings them before use), so each
 test cuts while the worker is inside a transaction: it holds a lock the worker's transaction
@@ -15,16 +15,20 @@ from datetime import datetime
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from imagebatch.app import App, build_app
 from imagebatch.config import Settings
 from imagebatch.domain.states import TaskStatus
 from imagebatch.providers.demo import DemoProvider
+from imagebatch.providers.openai_batch import OpenAIBatchProvider
 from imagebatch.store.claim import CLAIM_LOCK_KEY
+from tests.fakes.openai_images import FakeOpenAI
 from tests.integration.helpers import prompts, submit
 from tests.services import SessionDatabase
 
 PgConn = psycopg.Connection[tuple[object, ...]]
+KEY = "sk-test-key-0000"
 
 
 @pytest.fixture
@@ -134,3 +138,26 @@ def lease_until(postgres: SessionDatabase, task_id: int) -> datetime:
         ).fetchone()
     assert row is not None and isinstance(row[0], datetime)
     return row[0]
+
+
+async def test_the_economy_runner_outlives_a_cut_connection(
+    settings: Settings, postgres: SessionDatabase
+) -> None:
+    with FakeOpenAI(KEY) as fake:
+        providers = {"openai": OpenAIBatchProvider(SecretStr(KEY), fake.base_url, 10.0)}
+        quick = settings.model_copy(update={"economy_poll_seconds": 0.01})
+        app = await build_app(quick, providers=providers)
+        try:
+            batch = await submit(app, prompts("a", "b"), provider="openai", economy=True)
+            runner = app.economy_runner(batch_ids=[batch.id], drain=True)
+            with postgres.connect() as locker, postgres.connect() as conn, locker.transaction():
+                # The runner's first look at its jobs waits for the table: then it is cut.
+                locker.execute("LOCK TABLE provider_jobs IN ACCESS EXCLUSIVE MODE")
+                run = asyncio.create_task(runner.run())
+                await poll(lambda: waiting_for_locks(conn, "relation") == 1)
+                assert cut_other_connections(conn, but=locker) >= 1
+            await asyncio.wait_for(run, 10)  # before the fix, run() raised OperationalError
+            tasks = await app.tasks.page(batch.id)
+            assert [t.status for t in tasks] == [TaskStatus.SUCCEEDED] * 2
+        finally:
+            await app.close()
