@@ -27,6 +27,7 @@ from imagebatch.api.routes import (
     images,
     own_keys,
     records,
+    tables,
 )
 from imagebatch.app import App
 
@@ -40,6 +41,7 @@ ROUTERS = (
     records.router,
     assets.router,
     catalog.router,
+    tables.router,
     admin.router,
     admin_users.router,
     health.router,
