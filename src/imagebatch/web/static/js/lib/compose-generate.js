@@ -15,10 +15,17 @@ export class GenerateMode {
     this.summary = $("#gen-preview-summary");
     this.list = $("#gen-preview-list");
     this.refs = new ReferenceField($("#gen-refs"), { onChange });
-    this.previewSoon = debounce(() => this.preview(), 250);
+    const later = debounce(() => this.preview(), 250);
+    // Until the preview answers, the form's variables may be stale: no estimate meanwhile.
+    this.previewSoon = () => {
+      this.fresh = false;
+      later();
+    };
+    this.fresh = true;
     this.prompt.addEventListener("input", this.previewSoon);
     this.count.addEventListener("input", this.previewSoon);
     this.variablesBox.addEventListener("input", this.previewSoon);
+    if (this.prompt.value) this.previewSoon(); // typed before this script ran, or restored
     this.names = [];
     this.issues = [];
     this.abort = null;
@@ -64,6 +71,7 @@ export class GenerateMode {
       this.issues = answer.issues;
       if (answer.issues.length) this.showIssues(answer.issues);
       else this.showPreview(answer);
+      this.fresh = true;
     } catch (error) {
       if (error.name === "AbortError") return;
       this.showIssues(error.issues?.length ? error.issues : [{ where: "", problem: error.message }]);
@@ -94,6 +102,7 @@ export class GenerateMode {
 
   /** Why the batch cannot go yet (a message), or null. */
   problem() {
+    if (!this.fresh) return t("generate.previewing");
     if (!this.prompt.value.trim() && !this.presetId()) return t("generate.need_prompt");
     const empty = this.names.filter((name) => !(this.variables()[name] || []).length);
     if (empty.length) return t("generate.need_values", { names: empty.map((n) => `{${n}}`).join(", ") });

@@ -21,7 +21,7 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   for (const input of form.querySelectorAll("input")) {
     if (!input.checkValidity()) {
-      showIssues(issues, { message: `${input.closest("label").querySelector("span").textContent}: ${input.validationMessage}` });
+      showIssues(issues, { message: `${input.labels[0].textContent}: ${input.validationMessage}` });
       return input.focus();
     }
   }

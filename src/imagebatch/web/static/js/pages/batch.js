@@ -62,13 +62,15 @@ function showRate(batch) {
   state.samples = state.samples.filter(([time]) => now - time < 60_000);
   const [firstTime, firstDone] = state.samples[0];
   let perSecond = (batch.done - firstDone) / ((now - firstTime) / 1000);
-  if (!(perSecond > 0) && batch.started_at && batch.done) {
+  const finished = FINISHED_BATCH.has(batch.status);
+  if ((finished || !(perSecond > 0)) && batch.started_at && batch.done) {
+    // Over the whole run: what the batch did on average since its first task started.
     const end = batch.finished_at ? new Date(batch.finished_at).getTime() : now;
     perSecond = batch.done / Math.max((end - new Date(batch.started_at).getTime()) / 1000, 1);
   }
   const remaining = batch.total - batch.done;
   $("#batch-rate").textContent = perSecond > 0 ? t("batch.rate_value", { n: formatNumber(Math.round(perSecond * 600) / 10) }) : "–";
-  $("#batch-eta").textContent = FINISHED_BATCH.has(batch.status) ? t("batch.eta_done") : perSecond > 0 && batch.status !== "paused" ? formatDuration(remaining / perSecond) : "–";
+  $("#batch-eta").textContent = finished ? t("batch.eta_done") : perSecond > 0 && batch.status !== "paused" ? formatDuration(remaining / perSecond) : "–";
 }
 
 // ---- tasks ----

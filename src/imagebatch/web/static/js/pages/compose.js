@@ -13,6 +13,7 @@ import { showCredits } from "../lib/shell.js";
 const [config] = await Promise.all([loadConfig(), loadPresets()]);
 showCredits(config.credits);
 let credits = config.credits;
+$("#est-balance").textContent = t("estimate.credits", { n: formatCredits(credits) });
 
 const form = $("#compose-form");
 const submitButton = $("#submit");
@@ -165,3 +166,4 @@ form.addEventListener("submit", async (event) => {
 
 applyCaps(picker.caps);
 selectMode(location.hash.slice(1) || "generate");
+document.body.dataset.ready = "true";
