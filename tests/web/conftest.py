@@ -26,7 +26,12 @@ from imagebatch.domain.credits import to_micros
 from imagebatch.engine.runtime import RuntimeSettingsUpdate
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.web import install_web
-from tests.api.conftest import start_server
+from tests.api.conftest import (  # noqa: F401  (fixtures test_http.py uses)
+    api,
+    api_settings,
+    providers,
+    start_server,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -116,8 +116,19 @@ def test_an_excel_table_imported_edited_exported_and_run(web: Browse, tmp_path: 
         page.get_by_role("button", name="Export grid (XLSX)").click()
     assert exported.value.suggested_filename == "imagebatch-table.xlsx"
     rows = list(_sheet(exported.value.path()).values)
-    assert rows[0][:6] == ("prompt", "negative_prompt", "aspect_ratio", "resolution", "count", "filename")
-    assert [row[0] for row in rows[1:]] == ["红色运动鞋，白底", "A ceramic mug on oak", "A ceramic mug at night"]
+    assert rows[0][:6] == (
+        "prompt",
+        "negative_prompt",
+        "aspect_ratio",
+        "resolution",
+        "count",
+        "filename",
+    )
+    assert [row[0] for row in rows[1:]] == [
+        "红色运动鞋，白底",
+        "A ceramic mug on oak",
+        "A ceramic mug at night",
+    ]
     assert rows[3][5] == "mug-night"
     with page.expect_download() as template:
         page.get_by_role("link", name="Download template").click()
