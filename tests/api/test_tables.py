@@ -52,7 +52,7 @@ async def test_a_table_becomes_rows_with_english_keys(api: Api) -> None:
 async def test_a_bad_table_is_refused_with_every_problem(api: Api) -> None:
     await api.user("ann")
     ann = await api.login("ann")
-    csv = "prompt,aspect_ratio,colour\nfine,7:5,red\n,1:1,\n".encode()
+    csv = b"prompt,aspect_ratio,colour\nfine,7:5,red\n,1:1,\n"
     answer = await ann.post("/api/tables/parse", files={"table": ("t.csv", csv)})
     assert answer.status_code == 422
     where = [issue["where"] for issue in answer.json()["error"]["issues"]]
