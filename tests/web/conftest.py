@@ -26,12 +26,7 @@ from imagebatch.domain.credits import to_micros
 from imagebatch.engine.runtime import RuntimeSettingsUpdate
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.web import install_web
-from tests.api.conftest import (  # noqa: F401  (fixtures test_http.py uses)
-    api,
-    api_settings,
-    providers,
-    start_server,
-)
+from tests.api.conftest import start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -120,8 +115,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     thread.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module: Playwright's synchronous API keeps an event loop running while it is
+    open, and async tests cannot start theirs meanwhile."""
     if not CHROMIUM.exists():
         if os.environ.get("IMAGEBATCH_TEST_REQUIRE_BROWSER") == "1":
             pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
