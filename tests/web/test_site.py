@@ -30,6 +30,7 @@ def test_language_follows_the_browser_and_the_switch(web: Browse) -> None:
     page.locator("#gen-prompt").fill("一只{动物}")
     page.get_by_label("{动物} 的取值").fill("猫\n狗")
     expect(page.locator("#gen-preview-summary")).to_have_text("2 条提示词 × 1 = 2 张图")
+    expect(page.locator("#est-cost")).to_have_text("1 积分")
     shot(page, "compose-zh")
     page.goto("/batches")
     expect(page.get_by_role("heading", name="我的批次")).to_be_visible()
