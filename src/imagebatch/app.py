@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from imagebatch.blobs.local import LocalBlobStore
+from imagebatch.blobs.base import BlobStore
+from imagebatch.blobs.factory import open_blob_store
 from imagebatch.config import Settings
+from imagebatch.domain.credits import to_micros
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.accounts import AccountService
 from imagebatch.engine.clock import Clock, utc_now
+from imagebatch.engine.economy import EconomyOptions, EconomyRunner
+from imagebatch.engine.economy_results import ResultSink
 from imagebatch.engine.events import EventBus
 from imagebatch.engine.ingest import ImageLimits, Ingestor
 from imagebatch.engine.library import Library
 from imagebatch.engine.limits import LimitSource
+from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
+from imagebatch.engine.registry import announce
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
 from imagebatch.engine.service import BatchService
@@ -31,6 +38,7 @@ from imagebatch.store.images import ImageRepo
 from imagebatch.store.ledger import LedgerRepo
 from imagebatch.store.migrations import upgrade_async
 from imagebatch.store.presets import PresetRepo
+from imagebatch.store.provider_jobs import ProviderJobRepo
 from imagebatch.store.provider_keys import ProviderKeyRepo
 from imagebatch.store.queue import QueueRepo
 from imagebatch.store.records import RecordRepo
@@ -39,13 +47,14 @@ from imagebatch.store.stats import StatsRepo
 from imagebatch.store.tasks import TaskRepo
 from imagebatch.store.users import UserRepo
 from imagebatch.store.webhooks import WebhookRepo
+from imagebatch.store.workers import WorkerRepo
 
 
 @dataclass
 class App:
     settings: Settings
     db: Database
-    blobs: LocalBlobStore
+    blobs: BlobStore
     providers: Mapping[str, ImageProvider]
     events: EventBus
     batches: BatchRepo
@@ -70,6 +79,15 @@ class App:
     stats: StatsRepo
     ingestor: Ingestor
     own_keys: OwnKeys
+    worker_registry: WorkerRepo
+
+    async def run_worker(self, worker: Worker, stop: asyncio.Event) -> None:
+        """Run `worker` until `stop`, registered in the worker registry meanwhile."""
+        await asyncio.gather(
+            worker.run(stop), announce(worker, self.worker_registry, stop, self.clock)
+        )
+
+    provider_jobs: ProviderJobRepo
 
     def webhook_dispatcher(self) -> WebhookDispatcher:
         s = self.settings
@@ -90,8 +108,11 @@ class App:
         batch_ids: Sequence[int] | None = None,
         concurrency: int | None = None,
         drain: bool = False,
+        capacity: int | None = None,
+        grace_seconds: float = 0.0,
     ) -> Worker:
-        """A worker; `concurrency` overrides the global limit for this worker only."""
+        """A worker. `concurrency` overrides the global limit for this worker only (the CLI's
+        own run); `capacity` caps what this worker runs at once, within the global limit."""
         s = self.settings
         limits = LimitSource(
             self.runtime_settings,
@@ -101,9 +122,10 @@ class App:
             batch_ids=batch_ids,
         )
         options = WorkerOptions(
-            capacity=max(concurrency or 0, 100),
+            capacity=capacity or max(concurrency or 0, 100),
             lease_seconds=s.lease_seconds,
             drain=drain,
+            grace_seconds=grace_seconds,
         )
         retry = RetryPolicy(s.max_attempts, s.retry_base_delay, s.retry_max_delay)
         return Worker(
@@ -120,10 +142,44 @@ class App:
             own_keys=self.own_keys,
         )
 
+    def economy_runner(
+        self,
+        *,
+        batch_ids: Sequence[int] | None = None,
+        drain: bool = False,
+        is_dead: Callable[[str], bool] | None = None,
+    ) -> EconomyRunner:
+        """Runs economy batches as provider batch jobs; `is_dead` tells it which other
+        runners are known to be gone, to take their jobs over at once."""
+        s = self.settings
+        retry = RetryPolicy(s.max_attempts, s.retry_base_delay, s.retry_max_delay)
+        sink = ResultSink(
+            self.queue, OutputWriter(self.images, self.blobs), retry, self.events, self.clock
+        )
+        options = EconomyOptions(
+            poll_seconds=s.economy_poll_seconds,
+            # Long: submitting a big job may take a while, and the job lives for hours.
+            lease_seconds=max(s.lease_seconds, 2 * s.provider_timeout),
+            tick_seconds=min(1.0, s.economy_poll_seconds),
+            drain=drain,
+        )
+        return EconomyRunner(
+            self.provider_jobs,
+            self.queue,
+            sink,
+            self.providers,
+            options=options,
+            events=self.events,
+            clock=self.clock,
+            batch_ids=batch_ids,
+            is_dead=is_dead,
+        )
+
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
         await self.db.dispose()
+        self.blobs.close()
 
 
 async def build_app(
@@ -137,7 +193,7 @@ async def build_app(
     if migrate:
         await upgrade_async(url)
     db = Database(url)
-    blobs = LocalBlobStore(settings.blob_dir)
+    blobs = open_blob_store(settings)
     events = EventBus()
     images = ImageRepo(db)
     queue = QueueRepo(db)
@@ -176,7 +232,10 @@ async def build_app(
         rate_limits=RateLimits(settings.provider_rpm),
         users=users,
         accounts=AccountService(
-            users, clock, session_lifetime=timedelta(days=settings.session_days)
+            users,
+            clock,
+            session_lifetime=timedelta(days=settings.session_days),
+            initial_credits=to_micros(settings.initial_credits),
         ),
         ledger=LedgerRepo(db),
         runtime=runtime,
@@ -190,4 +249,6 @@ async def build_app(
         stats=StatsRepo(db),
         ingestor=ingestor,
         own_keys=OwnKeys(ProviderKeyRepo(db), box, clock),
+        worker_registry=WorkerRepo(db),
+        provider_jobs=ProviderJobRepo(db),
     )

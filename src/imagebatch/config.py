@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,8 +26,20 @@ class Settings(BaseSettings):
 
     #: where the database, stored images and logs live
     data_dir: Path = Path("imagebatch-data")
-    #: SQLAlchemy URL; empty means a SQLite file in data_dir
+    #: SQLAlchemy URL; empty means a SQLite file in data_dir. postgresql://… uses psycopg 3.
     database_url: str = ""
+    #: where image bytes live: empty = the folder <data_dir>/blobs; s3://bucket/prefix = S3
+    storage_url: str = ""
+    #: an S3-compatible server (MinIO, R2, …); empty = AWS itself
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    #: empty = boto3's usual credential chain (AWS_* variables, ~/.aws, instance roles)
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    #: downloads redirect to a presigned S3 URL instead of streaming through the server
+    s3_presigned_downloads: bool = False
+    #: how long a presigned download URL stays valid (S3 allows at most 7 days)
+    s3_presign_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
     #: tasks running at once across all workers (changeable at run time, 1–100)
     concurrency: int = Field(default=3, ge=1, le=100)
     #: per-provider limits on tasks running at once, e.g. {"gemini": 4}
@@ -41,6 +53,11 @@ class Settings(BaseSettings):
     key_rpm: dict[str, PositiveFloat] = Field(default_factory=dict)
     #: calls in flight per API key of a provider, e.g. {"openai": 2} (per process)
     key_concurrency: dict[str, PositiveInt] = Field(default_factory=dict)
+    #: economy mode: share of the price a provider's batch jobs save, e.g. {"openai": 0.5}
+    #: (defaults: the providers' published batch discounts)
+    economy_discount: dict[str, Annotated[float, Field(ge=0, lt=1)]] = Field(default_factory=dict)
+    #: economy mode: seconds between two looks at a running provider batch job
+    economy_poll_seconds: float = Field(default=60.0, gt=0)
     #: attempts per task, the first included (3 = up to 2 retries)
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_base_delay: float = Field(default=2.0, ge=0)
@@ -99,10 +116,27 @@ class Settings(BaseSettings):
     webhook_retry_delay: float = Field(default=10.0, ge=0)
     #: run workers inside `imagebatch serve` (false: API only, workers run elsewhere)
     serve_workers: bool = True
+    #: on SIGTERM, seconds a worker lets running provider calls finish before handing the
+    #: rest back to the queue (they are paid for; finishing beats redoing)
+    worker_grace_seconds: float = Field(default=25.0, ge=0)
     #: demo provider: simulated latency per image
     demo_latency_ms: int = Field(default=0, ge=0)
     #: demo provider: share of calls failing with a retryable error
     demo_failure_rate: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("storage_url")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if value and not value.startswith("s3://"):
+            raise ValueError(
+                f"IMAGEBATCH_STORAGE_URL={value!r} is not supported: leave it empty for "
+                "<data_dir>/blobs, or give s3://bucket/prefix"
+            )
+        if value and not value.removeprefix("s3://").split("/", 1)[0]:
+            raise ValueError(
+                f"IMAGEBATCH_STORAGE_URL={value!r} names no bucket: s3://bucket/prefix"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -119,9 +153,20 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
-            return self.database_url
+            return normalise_database_url(self.database_url)
         return f"sqlite:///{self.data_dir / 'imagebatch.db'}"
 
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def normalise_database_url(url: str) -> str:
+    """Plain PostgreSQL URLs get the psycopg 3 driver (SQLAlchemy would pick psycopg2)."""
+    for scheme in _POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url

@@ -212,3 +212,29 @@ def test_dry_run_prices_without_enqueueing(cli: Cli) -> None:
     assert not (cli.cwd / "imagebatch-data" / "imagebatch.db").exists() or cli.query(
         "select count(*) from tasks"
     ) == [(0,)]
+
+
+def test_run_economy_with_openai_survives_a_kill(cli: Cli, fake_openai: FakeOpenAI) -> None:
+    cli.env |= {
+        "IMAGEBATCH_OPENAI_API_KEY": KEY,
+        "IMAGEBATCH_OPENAI_BASE_URL": fake_openai.base_url,
+        "IMAGEBATCH_ECONOMY_POLL_SECONDS": "0.05",
+    }
+    fake_openai.batches.polls_to_finish = None  # the job runs until the test finishes it
+    command = ("run", "--economy", "--provider", "openai", "--prompt", "a {red|blue} mug")
+    dry = cli.run(*command, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    said = " ".join(dry.stdout.split())  # the console wraps long lines
+    assert "−50% batch discount" in said and "economy mode saves 0.042" in said
+    first = cli.start(*command, "--out", "mugs")
+    cli.wait_for(lambda: cli.query("select status from provider_jobs") == [("running",)])
+    first.kill()
+    first.wait()
+    fake_openai.batches.finish_jobs()
+    result = cli.run(*command, "--out", "mugs")  # the same command again: resumed
+    assert result.returncode == 0, result.stderr
+    assert "Resuming batch" in result.stdout
+    assert len(list((cli.cwd / "mugs").glob("*.png"))) == 2
+    assert len(fake_openai.batches.created) == 1  # taken over, not submitted twice
+    assert not [r for r in fake_openai.requests if r.path.startswith("/v1/images")]
+    assert cli.query("select status, economy from batches") == [("completed", 1)]

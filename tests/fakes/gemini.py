@@ -1,5 +1,6 @@
 """Fake Gemini API: POST /v1beta/models/{model}:generateContent, as the REST API behaves —
-camelCase or snake_case requests, camelCase answers, failures reported as HTTP 200."""
+camelCase or snake_case requests, camelCase answers, failures reported as HTTP 200; plus
+Batch Mode (tests/fakes/gemini_batch.py, as `fake.batches`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from PIL import Image
 
+from tests.fakes.gemini_batch import GeminiBatches
 from tests.fakes.server import FakeServer, Reply, Request
 
 RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
@@ -120,17 +122,24 @@ class FakeGemini(FakeServer):
         self.api_key = api_key
         #: answer like Gemini 3: an interim "thought" image before the final one
         self.thinking = thinking
+        self.batches = GeminiBatches(self.generate)
 
     def too_many(self, retry_after: float) -> Reply:
         return resource_exhausted(f"{retry_after}s")
 
     def handle(self, request: Request) -> Reply:
+        if request.headers.get("x-goog-api-key") not in self.api_key.split(","):
+            return bad_key()
+        batch_reply = self.batches.handle(request)
+        if batch_reply is not None:
+            return batch_reply
         match = PATH.fullmatch(request.path.split("?")[0])
         if match is None or request.method != "POST":
             return error(404, "NOT_FOUND", f"Unknown path {request.path}")
-        if request.headers.get("x-goog-api-key") not in self.api_key.split(","):
-            return bad_key()
-        body = request.json()
+        return self.generate(match.group(1), request.json())
+
+    def generate(self, model: str, body: dict[str, Any]) -> Reply:
+        """One generateContent answer (also each request of a batch job)."""
         problem = _invalid(body)
         if problem:
             return error(400, "INVALID_ARGUMENT", problem)
@@ -158,7 +167,7 @@ class FakeGemini(FakeServer):
                     "candidatesTokenCount": 1290,
                     "totalTokenCount": 1307,
                 },
-                "modelVersion": match.group(1),
+                "modelVersion": model,
                 "responseId": "fake-response-1",
             },
         )

@@ -1,5 +1,6 @@
 """Fake OpenAI Images API: /v1/images/generations (JSON) and /v1/images/edits (multipart),
-validated as documented, answered in the API's exact shapes, faults on demand."""
+validated as documented, answered in the API's exact shapes, faults on demand; plus the
+Files and Batch APIs for economy mode (tests/fakes/openai_batch.py, as `fake.batches`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from PIL import Image
 
+from tests.fakes.openai_batch import OpenAIBatches
 from tests.fakes.server import FakeServer, Reply, Request
 
 SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
@@ -85,6 +87,7 @@ class FakeOpenAI(FakeServer):
     def __init__(self, api_key: str = "sk-test-key-0000") -> None:
         super().__init__()
         self.api_key = api_key
+        self.batches = OpenAIBatches(self._answer, error)
 
     def too_many(self, retry_after: float) -> Reply:
         return rate_limited(retry_after)
@@ -102,6 +105,9 @@ class FakeOpenAI(FakeServer):
                 "invalid_request_error",
                 "invalid_api_key",
             )
+        batch_reply = self.batches.handle(request)
+        if batch_reply is not None:
+            return batch_reply
         if request.path == "/v1/images/generations":
             return self._answer(request.json())
         if request.path == "/v1/images/edits":

@@ -1,15 +1,24 @@
-"""The queue end to end on a real SQLite file with the demo provider."""
+"""The queue end to end with the demo provider: on SQLite and PostgreSQL, with the images in a
+folder and in S3 (a real S3 server on loopback)."""
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 
 from imagebatch.app import App
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.imaging import provenance
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.store.settings import GLOBAL_CONCURRENCY
+from tests.conftest import local_or_s3
 from tests.integration.helpers import prompts, run_to_end, submit
+
+
+@pytest.fixture(params=["local", "s3"])
+def blob_settings(request: pytest.FixtureRequest) -> dict[str, object]:
+    return local_or_s3(request)
 
 
 async def test_batch_completes_and_outputs_carry_provenance(app: App) -> None:
@@ -23,6 +32,10 @@ async def test_batch_completes_and_outputs_carry_provenance(app: App) -> None:
     info = provenance.read(await app.blobs.get(image.storage_key))
     assert info is not None
     assert (info["prompt"], info["provider"], info["batch_id"]) == ("a red fox", "demo", batch.id)
+    # The outputs are in the configured store (S3: objects in the bucket, nothing on disk).
+    outputs = [(await app.images.get(t.output_image_id or 0)).storage_key for t in tasks]
+    assert sorted([key async for key in app.blobs.iter_keys()]) == sorted(outputs)
+    assert app.settings.blob_dir.exists() is not bool(app.settings.storage_url)
 
 
 async def test_concurrency_limit_is_never_exceeded_and_is_reached(

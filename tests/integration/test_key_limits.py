@@ -26,11 +26,12 @@ def specs(count: int) -> list[TaskSpec]:
     return [TaskSpec(prompt=f"tile {i}") for i in range(count)]
 
 
-async def test_keys_paced_under_their_limit_meet_no_429(tmp_path: Path) -> None:
+async def test_keys_paced_under_their_limit_meet_no_429(tmp_path: Path, database_url: str) -> None:
     with FakeOpenAI(f"{A},{B}") as fake:
         fake.limit_key_rate(4, window=0.5)  # 480 a minute for each key
         settings = Settings(
             data_dir=tmp_path / "d",
+            database_url=database_url,
             openai_api_key=SecretStr(f"{A},{B}"),
             openai_base_url=fake.base_url,
             key_rpm={"openai": 360},
@@ -47,11 +48,18 @@ async def test_keys_paced_under_their_limit_meet_no_429(tmp_path: Path) -> None:
     assert fake.served_by_key == {A: 8, B: 8}
 
 
-async def test_without_key_pacing_the_same_batch_meets_429s(tmp_path: Path) -> None:
+async def test_without_key_pacing_the_same_batch_meets_429s(
+    tmp_path: Path, database_url: str
+) -> None:
     with FakeOpenAI(f"{A},{B}") as fake:
         fake.limit_key_rate(4, window=0.5)
         provider = OpenAIImagesProvider(SecretStr(f"{A},{B}"), fake.base_url, 10)
-        settings = Settings(data_dir=tmp_path / "d", concurrency=16, retry_base_delay=0)
+        settings = Settings(
+            data_dir=tmp_path / "d",
+            database_url=database_url,
+            concurrency=16,
+            retry_base_delay=0,
+        )
         app = await build_app(settings, providers={"openai": provider})
         try:
             batch = await submit(app, specs(16), provider="openai")
@@ -62,7 +70,7 @@ async def test_without_key_pacing_the_same_batch_meets_429s(tmp_path: Path) -> N
 
 
 async def test_a_limited_key_backs_off_the_other_carries_the_load_and_it_recovers(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     a, b = "gm-key-aaaa-1111", "gm-key-bbbb-2222"
     with FakeGemini(f"{a},{b}") as fake:
@@ -74,7 +82,11 @@ async def test_a_limited_key_backs_off_the_other_carries_the_load_and_it_recover
             KeyLimits(rpm=480),  # we ask 8/s of each
         )
         settings = Settings(
-            data_dir=tmp_path / "d", concurrency=8, retry_base_delay=0, max_attempts=5
+            data_dir=tmp_path / "d",
+            database_url=database_url,
+            concurrency=8,
+            retry_base_delay=0,
+            max_attempts=5,
         )
         app = await build_app(settings, providers={"gemini": provider})
         try:

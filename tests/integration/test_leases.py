@@ -15,8 +15,10 @@ from tests.conftest import ManualClock
 from tests.integration.helpers import prompts, run_to_end, submit
 
 
-async def test_expired_lease_is_recovered_and_completed_exactly_once(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", lease_seconds=60)
+async def test_expired_lease_is_recovered_and_completed_exactly_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, lease_seconds=60)
     clock = ManualClock()
     stuck_provider = DemoProvider(latency_ms=3_600_000)  # the "dying" worker never returns
     dying = await build_app(settings, providers={"demo": stuck_provider}, clock=clock)
@@ -55,8 +57,8 @@ async def test_expired_lease_is_recovered_and_completed_exactly_once(tmp_path: P
         await healthy.close()
 
 
-async def test_task_that_keeps_losing_workers_fails(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", lease_seconds=10)
+async def test_task_that_keeps_losing_workers_fails(tmp_path: Path, database_url: str) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, lease_seconds=10)
     clock = ManualClock()
     provider = DemoProvider(latency_ms=3_600_000)
     app = await build_app(settings, providers={"demo": provider}, clock=clock)

@@ -16,11 +16,17 @@ from tests.integration.helpers import run_to_end, submit
 KEY = "sk-rate-test-0000"
 
 
-async def run_against_limit(tmp_path: Path, rpm: dict[str, float]) -> tuple[FakeOpenAI, int]:
+async def run_against_limit(
+    tmp_path: Path, database_url: str, rpm: dict[str, float]
+) -> tuple[FakeOpenAI, int]:
     with FakeOpenAI(KEY) as fake:
         fake.limit_rate(4, window=0.5)  # 480 requests a minute, in half-second windows
         settings = Settings(
-            data_dir=tmp_path / "d", provider_rpm=rpm, concurrency=8, retry_base_delay=0
+            data_dir=tmp_path / "d",
+            database_url=database_url,
+            provider_rpm=rpm,
+            concurrency=8,
+            retry_base_delay=0,
         )
         provider = OpenAIImagesProvider(SecretStr(KEY), fake.base_url, 10)
         app = await build_app(settings, providers={"openai": provider})
@@ -34,11 +40,11 @@ async def run_against_limit(tmp_path: Path, rpm: dict[str, float]) -> tuple[Fake
         return fake, succeeded
 
 
-async def test_paced_calls_stay_under_the_limit(tmp_path: Path) -> None:
-    fake, succeeded = await run_against_limit(tmp_path, {"openai": 360})
+async def test_paced_calls_stay_under_the_limit(tmp_path: Path, database_url: str) -> None:
+    fake, succeeded = await run_against_limit(tmp_path, database_url, {"openai": 360})
     assert (fake.rejected, succeeded) == (0, 16)
 
 
-async def test_without_pacing_the_same_batch_meets_429s(tmp_path: Path) -> None:
-    fake, _ = await run_against_limit(tmp_path, {})
+async def test_without_pacing_the_same_batch_meets_429s(tmp_path: Path, database_url: str) -> None:
+    fake, _ = await run_against_limit(tmp_path, database_url, {})
     assert fake.rejected > 0  # the contrast that makes the test above meaningful

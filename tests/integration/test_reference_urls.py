@@ -53,8 +53,13 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
-async def submit_ref(tmp_path: Path, url: str, **settings: object) -> object:
-    config = Settings(data_dir=tmp_path / "d", max_image_bytes=1_000_000, **settings)  # type: ignore[arg-type]
+async def submit_ref(tmp_path: Path, database_url: str, url: str, **settings: object) -> object:
+    config = Settings(
+        data_dir=tmp_path / "d",
+        database_url=database_url,
+        max_image_bytes=1_000_000,
+        **settings,  # type: ignore[arg-type]
+    )
     app = await build_app(config, providers={"demo": DemoProvider()})
     try:
         spec = TaskSpec(prompt="use the reference", reference_images=(url,), source="row 2")
@@ -63,14 +68,18 @@ async def submit_ref(tmp_path: Path, url: str, **settings: object) -> object:
         await app.close()
 
 
-async def test_url_reference_is_fetched_when_allowed(tmp_path: Path, server: str) -> None:
-    batch = await submit_ref(tmp_path, f"{server}/ref.png", allow_private_urls=True)
+async def test_url_reference_is_fetched_when_allowed(
+    tmp_path: Path, database_url: str, server: str
+) -> None:
+    batch = await submit_ref(tmp_path, database_url, f"{server}/ref.png", allow_private_urls=True)
     assert batch.total == 1  # type: ignore[attr-defined]
 
 
-async def test_private_addresses_are_refused_by_default(tmp_path: Path, server: str) -> None:
+async def test_private_addresses_are_refused_by_default(
+    tmp_path: Path, database_url: str, server: str
+) -> None:
     with pytest.raises(InputError, match="points to a private or local address"):
-        await submit_ref(tmp_path, f"{server}/ref.png")
+        await submit_ref(tmp_path, database_url, f"{server}/ref.png")
 
 
 @pytest.mark.parametrize(
@@ -81,12 +90,14 @@ async def test_private_addresses_are_refused_by_default(tmp_path: Path, server: 
         ("/hop/0", "redirects more than 3 times"),
     ],
 )
-async def test_fetch_limits(tmp_path: Path, server: str, path: str, message: str) -> None:
+async def test_fetch_limits(
+    tmp_path: Path, database_url: str, server: str, path: str, message: str
+) -> None:
     with pytest.raises(InputError, match=message) as caught:
-        await submit_ref(tmp_path, f"{server}{path}", allow_private_urls=True)
+        await submit_ref(tmp_path, database_url, f"{server}{path}", allow_private_urls=True)
     assert caught.value.issues[0].where == "row 2, column reference_images"
 
 
-async def test_non_http_schemes_are_refused(tmp_path: Path) -> None:
+async def test_non_http_schemes_are_refused(tmp_path: Path, database_url: str) -> None:
     with pytest.raises(InputError, match="no such file"):
-        await submit_ref(tmp_path, "file:///etc/passwd")
+        await submit_ref(tmp_path, database_url, "file:///etc/passwd")

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from imagebatch import __version__
 from imagebatch.api import errors
 from imagebatch.api.bodies import BatchIn
+from imagebatch.api.feeds import Feeds
 from imagebatch.api.routes import (
     admin,
     admin_users,
@@ -29,6 +30,7 @@ from imagebatch.api.routes import (
     records,
     tables,
 )
+from imagebatch.api.snapshots import Snapshots
 from imagebatch.app import App
 
 ROUTERS = (
@@ -75,7 +77,8 @@ def create_server(
         lifespan=lifespan,
     )
     server.state.app = app
-    server.state.snapshots = events.Snapshots(app)
+    server.state.snapshots = Snapshots(app)
+    server.state.feeds = Feeds(app.events, server.state.snapshots)
     server.state.workers = []
     server.state.metrics_cache = None
     errors.install(server)
@@ -90,11 +93,14 @@ def create_server(
 def _jobs(
     server: FastAPI, app: App, workers: bool, background: bool
 ) -> list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
-    jobs: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
+    jobs: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [
+        server.state.snapshots.follow
+    ]
     if workers:
-        worker = app.worker()
+        worker = app.worker(grace_seconds=app.settings.worker_grace_seconds)
         server.state.workers.append(worker)
-        jobs.append(worker.run)
+        jobs.append(lambda stop: app.run_worker(worker, stop))
+        jobs.append(app.economy_runner().run)  # economy batches: provider batch jobs
     if background:
         jobs.append(app.webhook_dispatcher().run)
         jobs.append(app.library.run_sweeps)

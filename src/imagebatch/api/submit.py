@@ -40,6 +40,13 @@ class Upload:
 
 
 class Submitter:
+    @classmethod
+    async def for_user(cls, app: App, user: User) -> Submitter:
+        """With the user read again (their balance) and their own-key providers."""
+        fresh = await app.users.get(user.id)
+        own = await app.own_keys.providers(user.name)
+        return cls(app, fresh, await app.runtime.current(), own)
+
     def __init__(
         self,
         app: App,

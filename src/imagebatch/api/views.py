@@ -213,12 +213,16 @@ class EstimateLineOut(BaseModel):
     model: str
     images: int
     price_per_image: float
+    #: share of the price saved by economy mode (the provider's batch discount)
+    discount: float = 0.0
     cost: float
 
 
 class EstimateOut(BaseModel):
     total: float
     reused: int
+    #: what economy mode saves against the normal price (0 without it)
+    saving: float = 0.0
     lines: list[EstimateLineOut]
 
     @classmethod
@@ -226,12 +230,14 @@ class EstimateOut(BaseModel):
         return cls(
             total=found.total,
             reused=found.reused,
+            saving=found.saving,
             lines=[
                 EstimateLineOut(
                     provider=line.provider,
                     model=line.model,
                     images=line.images,
                     price_per_image=line.price_per_image,
+                    discount=line.discount,
                     cost=line.cost,
                 )
                 for line in found.lines

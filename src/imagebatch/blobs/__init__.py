@@ -1,1 +1,1 @@
-"""Blob storage for image bytes: content-addressed keys, atomic writes."""
+"""Blob storage for image bytes: content-addressed keys, atomic writes; a folder or S3."""

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-_KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}")
+from imagebatch.blobs.base import CHUNK_SIZE, checked_key, is_content_key
 
 
 class LocalBlobStore:
@@ -17,10 +16,7 @@ class LocalBlobStore:
         self.root = root
 
     def path(self, key: str) -> Path:
-        # Keys are made by content_key(); anything else (a "..", an absolute path) is a bug.
-        if not _KEY.fullmatch(key):
-            raise ValueError(f"blob key {key!r} is not a content key")
-        return self.root / key
+        return self.root / checked_key(key)
 
     async def put(self, key: str, data: bytes) -> None:
         await asyncio.to_thread(self.put_blocking, key, data)
@@ -33,7 +29,7 @@ class LocalBlobStore:
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self.path(key).read_bytes)
 
-    def read_chunks_blocking(self, key: str, chunk_size: int = 1 << 16) -> Iterator[bytes]:
+    def read_chunks_blocking(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         with self.path(key).open("rb") as handle:
             while chunk := handle.read(chunk_size):
                 yield chunk
@@ -43,6 +39,37 @@ class LocalBlobStore:
 
     async def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    async def size(self, key: str) -> int:
+        return self.path(key).stat().st_size
+
+    async def open_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
+        handle = await asyncio.to_thread(self.path(key).open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                yield chunk
+        finally:
+            handle.close()
+
+    def presigned_url(self, key: str, filename: str | None = None) -> str | None:
+        checked_key(key)
+        return None  # files on our disk are served by our server
+
+    async def iter_keys(self) -> AsyncIterator[str]:
+        walk = await asyncio.to_thread(lambda: list(self._walk()))
+        for key in walk:
+            yield key
+
+    def close(self) -> None:
+        pass  # no connections to release
+
+    def _walk(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for path in self.root.rglob("*"):
+            key = path.relative_to(self.root).as_posix()
+            if path.is_file() and is_content_key(key):  # skips ".tmp-" leftovers
+                yield key
 
 
 def write_atomically(path: Path, data: bytes) -> None:

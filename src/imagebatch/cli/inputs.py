@@ -155,8 +155,9 @@ def _choice(enum: type[E], value: str | None, flag: str) -> E | None:
         ) from None
 
 
-def fingerprint(args: RunArgs, parsed: ParsedInput, out_dir: Path) -> str:
-    """The same command on the same input gives the same fingerprint: that run is resumed."""
+def fingerprint(args: RunArgs, parsed: ParsedInput, out_dir: Path, economy: bool = False) -> str:
+    """The same command on the same input gives the same fingerprint: that run is resumed.
+    An economy run is another batch than the same run without --economy."""
     parts = [
         parsed.mode.value,
         parsed.content_id,
@@ -171,6 +172,8 @@ def fingerprint(args: RunArgs, parsed: ParsedInput, out_dir: Path) -> str:
         sorted(args.params),
         str(out_dir.resolve()),
     ]
+    if economy:
+        parts.append("economy")
     return _digest(json.dumps(parts, ensure_ascii=False).encode())
 
 

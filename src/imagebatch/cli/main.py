@@ -19,7 +19,7 @@ from imagebatch.cli.exports import export_batch
 from imagebatch.cli.inputs import ParsedInput, RunArgs, fingerprint, parse_run_input
 from imagebatch.cli.outputs import existing_stems
 from imagebatch.cli.runner import drive
-from imagebatch.cli.server import serve, users_cli
+from imagebatch.cli.server import serve, users_cli, worker
 from imagebatch.config import Settings
 from imagebatch.domain.records import Batch
 from imagebatch.domain.sheet_files import template_workbook
@@ -37,6 +37,7 @@ db_cli = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(users_cli, name="users")
 cli.command()(serve)
+cli.command()(worker)
 console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -100,6 +101,13 @@ def run(
     dry_run: Annotated[
         bool, typer.Option(help="Only validate the input and print the cost estimate.")
     ] = False,
+    economy: Annotated[
+        bool,
+        typer.Option(
+            help="Run as one discounted provider batch job (openai, gemini): "
+            "cheaper, but results may take up to 24 hours."
+        ),
+    ] = False,
 ) -> None:
     """Turn a table, a folder of images or a prompt template into a folder of images."""
     args = RunArgs(
@@ -120,12 +128,14 @@ def run(
     async def body(app: App) -> int:
         if dry_run:
             parsed = parse_run_input(args, app.settings.max_tasks_per_batch)
-            found = app.service.estimate(_submission(app, args, parsed, reuse, Path("."), ""))
+            found = app.service.estimate(
+                _submission(app, args, parsed, reuse, Path("."), "", economy)
+            )
             console.print(
                 f"{len(parsed.specs)} task(s) are valid. Estimated cost: {found.describe()}"
             )
             return 0
-        batch, out_dir, skipped = await _submit_or_resume(app, args, reuse)
+        batch, out_dir, skipped = await _submit_or_resume(app, args, reuse, economy)
         batch, interrupted = await drive(app, batch, out_dir, console, concurrency)
         _summary(batch, out_dir)
         if interrupted:
@@ -138,18 +148,22 @@ def run(
     raise typer.Exit(_with_app(body))
 
 
-async def _submit_or_resume(app: App, args: RunArgs, reuse: bool) -> tuple[Batch, Path, int]:
+async def _submit_or_resume(
+    app: App, args: RunArgs, reuse: bool, economy: bool
+) -> tuple[Batch, Path, int]:
     s = app.settings
     parsed = parse_run_input(args, s.max_tasks_per_batch)
     out_dir = args.out or Path("imagebatch-out") / parsed.name
-    fp = fingerprint(args, parsed, out_dir)
+    fp = fingerprint(args, parsed, out_dir, economy)
     earlier = await app.batches.find_by_fingerprint(fp)
     if earlier is not None and earlier.status is not BatchStatus.CANCELLED:
         console.print(f"Resuming batch {earlier.id} ({earlier.done}/{earlier.total} done).")
         if earlier.status is BatchStatus.PAUSED:
             earlier = await app.service.resume(earlier.id)
         return earlier, out_dir, 0
-    submitted = await app.service.submit(_submission(app, args, parsed, reuse, out_dir, fp))
+    submitted = await app.service.submit(
+        _submission(app, args, parsed, reuse, out_dir, fp, economy)
+    )
     for issue in submitted.skipped:
         err.print(f"[yellow]skipped[/] {issue}")
     batch = submitted.batch
@@ -159,7 +173,13 @@ async def _submit_or_resume(app: App, args: RunArgs, reuse: bool) -> tuple[Batch
 
 
 def _submission(
-    app: App, args: RunArgs, parsed: ParsedInput, reuse: bool, out_dir: Path, fp: str
+    app: App,
+    args: RunArgs,
+    parsed: ParsedInput,
+    reuse: bool,
+    out_dir: Path,
+    fp: str,
+    economy: bool = False,
 ) -> Submission:
     s = app.settings
     return Submission(
@@ -176,6 +196,7 @@ def _submission(
         taken_stems=existing_stems(out_dir),
         max_attempts=s.max_attempts,
         max_tasks=s.max_tasks_per_batch,
+        economy=economy,
     )
 
 

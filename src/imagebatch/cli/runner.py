@@ -29,14 +29,16 @@ TICK_SECONDS = 0.25
 async def release_dead_local_workers(app: App) -> int:
     """Tasks leased by a process on this host that no longer exists go back to the queue now,
     instead of after their lease runs out (a killed `imagebatch run`, then the same again)."""
-    host = socket.gethostname()
-    dead = []
-    for owner in await app.queue.lease_owners():
-        owner_host, _, rest = owner.partition(":")
-        pid = rest.partition(":")[0]
-        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-            dead.append(owner)
+    dead = [owner for owner in await app.queue.lease_owners() if dead_local(owner)]
     return await app.queue.expire_leases_of(dead, app.clock())
+
+
+def dead_local(owner: str) -> bool:
+    """Whether a worker or runner id (host:pid:nonce) names a process of this host that
+    no longer exists."""
+    owner_host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    return owner_host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:
@@ -57,9 +59,13 @@ async def drive(
     folder = OutputFolder(app, out) if out else None
     stop = asyncio.Event()
     interrupted = _install_stop_signals(stop)
-    worker = app.worker(batch_ids=[batch.id], concurrency=concurrency, drain=True)
+    if batch.economy:  # one provider batch job instead of task by task
+        runner = app.economy_runner(batch_ids=[batch.id], drain=True, is_dead=dead_local)
+        job = runner.run(stop)
+    else:
+        job = app.worker(batch_ids=[batch.id], concurrency=concurrency, drain=True).run(stop)
     async with app.events.subscribe() as events:
-        work = asyncio.create_task(worker.run(stop))
+        work = asyncio.create_task(job)
         await _watch(app, batch, work, events, folder, console)
         await work
     if folder:
@@ -94,31 +100,42 @@ async def _watch(
         MofNCompleteColumn(),
         TextColumn("[red]{task.fields[failed]} failed"),
         TextColumn("{task.fields[rate]}/min"),
+        TextColumn("[cyan]{task.fields[note]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
         transient=False,
     )
     with progress:
-        bar = progress.add_task(batch.name[:40], total=batch.total, failed=0, rate="–")
+        note = "waiting for the provider's batch job" if batch.economy else ""
+        bar = progress.add_task(batch.name[:40], total=batch.total, failed=0, rate="–", note=note)
         start, done_at_start = asyncio.get_running_loop().time(), batch.done
         while not work.done():
             await asyncio.wait({work}, timeout=TICK_SECONDS)
-            await _drain_events(events, folder, console, batch.id)
+            note = await _drain_events(events, folder, console, batch.id) or note
             current = await app.batches.get(batch.id)
             elapsed = asyncio.get_running_loop().time() - start
             rate = (current.done - done_at_start) / elapsed * 60 if elapsed > 0 else 0.0
-            progress.update(bar, completed=current.done, failed=current.failed, rate=f"{rate:.0f}")
+            progress.update(
+                bar, completed=current.done, failed=current.failed, rate=f"{rate:.0f}", note=note
+            )
 
 
 async def _drain_events(
     events: asyncio.Queue[Event], folder: OutputFolder | None, console: Console, batch_id: int
-) -> None:
+) -> str | None:
+    """Handle the events so far; returns news of the batch's provider job, if any."""
+    note = None
     while not events.empty():
         event = events.get_nowait()
+        if event.kind == "economy" and event.batch_id == batch_id:
+            note = f"waiting for the provider's batch job ({event.status})"
+            if event.status in ("succeeded", "expired", "failed", "cancelled"):
+                note = f"the provider's batch job {event.status}"
         if event.kind != "task" or event.batch_id != batch_id or event.task_id is None:
             continue
         if event.status == "succeeded" and folder:
             await folder.export_task_id(event.task_id)
         elif event.status == "failed":
             console.print(f"[red]task {event.task_id} failed:[/] {event.data.get('error')}")
+    return note

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import sys
 from typing import Annotated
 
 import typer
 import uvicorn
+import uvloop
 from rich.console import Console
 
 from imagebatch.api.server import create_server
@@ -32,7 +34,9 @@ def serve(
     ] = True,
 ) -> None:
     """Run the web UI and REST API (OpenAPI at /docs), with workers inside by default."""
-    asyncio.run(_serve(host, port, workers))
+    # uvloop: uvicorn would pick it itself, but here the loop is ours (workers share it).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(host, port, workers))
 
 
 async def _serve(host: str, port: int, workers: bool) -> None:
@@ -70,6 +74,37 @@ async def _first_admin(app: App) -> None:
         )
 
 
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=1000,
+            help="Most tasks this process runs at once; the global limit still holds "
+            "across all workers together.",
+        ),
+    ] = None,
+) -> None:
+    """Run a queue worker only (no API): scale out with as many as you like, anywhere."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_work(concurrency))
+
+
+async def _work(capacity: int | None) -> None:
+    app = await build_app(Settings())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        worker = app.worker(capacity=capacity, grace_seconds=app.settings.worker_grace_seconds)
+        console.print(f"worker {worker.id} started (at most {worker.options.capacity} at once)")
+        await app.run_worker(worker, stop)
+        console.print(f"worker {worker.id} stopped")
+    finally:
+        await app.close()
+
+
 @users_cli.command("create")
 def create_user(
     name: str,
@@ -77,7 +112,9 @@ def create_user(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
-    credits: Annotated[float, typer.Option(min=0, help="Credits to start with.")] = 0.0,
+    credits: Annotated[
+        float | None, typer.Option(min=0, help="Credits to start with (default: configured).")
+    ] = None,
 ) -> None:
     """Create a user; the password is generated and printed unless given on stdin."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
@@ -86,7 +123,8 @@ def create_user(
         app = await build_app(Settings())
         try:
             role = Role.ADMIN if admin else Role.USER
-            user = await app.accounts.create_user(name, password, role, to_micros(credits))
+            amount = None if credits is None else to_micros(credits)
+            user = await app.accounts.create_user(name, password, role, amount)
         finally:
             await app.close()
         console.print(f"Created {user.role.value} {user.name!r}.")

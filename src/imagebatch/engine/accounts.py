@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "ib_"
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+#: how long another process may still accept a session or token that was just revoked
+AUTH_CACHE_SECONDS = 2.0
 #: a hash to verify against when the user does not exist, so timing tells nothing
 _DUMMY_HASH = PasswordHasher().hash("not a real password")
 
@@ -46,6 +49,31 @@ class NewSession:
     user: User
 
 
+class _AuthCache:
+    """Who a session or token belongs to, remembered for a moment: most API calls are a
+    script or page polling, and each would otherwise cost a database read. Anything that
+    ends a session or token or changes a user clears it in this process; other processes
+    notice within AUTH_CACHE_SECONDS."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._entries: dict[str, tuple[float, tuple[User, str]]] = {}
+        self._size = size
+
+    def get(self, key: str) -> tuple[User, str] | None:
+        found = self._entries.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: str, value: tuple[User, str]) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + AUTH_CACHE_SECONDS, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -59,7 +87,11 @@ class AccountService:
         session_lifetime: timedelta = timedelta(days=14),
         limits: LoginLimits | None = None,
         hasher: PasswordHasher | None = None,
+        initial_credits: int = 0,
     ) -> None:
+        self.initial_credits = initial_credits
+        self._cache = _AuthCache()
+        users.on_change.append(self._cache.clear)
         self.users = users
         self.clock = clock
         self.session_lifetime = session_lifetime
@@ -67,12 +99,14 @@ class AccountService:
         self.hasher = hasher or PasswordHasher()
 
     async def create_user(
-        self, name: str, password: str, role: Role = Role.USER, credits: int = 0
+        self, name: str, password: str, role: Role = Role.USER, credits: int | None = None
     ) -> User:
+        """`credits` (micro-units): None gives the configured initial credits."""
         check_user_name(name)
         check_password(password)
         hashed = await asyncio.to_thread(self.hasher.hash, password)
-        return await self.users.create(NewUser(name, hashed, role, credits), self.clock())
+        balance = self.initial_credits if credits is None else credits
+        return await self.users.create(NewUser(name, hashed, role, balance), self.clock())
 
     async def bootstrap_admin(self, password: str | None) -> str | None:
         """With no user at all, create `admin`. Returns the password when we generated it."""
@@ -123,7 +157,14 @@ class AccountService:
 
     async def session(self, session_token: str) -> tuple[User, str] | None:
         """The user and CSRF token behind a session cookie, if it is live."""
-        return await self.users.session_user(digest(session_token), self.clock())
+        key = "s:" + digest(session_token)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        found = await self.users.session_user(key[2:], self.clock())
+        if found is not None:
+            self._cache.put(key, found)
+        return found
 
     async def create_token(self, user: User, name: str) -> tuple[ApiToken, str]:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -131,7 +172,11 @@ class AccountService:
         return token, secret
 
     async def token_user(self, secret: str) -> User | None:
-        found = await self.users.token_user(digest(secret))
+        key = "t:" + digest(secret)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached[0]
+        found = await self.users.token_user(key[2:])
         if found is None:
             return None
         user, token = found
@@ -139,4 +184,5 @@ class AccountService:
         # Written at most once a minute: a busy script must not turn every read into a write.
         if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_INTERVAL:
             await self.users.touch_token(token.id, now)
+        self._cache.put(key, (user, ""))
         return user

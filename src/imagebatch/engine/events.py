@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ class Event:
     task_id: int | None = None
     status: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    #: when it happened (Unix time), so listeners can tell how late they hear of it
+    at: float = field(default_factory=time.time)
 
 
 class EventBus:

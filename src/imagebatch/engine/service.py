@@ -20,7 +20,7 @@ from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.ingest import ImageFinder, Ingestor
 from imagebatch.errors import InputError, InputIssue
-from imagebatch.providers.base import ImageProvider
+from imagebatch.providers.base import BatchJobs, ImageProvider
 from imagebatch.store.batches import BatchRepo
 from imagebatch.store.queue import QueueRepo
 from imagebatch.store.tasks import TaskRepo
@@ -144,7 +144,13 @@ class BatchService:
         for provider, used_model in requests:
             if provider in sub.own_key_providers:
                 overrides[f"{provider}/{used_model}"] = 0.0  # the user's own key: no credits
-        return estimate(requests, caps, overrides, reused=reused)
+        discounts = {p: self._discount(sub, p) for p, _ in requests}
+        return estimate(requests, caps, overrides, reused=reused, discounts=discounts)
+
+    def _discount(self, sub: Submission, provider: str) -> float:
+        """Share of the price an economy batch saves on this provider (0 otherwise)."""
+        found = self.providers.get(provider)
+        return found.batch_discount if sub.economy and isinstance(found, BatchJobs) else 0.0
 
     def _pricer(self, sub: Submission) -> Callable[[str, str], int]:
         """Credits (micro-units) one image of (provider, model) reserves for this submission."""
@@ -153,7 +159,8 @@ class BatchService:
             if not sub.billed or provider in sub.own_key_providers:
                 return 0
             caps = self.providers[provider].capabilities
-            return to_micros(price_of(caps, model, self.prices))
+            full = price_of(caps, model, self.prices)
+            return to_micros(full * (1 - self._discount(sub, provider)))
 
         return price
 
@@ -172,7 +179,9 @@ class BatchService:
         for spec in sub.specs:
             name = spec.provider or sub.provider
             if name not in unusable:
-                unusable[name] = self._unusable(name, sub.own_key_providers)
+                unusable[name] = self._unusable(name, sub.own_key_providers) or (
+                    self._no_economy(name, sub) if sub.economy else None
+                )
             if unusable[name] is None:
                 provider = self.providers[name]
                 issues += check_spec(spec, sub.mode, provider.capabilities, spec.model or sub.model)
@@ -191,6 +200,23 @@ class BatchService:
             env = name.upper().replace("-", "_")
             hint = f"set IMAGEBATCH_{env}_API_KEY (and IMAGEBATCH_{env}_BASE_URL if needed)"
             return InputIssue(f"provider {name}", "is not configured", hint)
+        return None
+
+    def _no_economy(self, name: str, sub: Submission) -> InputIssue | None:
+        """Why this provider cannot run an economy batch, if it cannot."""
+        if not isinstance(self.providers[name], BatchJobs):
+            able = sorted(n for n, p in self.providers.items() if isinstance(p, BatchJobs))
+            return InputIssue(
+                f"provider {name}",
+                "offers no discounted batch jobs, so it cannot run an economy batch",
+                f"turn economy mode off, or use {' or '.join(able) or 'another provider'}",
+            )
+        if name in sub.own_key_providers:
+            return InputIssue(
+                f"provider {name}",
+                "economy batches run on the server's API keys, not on your own key",
+                "turn economy mode off, or remove your own key for this provider",
+            )
         return None
 
     async def _resolve_images(self, sub: Submission) -> tuple[list[_Resolved], list[InputIssue]]:

@@ -53,6 +53,8 @@ class WorkerOptions:
     poll_seconds: float = 1.0
     #: stop once the scoped batches have no pending or running task left
     drain: bool = False
+    #: on stop, let running calls finish for this long before handing the rest back
+    grace_seconds: float = 0.0
 
 
 class Worker:
@@ -92,6 +94,8 @@ class Worker:
         self._refilled = 0
         self._wake = asyncio.Event()
         self._rng = random.Random()
+        #: no more claims: the worker is shutting down
+        self._stopping = False
 
     @property
     def running(self) -> int:
@@ -113,12 +117,25 @@ class Worker:
                 if self.options.drain and await self._drained():
                     break
                 await self._idle(stop)
+            await self._finish_running()
         finally:
             heartbeat.cancel()
             listener.cancel()
             await self._shutdown()
             self._flusher.cancel()
             self._flusher = None
+
+    async def _finish_running(self) -> None:
+        """Stop claiming; give running calls the grace period (their leases still renew)."""
+        self._stopping = True
+        if self.options.grace_seconds and self._inflight:
+            running = list(self._inflight.values())
+            log.info(
+                "stopping: waiting up to %.0f s for %d call(s)",
+                self.options.grace_seconds,
+                len(running),
+            )
+            await asyncio.wait(running, timeout=self.options.grace_seconds)
 
     async def _fill(self) -> None:
         room = self.options.capacity - len(self._inflight)
@@ -250,7 +267,8 @@ class Worker:
             self._flush_needed.clear()
             waiting, self._completions = self._completions, []
             # The freed slots are filled in the same transaction: no extra round trip.
-            refill = Refill(len(waiting), await self.limits.current(), self.options.lease_seconds)
+            wanted = 0 if self._stopping else len(waiting)
+            refill = Refill(wanted, await self.limits.current(), self.options.lease_seconds)
             try:
                 results, following = await self.queue.succeed_many(
                     self.id, [item for item, _ in waiting], self.clock(), refill

@@ -1,13 +1,15 @@
-"""The one Protocol every image provider implements."""
+"""The one Protocol every image provider implements, and the optional one for providers that
+run discounted batch jobs (economy mode)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from imagebatch.domain.capabilities import ProviderCapabilities
 from imagebatch.domain.specs import AspectRatio, Mode, Resolution
+from imagebatch.errors import ProviderError
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +63,70 @@ class ImageProvider(Protocol):
     async def generate(self, request: ProviderRequest) -> ProviderResult: ...
 
     async def aclose(self) -> None: ...
+
+
+# --- Provider batch jobs ("economy mode") ---------------------------------------------------
+
+#: a job's state as the engine sees it, whatever the provider calls it
+JobStatus = Literal["pending", "running", "succeeded", "failed", "expired", "cancelled"]
+TERMINAL_JOB_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "expired", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """How much one provider batch job may hold."""
+
+    max_requests: int
+    #: the encoded size of all requests together (see `wire_size`)
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedJob:
+    external_id: str
+    #: which of the provider's keys owns the job (a hash, never the key itself)
+    key_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    status: JobStatus
+    #: per request key: its image or its error, classified like a single call's; requests
+    #: without an entry got no answer (the job expired, failed or was cancelled first)
+    results: Mapping[str, ProviderResult | ProviderError] = field(default_factory=dict)
+    #: why the whole job failed, in the provider's words
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_JOB_STATUSES
+
+
+@runtime_checkable
+class BatchJobs(Protocol):
+    """A provider that runs many requests as one discounted, asynchronous batch job.
+
+    Every method raises only ProviderError subclasses. `marker` is unique per job of ours
+    and travels with the provider's job (OpenAI metadata, Gemini display name), so a job
+    created just before a crash can be found again instead of being paid for twice."""
+
+    #: share of the normal price saved (0.5: half price)
+    batch_discount: float
+
+    def batch_limits(self, model: str) -> BatchLimits: ...
+
+    async def submit_batch(
+        self, items: Sequence[tuple[str, ProviderRequest]], marker: str
+    ) -> SubmittedJob: ...
+
+    async def find_batch(self, marker: str) -> SubmittedJob | None: ...
+
+    async def poll_batch(self, job: SubmittedJob) -> JobState: ...
+
+    async def cancel_batch(self, job: SubmittedJob) -> None: ...
+
+
+def wire_size(request: ProviderRequest) -> int:
+    """About how many bytes a request takes inside a JSON batch: images travel as base64."""
+    images = sum((len(image.data) + 2) // 3 * 4 for image in request.images)
+    return images + len(request.prompt.encode()) + 1024

@@ -98,7 +98,7 @@ class GeminiProvider:
                 response = await self._send(key, request)
         except ValueError as error:  # a 200 whose body is not the JSON it should be
             raise ProviderUnavailable(f"gemini: malformed response ({error})") from None
-        return _result(response)
+        return result_of(response)
 
     async def _send(self, key: str, request: ProviderRequest) -> types.GenerateContentResponse:
         own = request.api_key is not None  # a user's own key: a client for this call only
@@ -106,7 +106,7 @@ class GeminiProvider:
         try:
             with network_errors("gemini"):
                 return await client.aio.models.generate_content(
-                    model=request.model, contents=_contents(request), config=_config(request)
+                    model=request.model, contents=contents_of(request), config=config_of(request)
                 )
         except errors.APIError as error:
             raise self._translate(error, key) from None
@@ -138,7 +138,7 @@ class GeminiProvider:
         return translated
 
 
-def _contents(request: ProviderRequest) -> types.Content:
+def contents_of(request: ProviderRequest) -> types.Content:
     parts = [types.Part.from_text(text=request.prompt)]
     parts += [
         types.Part.from_bytes(data=image.data, mime_type=image.mime) for image in request.images
@@ -146,7 +146,7 @@ def _contents(request: ProviderRequest) -> types.Content:
     return types.Content(role="user", parts=parts)
 
 
-def _config(request: ProviderRequest) -> types.GenerateContentConfig:
+def config_of(request: ProviderRequest) -> types.GenerateContentConfig:
     image = types.ImageConfig(
         aspect_ratio=request.aspect_ratio.value if request.aspect_ratio else None,
         # Only models with sizes get one; "1K" is the default and 2.5 Flash takes nothing else.
@@ -159,7 +159,7 @@ def _config(request: ProviderRequest) -> types.GenerateContentConfig:
     )
 
 
-def _result(response: types.GenerateContentResponse) -> ProviderResult:
+def result_of(response: types.GenerateContentResponse) -> ProviderResult:
     request_id = response.response_id
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason:

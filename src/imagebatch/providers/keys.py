@@ -19,6 +19,7 @@ These limits hold within one process. Log lines name only a key's last four char
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import time
@@ -43,6 +44,11 @@ MAX_WAIT = 60.0
 
 def mask(key: str) -> str:
     return f"…{key[-4:]}" if len(key) > 8 else "…"
+
+
+def key_ref(key: str) -> str:
+    """A name for a key that can be stored (a provider batch job belongs to one key)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,21 @@ class KeyPool:
 
     def active(self) -> list[str]:
         return [k.value for k in self._order if not k.disabled]
+
+    def all_keys(self) -> list[str]:
+        """Every configured key, taken out of the pool or not (to look for batch jobs)."""
+        return [k.value for k in self._order]
+
+    def by_ref(self, ref: str) -> str:
+        """The key `key_ref` named; AuthFailed when it is no longer configured."""
+        for key in self._order:
+            if key_ref(key.value) == ref:
+                return key.value
+        hint = f"IMAGEBATCH_{self.provider.upper().replace('-', '_')}_API_KEY"
+        raise AuthFailed(
+            f"{self.provider}: the API key that created this batch job is no longer in "
+            f"{hint}; put it back to collect the job's results"
+        )
 
     @asynccontextmanager
     async def lease(self, own: str | None = None) -> AsyncIterator[str]:

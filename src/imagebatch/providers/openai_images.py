@@ -119,7 +119,7 @@ class OpenAIImagesProvider:
         return self.keys.configured and bool(self._base_url)
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        fields = _fields(request)
+        fields = fields_of(request)
         async with self.keys.lease(request.api_key) as key:
             if request.api_key is None:
                 raw = await self._send(self._client(key), request, fields)
@@ -132,7 +132,7 @@ class OpenAIImagesProvider:
             raise translate(error) from None
         except ValueError as error:  # a 200 whose body is not the JSON it should be
             raise ProviderUnavailable(f"openai: malformed response ({error})") from None
-        return _result(
+        return result_of(
             response, fields.get("output_format", "png"), raw.headers.get("x-request-id")
         )
 
@@ -167,7 +167,7 @@ class OpenAIImagesProvider:
         )
 
 
-def _fields(request: ProviderRequest) -> dict[str, Any]:
+def fields_of(request: ProviderRequest) -> dict[str, Any]:
     fields: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": 1}
     fields["size"] = SIZES[request.aspect_ratio or AspectRatio.R1_1]
     fields.update({k: v for k, v in request.params.items() if k in PARAMS})
@@ -178,7 +178,7 @@ def _ext(mime: str) -> str:
     return mime.rsplit("/", 1)[-1]
 
 
-def _result(response: Any, output_format: str, request_id: str | None) -> ProviderResult:
+def result_of(response: Any, output_format: str, request_id: str | None) -> ProviderResult:
     data = getattr(response, "data", None) or []
     if not data or not getattr(data[0], "b64_json", None):
         raise ProviderUnavailable("openai answered without an image", request_id=request_id)
@@ -202,41 +202,41 @@ def translate(error: openai.APIError) -> ProviderError:
 
 
 def _from_status(error: openai.APIStatusError) -> ProviderError:
-    status, code = error.status_code, _code(error)
-    message = f"openai {status}: {_message(error)}"
-    request_id = error.request_id
+    return status_error(
+        error.status_code, error.body, error.request_id, error.response.headers, error.message
+    )
+
+
+def status_error(
+    status: int,
+    body: object,
+    request_id: str | None,
+    headers: Any = None,
+    fallback: str = "no message",
+) -> ProviderError:
+    """An HTTP error answer of the Images API onto ours (also a batch job's failed line)."""
+    inner = _inner(body)
+    code = str(inner["code"]) if inner.get("code") else None
+    message = f"openai {status}: {inner.get('message') or fallback}"
+    wait = retry_after(headers) if headers is not None else None
     if status == 429 and code == "insufficient_quota":
         return QuotaExhausted(message, request_id=request_id)
     if status == 429:
-        return RateLimited(
-            message, retry_after=retry_after(error.response.headers), request_id=request_id
-        )
+        return RateLimited(message, retry_after=wait, request_id=request_id)
     if status in (401, 403):
         return AuthFailed(message, request_id=request_id)
     if status == 400 and code in MODERATION_CODES:
         return ContentRejected(message, request_id=request_id)
     if status >= 500 or status in (408, 409):
-        return ProviderUnavailable(
-            message, retry_after=retry_after(error.response.headers), request_id=request_id
-        )
+        return ProviderUnavailable(message, retry_after=wait, request_id=request_id)
     return InvalidRequest(message, request_id=request_id)
 
 
-def _body(error: openai.APIStatusError) -> dict[str, Any]:
-    body = error.body
+def _inner(body: object) -> dict[str, Any]:
     if isinstance(body, dict):
         inner = body.get("error", body)
         return inner if isinstance(inner, dict) else {}
     return {}
-
-
-def _code(error: openai.APIStatusError) -> str | None:
-    code = _body(error).get("code")
-    return str(code) if code else None
-
-
-def _message(error: openai.APIStatusError) -> str:
-    return str(_body(error).get("message") or error.message)
 
 
 def retry_after(headers: Any) -> float | None:

@@ -11,9 +11,10 @@ from imagebatch.imaging.fetch import FetchLimits
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
 from imagebatch.providers.demo import DemoProvider
-from imagebatch.providers.gemini import GeminiProvider
+from imagebatch.providers.gemini_batch import GeminiBatchProvider
 from imagebatch.providers.jimeng import JimengProvider
 from imagebatch.providers.keys import KeyLimits
+from imagebatch.providers.openai_batch import OpenAIBatchProvider
 from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_capabilities
 from imagebatch.providers.seedream import SeedreamProvider
 
@@ -33,11 +34,12 @@ def key_limits(settings: Settings, provider: str) -> KeyLimits:
 
 
 def _openai(settings: Settings) -> ImageProvider:
-    return OpenAIImagesProvider(
+    return OpenAIBatchProvider(
         settings.openai_api_key,
         settings.openai_base_url,
         settings.provider_timeout,
         key_limits=key_limits(settings, "openai"),
+        batch_discount=settings.economy_discount.get("openai", 0.5),
     )
 
 
@@ -55,11 +57,12 @@ def _openai_compatible(settings: Settings) -> ImageProvider:
 
 
 def _gemini(settings: Settings) -> ImageProvider:
-    return GeminiProvider(
+    return GeminiBatchProvider(
         settings.gemini_api_key,
         settings.gemini_base_url,
         settings.provider_timeout,
         key_limits(settings, "gemini"),
+        batch_discount=settings.economy_discount.get("gemini", 0.5),
     )
 
 

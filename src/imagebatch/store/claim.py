@@ -1,8 +1,16 @@
 """Choosing which pending tasks to claim: within the limits, fair between owners.
 
 Order: round-robin between owners (each free slot goes to the owner running the fewest
-tasks), then priority, then first in, first out. On PostgreSQL the candidate rows are locked
-with SKIP LOCKED so concurrent claimers never block on one another.
+tasks), then priority, then first in, first out.
+
+The limits are counted in the database, so a claim is a read (how many run now?) followed by
+a write (start these). On SQLite the single writer thread and BEGIN IMMEDIATE make that pair
+atomic. On PostgreSQL, under READ COMMITTED, two transactions could each count the same
+running total and each fill the same free slot; SKIP LOCKED only stops them taking the same
+rows. So every claim first takes a transaction-scoped advisory lock: claims take turns (one
+is a few milliseconds), and each counts after the previous one committed. Candidate rows are
+still locked with SKIP LOCKED, so a claim never waits on a row that another transaction (a
+cancel, a completion) holds.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
 
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.store.tables import batches, owner_turns, tasks
@@ -35,7 +43,8 @@ _RUNNING = (
     .where(tasks.c.status == TaskStatus.RUNNING.value)
     .group_by(tasks.c.owner, tasks.c.provider)
 )
-_ACTIVE = batches.c.status.in_(ACTIVE_BATCH)
+# Economy batches run as provider batch jobs (engine/economy.py), never task by task.
+_ACTIVE = and_(batches.c.status.in_(ACTIVE_BATCH), batches.c.economy == false())
 _IN_SCOPE = batches.c.id.in_(bindparam("batch_ids", expanding=True))
 _OWNERS = select(batches.c.owner).where(_ACTIVE).distinct()
 _OWNERS_IN_SCOPE = _OWNERS.where(_IN_SCOPE)
@@ -57,12 +66,24 @@ _HEADS_IN_SCOPE = (
     .order_by(tasks.c.priority.desc(), tasks.c.id)
     .limit(bindparam("free"))
 )
+#: the advisory lock every claim holds until its transaction ends; advisory lock keys are
+#: per database, so other databases on the same server never contend with us
+CLAIM_LOCK_KEY = 0x696D_6762  # "imgb"
+_CLAIM_LOCK = select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY))
 _TURNS = select(owner_turns).where(owner_turns.c.owner.in_(bindparam("owners", expanding=True)))
 _LATEST_TURN = select(func.coalesce(func.max(owner_turns.c.turn), 0))
 _SET_TURN = (
     update(owner_turns).where(owner_turns.c.owner == bindparam("o")).values(turn=bindparam("t"))
 )
 _NEW_TURN = insert(owner_turns).values(owner=bindparam("o"), turn=bindparam("t"))
+
+
+def take_claim_turn(conn: Connection) -> None:
+    """Wait until no other claim is in flight (PostgreSQL; SQLite claims are already serial).
+
+    Call it first in the claim's transaction, before anything is counted or changed."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_CLAIM_LOCK)
 
 
 def pick(conn: Connection, wanted: int, limits: ClaimLimits, now: datetime) -> list[int]:

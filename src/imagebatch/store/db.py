@@ -23,6 +23,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from imagebatch.config import normalise_database_url
+
 T = TypeVar("T")
 
 SQLITE_PRAGMAS = (
@@ -36,6 +38,7 @@ READ_THREADS = 4
 
 class Database:
     def __init__(self, url: str, *, write_threads: int = 8) -> None:
+        url = normalise_database_url(url)
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         writers = 1 if self.is_sqlite else write_threads
@@ -115,5 +118,6 @@ def _sqlite_engine(url: str, begin: str, pool_size: int) -> Engine:
 
 def migration_engine(url: str) -> Engine:
     """A throwaway engine for Alembic, so migrations never hold a pooled connection."""
+    url = normalise_database_url(url)
     ensure_parent_dir(url)
     return create_engine(url, poolclass=NullPool)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, select, update
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import TaskStatus
 from imagebatch.store import ledger
-from imagebatch.store.claim import ClaimLimits, pick
+from imagebatch.store.claim import ClaimLimits, pick, take_claim_turn
 from imagebatch.store.db import Database
 from imagebatch.store.images import NewImage, upsert_image
 from imagebatch.store.rows import task_from_row
@@ -71,6 +71,8 @@ class Refill:
 
 
 def _claim(conn: Connection, worker_id: str, refill: Refill, now: datetime) -> list[Task]:
+    """The caller took the claim turn (take_claim_turn) first in its transaction: taking it
+    before any row lock means no transaction can hold rows we need while waiting for it."""
     picked = pick(conn, refill.wanted, refill.limits, now)
     if not picked:
         return []
@@ -97,6 +99,7 @@ class QueueRepo:
             self._reaped_at = now
 
         def work(conn: Connection) -> list[Task]:
+            take_claim_turn(conn)
             if reap:
                 reap_expired(conn, now)
             return _claim(conn, worker_id, Refill(wanted, limits, lease), now)
@@ -143,6 +146,8 @@ class QueueRepo:
         the tasks to run next in the freed slots."""
 
         def work(conn: Connection) -> tuple[list[int | None], list[Task]]:
+            if refill:
+                take_claim_turn(conn)
             results = [_complete(conn, worker_id, item, now) for item in items]
             done = [item[0] for item, ok in zip(items, results, strict=True) if ok is not None]
             ledger.charge(conn, [priced(t) for t in done if t.price], now)

@@ -14,8 +14,16 @@ from imagebatch.domain.states import BatchStatus, TaskStatus
 R = TypeVar("R", Task, Batch, Image)
 
 
+#: field names per record class, looked up once: this runs for every row of every page
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _record(cls: type[R], row: RowMapping, **converted: Any) -> R:
-    plain = {f.name: row[f.name] for f in fields(cls) if f.name in row and f.name not in converted}
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    values = dict(row)  # a plain dict: RowMapping lookups cost several times more
+    plain = {n: values[n] for n in names if n in values and n not in converted}
     return cls(**plain, **converted)
 
 

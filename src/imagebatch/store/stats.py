@@ -12,7 +12,7 @@ from sqlalchemy import Connection, case, func, select
 from imagebatch.domain.states import TaskStatus
 from imagebatch.store.db import Database
 from imagebatch.store.tables import attempts, batches, images, tasks
-from imagebatch.store.tables_accounts import credit_ledger, users, workers
+from imagebatch.store.tables_accounts import credit_ledger, users
 
 #: upper bounds (seconds) of the provider latency histogram
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -166,12 +166,3 @@ class StatsRepo:
             credit_ledger.c.kind == "charge"
         )
         return int(await self.db.read(lambda conn: conn.scalar(query)) or 0)
-
-    async def live_workers(self, since: datetime) -> list[dict[str, Any]]:
-        query = (
-            select(workers)
-            .where(workers.c.last_seen >= since, workers.c.stopped_at.is_(None))
-            .order_by(workers.c.started_at)
-        )
-        rows = await self.db.read(lambda conn: conn.execute(query).all())
-        return [dict(row._mapping) for row in rows]

@@ -146,6 +146,8 @@ tasks = Table(
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
     Index("ix_tasks_batch_status", "batch_id", "status"),
+    #: a batch's tasks in order, a page at a time (the tasks endpoint, exports)
+    Index("ix_tasks_batch_id", "batch_id", "id"),
     Index("ix_tasks_lease", "status", "lease_until"),
     Index("ix_tasks_output_image", "output_image_id"),
     Index("ix_tasks_input_image", "input_image_id"),
@@ -185,4 +187,32 @@ settings = Table(
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value", JSON, nullable=False),
+)
+
+#: economy mode: one provider batch job running some of a batch's tasks
+provider_jobs = Table(
+    "provider_jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("batch_id", Id, ForeignKey("batches.id", ondelete="CASCADE"), nullable=False),
+    Column("provider", String(50), nullable=False),
+    Column("model", String(100), nullable=False),
+    #: travels with the provider's job, to find it again after a crash before we recorded it
+    Column("marker", String(100), nullable=False, unique=True),
+    #: which of the provider's keys owns the job: a hash, never the key
+    Column("key_ref", String(64)),
+    Column("external_id", String(200)),
+    #: submitting, running, then succeeded, failed, expired or cancelled
+    Column("status", String(20), nullable=False),
+    Column("task_ids", JSON, nullable=False),
+    #: the runner looking after the job, until when (another takes over after that)
+    Column("runner_id", String(100)),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("submitted_at", UTCDateTime),
+    Column("polled_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("error", Text),
+    Index("ix_provider_jobs_status", "status"),
+    Index("ix_provider_jobs_batch", "batch_id"),
 )

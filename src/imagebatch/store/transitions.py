@@ -104,9 +104,17 @@ _MARK_STARTED = (
         started_at=func.coalesce(batches.c.started_at, bindparam("now")),
     )
 )
+# On PostgreSQL, rows another transaction holds (a completion or a heartbeat in flight, so a
+# live worker) are skipped rather than waited for: waiting could deadlock with a completion
+# that holds them and waits for the claim turn the reaper holds. SQLite ignores FOR UPDATE.
+_EXPIRED = (
+    select(tasks.c.id)
+    .where(tasks.c.status == TaskStatus.RUNNING.value, tasks.c.lease_until < bindparam("now"))
+    .with_for_update(skip_locked=True)
+)
 _REAP = (
     update(tasks)
-    .where(tasks.c.status == TaskStatus.RUNNING.value, tasks.c.lease_until < bindparam("now"))
+    .where(tasks.c.id.in_(_EXPIRED.scalar_subquery()))
     .values(
         status=TaskStatus.PENDING.value,
         lease_owner=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,6 +64,12 @@ def _one_user(conn: Connection, *where: Any) -> User:
 class UserRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: called after anything that can end a session or token or change a user
+        self.on_change: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for listener in self.on_change:
+            listener()
 
     async def create(self, new: NewUser, now: datetime) -> User:
         def work(conn: Connection) -> User:
@@ -120,7 +127,9 @@ class UserRepo:
                 conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
             return _one_user(conn, users.c.id == user_id)
 
-        return await self.db.write(work)
+        updated = await self.db.write(work)
+        self._changed()
+        return updated
 
     async def webhook_secret(self, user_id: int) -> str | None:
         query = select(users.c.webhook_secret).where(users.c.id == user_id)
@@ -166,6 +175,7 @@ class UserRepo:
         await self.db.write(
             lambda conn: conn.execute(delete(sessions).where(sessions.c.id == session_id))
         )
+        self._changed()
 
     # API tokens -----------------------------------------------------------------------
 
@@ -229,6 +239,7 @@ class UserRepo:
                 raise NotFound(f"no token {token_id}")
 
         await self.db.write(work)
+        self._changed()
 
     # Failed logins --------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -14,6 +14,7 @@ from imagebatch.api.views import BatchOut, Page, PresetOut
 from imagebatch.domain.credits import from_micros
 from imagebatch.domain.states import BatchStatus
 from imagebatch.engine.events import Event
+from imagebatch.engine.registry import WORKER_SILENCE
 from imagebatch.engine.runtime import RuntimeSettings, RuntimeSettingsUpdate
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=responses(401, 403))
@@ -115,6 +116,36 @@ async def all_batches(
     found = await app.batches.page(None, status, cursor, limit)
     next_cursor = str(found[-1].id) if len(found) == limit else None
     return Page(items=[BatchOut.of(b) for b in found], next_cursor=next_cursor)
+
+
+class WorkerOut(BaseModel):
+    id: str
+    host: str
+    pid: int
+    #: most tasks it runs at once
+    concurrency: int
+    running: int
+    version: str
+    started_at: datetime
+    last_seen: datetime
+    stopped_at: datetime | None
+    #: reported within the last 30 s and not stopped
+    live: bool
+
+
+@router.get("/workers")
+async def workers(_admin: AdminUser, app: AppDep) -> list[WorkerOut]:
+    """Worker processes seen in the last hour, the live ones first."""
+    now = app.clock()
+    seen = await app.worker_registry.seen_since(now - timedelta(hours=1))
+    out = [
+        WorkerOut(
+            **{name: getattr(w, name) for name in w.__slots__},
+            live=w.stopped_at is None and now - w.last_seen <= WORKER_SILENCE,
+        )
+        for w in seen
+    ]
+    return sorted(out, key=lambda w: not w.live)
 
 
 @router.get("/stats")

@@ -24,7 +24,8 @@ class NewUserIn(BaseModel):
     #: left out: one is generated and shown once in the answer
     password: str | None = Field(default=None, min_length=8, max_length=1000)
     role: Role = Role.USER
-    credits: float = Field(default=0.0, ge=0, le=1e9)
+    #: left out: IMAGEBATCH_INITIAL_CREDITS
+    credits: float | None = Field(default=None, ge=0, le=1e9)
 
 
 class UserCreated(BaseModel):
@@ -56,8 +57,8 @@ class LedgerEntryOut(BaseModel):
     id: int
     kind: str
     amount: float
-    batch_id: ObjectId | None
-    task_id: ObjectId | None
+    batch_id: int | None
+    task_id: int | None
     note: str | None
     created_at: datetime
 
@@ -77,7 +78,10 @@ async def list_users(_admin: AdminUser, app: AppDep) -> list[UserOut]:
 async def create_user(body: NewUserIn, _admin: AdminUser, app: AppDep) -> UserCreated:
     generated = None if body.password else secrets.token_urlsafe(12)
     user = await app.accounts.create_user(
-        body.name, body.password or generated or "", body.role, to_micros(body.credits)
+        body.name,
+        body.password or generated or "",
+        body.role,
+        None if body.credits is None else to_micros(body.credits),
     )
     return UserCreated(user=UserOut.of(user), password=generated)
 

@@ -69,8 +69,9 @@ async def logout(
 
 
 @router.get("/me", responses=responses(401))
-async def me(user: CurrentUser) -> UserOut:
-    return UserOut.of(user)
+async def me(user: CurrentUser, app: AppDep) -> UserOut:
+    # Read again: who the caller is may come from a cache, their balance must not.
+    return UserOut.of(await app.users.get(user.id))
 
 
 @router.post(

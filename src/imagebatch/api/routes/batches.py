@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from imagebatch.api.bodies import BatchIn, BatchOptions
 from imagebatch.api.deps import AppDep, CurrentUser, Cursor, ObjectId
 from imagebatch.api.errors import responses
+from imagebatch.api.snapshots import Snapshots
 from imagebatch.api.submit import Submitter
 from imagebatch.api.uploads import options_from_fields, read_multipart
 from imagebatch.api.views import BatchCreated, BatchOut, DeliveryOut, Page, TaskOut
@@ -85,8 +86,8 @@ async def create_batch(
     """Create a batch from JSON (a prompt template, or rows) or multipart: images to edit
     with one prompt, or a CSV/XLSX/JSONL table with its reference images. `?dry_run=1`
     only validates and estimates."""
-    runtime = await app.runtime.current()
-    submitter = Submitter(app, user, runtime, await app.own_keys.providers(user.name))
+    submitter = await Submitter.for_user(app, user)
+    runtime = submitter.runtime
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         form = await read_multipart(
@@ -129,12 +130,18 @@ async def list_batches(
     return Page(items=[BatchOut.of(b) for b in found], next_cursor=next_cursor)
 
 
-@router.get("/api/batches/{batch_id}", responses=responses(401, 404))
-async def get_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> BatchOut:
-    return BatchOut.of(await owned_batch(app, user, batch_id))
+@router.get("/api/batches/{batch_id}", response_model=BatchOut, responses=responses(401, 404))
+async def get_batch(batch_id: ObjectId, request: Request, user: CurrentUser) -> Response:
+    snapshots: Snapshots = request.app.state.snapshots
+    batch, data = await snapshots.batch(batch_id)
+    if batch.owner != user.name and not user.is_admin:
+        raise NotFound(f"no batch {batch_id}")
+    return Response(data, media_type="application/json")
 
 
-@router.get("/api/batches/{batch_id}/tasks", responses=responses(401, 404))
+@router.get(
+    "/api/batches/{batch_id}/tasks", response_model=Page[TaskOut], responses=responses(401, 404)
+)
 async def list_tasks(
     batch_id: ObjectId,
     user: CurrentUser,
@@ -142,12 +149,14 @@ async def list_tasks(
     status: TaskStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Cursor = None,
-) -> Page[TaskOut]:
+) -> Response:
     """A batch's tasks in order, `limit` at a time: pass next_cursor to continue."""
     await owned_batch(app, user, batch_id)
     found = await app.tasks.page(batch_id, status, after_id=cursor or 0, limit=limit)
     next_cursor = str(found[-1].id) if len(found) == limit else None
-    return Page(items=[TaskOut.of(t) for t in found], next_cursor=next_cursor)
+    page = Page[TaskOut](items=[TaskOut.of(t) for t in found], next_cursor=next_cursor)
+    # Serialised once, here: pages are polled often, and FastAPI would validate them again.
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.post("/api/batches/{batch_id}/cancel", responses=responses(401, 403, 404, 409))

@@ -111,5 +111,5 @@ async def config(user: CurrentUser, app: AppDep) -> ConfigOut:
         aspect_ratios=[r.value for r in AspectRatio],
         resolutions=[r.value for r in Resolution],
         providers=providers,
-        credits=from_micros(user.balance),
+        credits=from_micros((await app.users.get(user.id)).balance),
     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Iterable
-from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,13 +23,12 @@ from sqlalchemy import text
 from imagebatch.api.deps import AppDep
 from imagebatch.app import App
 from imagebatch.domain.credits import from_micros
+from imagebatch.engine.registry import WORKER_SILENCE
 from imagebatch.store.stats import LATENCY_BUCKETS
 
 router = APIRouter(tags=["health"])
 
 METRICS_CACHE_SECONDS = 5.0
-#: a worker that has not been seen for this long no longer counts as live
-WORKER_SILENCE = timedelta(seconds=30)
 _PROBE_KEY = "00/00/" + "0" * 64 + ".png"
 
 
@@ -67,7 +65,9 @@ async def health(request: Request, app: AppDep) -> JSONResponse:
     database = await _check(app.db.read(lambda conn: conn.execute(text("SELECT 1")).all()))
     storage = await _check(app.blobs.exists(_PROBE_KEY))
     tasks = await app.stats.tasks_by_status() if database == "ok" else {}
-    live = await app.stats.live_workers(app.clock() - WORKER_SILENCE) if database == "ok" else []
+    since = app.clock() - WORKER_SILENCE
+    seen = await app.worker_registry.seen_since(since) if database == "ok" else []
+    live = [w for w in seen if w.stopped_at is None]
     body = HealthOut(
         status="ok" if database == storage == "ok" else "degraded",
         database=database,

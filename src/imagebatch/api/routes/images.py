@@ -106,6 +106,4 @@ async def edit_image(
 ) -> BatchCreated:
     """Edit a result again with a new prompt: a new batch whose task takes this image as
     input. The result keeps its lineage (parent_image_id); both images stay."""
-    own = await app.own_keys.providers(user.name)
-    submitter = Submitter(app, user, await app.runtime.current(), own)
-    return await submitter.edit(image_id, body)
+    return await (await Submitter.for_user(app, user)).edit(image_id, body)

@@ -249,6 +249,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_tasks_input_image", ["input_image_id"], unique=False)
         batch_op.create_index("ix_tasks_output_image", ["output_image_id"], unique=False)
         batch_op.create_index("ix_tasks_owner", ["owner", "id"], unique=False)
+        batch_op.create_index("ix_tasks_batch_id", ["batch_id", "id"], unique=False)
 
     _prompt_search_up()
     _seed_presets()
@@ -257,6 +258,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _prompt_search_down()
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_batch_id")
         batch_op.drop_index("ix_tasks_owner")
         batch_op.drop_index("ix_tasks_output_image")
         batch_op.drop_index("ix_tasks_input_image")

@@ -1,0 +1,213 @@
+"""API latency under load: a 10,000-task batch in progress, many clients watching it.
+
+Two measurements against a real `imagebatch serve` process (SQLite, workers inside, the
+demo provider at 1 s per image, 10 at once, so the batch stays in progress):
+
+1. polling: 200 clients, each asking every second for the batch (GET /api/batches/{id}) and
+   one page of its tasks (GET /api/batches/{id}/tasks?cursor=…&limit=50): p50 / p99 latency.
+2. SSE: 500 clients subscribed to GET /api/batches/{id}/events: the delay from a task's
+   state change (the event's server timestamp) to its arrival at each client, p50 / p99.
+
+Targets: p99 under 100 ms for both, on the 2-core machine. The load generator shares the
+machine with the server; clients run in --procs separate processes so their own CPU does
+not queue behind one GIL. Usage: python bench/api.py [--seconds 30] [--clients 200]
+[--subscribers 500] [--procs 2]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/queue.py is named like the standard library's `queue`; keep this folder off the
+# import path (multiprocessing imports `queue`).
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from typing import Any
+
+import httpx
+from httpx_sse import aconnect_sse
+
+TASKS = 10_000
+PASSWORD = "bench-password"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "IMAGEBATCH_DATA_DIR": str(data_dir),
+        "IMAGEBATCH_ADMIN_PASSWORD": PASSWORD,
+        "IMAGEBATCH_DEMO_LATENCY_MS": "1000",
+        "IMAGEBATCH_CONCURRENCY": "10",
+        "IMAGEBATCH_MAX_TASKS_PER_BATCH": str(TASKS),
+    }
+    command = [sys.executable, "-m", "imagebatch", "serve", "--port", str(port)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_healthy(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/health").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def prepare(url: str) -> tuple[str, int, int]:
+    """A token and a 10,000-task batch that is running; returns (token, batch id, first task)."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        login = client.post("/api/auth/login", json={"name": "admin", "password": PASSWORD})
+        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        token = client.post("/api/auth/tokens", json={"name": "bench"}).json()["token"]
+        values = [str(i) for i in range(TASKS)]
+        started = time.perf_counter()
+        created = client.post(
+            "/api/batches", json={"prompt": "bench tile {n}", "variables": {"n": values}}
+        ).json()
+        print(f"created the {TASKS}-task batch in {time.perf_counter() - started:.2f} s")
+        batch_id = created["batch"]["id"]
+        first = client.get(f"/api/batches/{batch_id}/tasks?limit=1").json()["items"][0]["id"]
+    return token, batch_id, first
+
+
+async def poller(url: str, token: str, batch_id: int, first: int, until: float) -> list[float]:
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+        await asyncio.sleep(random.random())  # spread the clients over the second
+        while time.monotonic() < until:
+            tick = time.monotonic()
+            cursor = first + random.randrange(TASKS)
+            for path in (
+                f"/api/batches/{batch_id}",
+                f"/api/batches/{batch_id}/tasks?limit=50&cursor={cursor}",
+            ):
+                sent = time.perf_counter()
+                response = await client.get(path)
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - sent)
+            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+    return latencies
+
+
+async def subscriber(url: str, token: str, batch_id: int, until: float) -> list[float]:
+    delays: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=None) as client:
+        try:
+            async with asyncio.timeout(max(0.0, until - time.monotonic())):
+                async with aconnect_sse(client, "GET", f"/api/batches/{batch_id}/events") as source:
+                    async for event in source.aiter_sse():
+                        if event.event == "task":
+                            delays.append(time.time() - json.loads(event.data)["at"])
+        except TimeoutError:
+            pass
+    return delays
+
+
+def run_share(kind: str, args: tuple[Any, ...], count: int, seconds: float) -> list[float]:
+    async def main() -> list[float]:
+        until = time.monotonic() + seconds
+        if kind == "poll":
+            jobs = [poller(*args, until) for _ in range(count)]
+        else:
+            jobs = [subscriber(*args, until) for _ in range(count)]
+        return [x for result in await asyncio.gather(*jobs) for x in result]
+
+    return asyncio.run(main())
+
+
+def spread(kind: str, args: tuple[Any, ...], total: int, procs: int, seconds: float) -> list[float]:
+    shares = [total // procs + (1 if i < total % procs else 0) for i in range(procs)]
+    with multiprocessing.get_context("spawn").Pool(procs) as pool:
+        parts = pool.starmap(run_share, [(kind, args, n, seconds) for n in shares])
+    return [x for part in parts for x in part]
+
+
+def quantiles(values: list[float]) -> str:
+    if not values:
+        return "no samples"
+    ms = sorted(v * 1000 for v in values)
+    cuts = statistics.quantiles(ms, n=100)
+    return (
+        f"p50 {cuts[49]:.1f} ms, p90 {cuts[89]:.1f} ms, p99 {cuts[98]:.1f} ms, max {ms[-1]:.1f} ms"
+    )
+
+
+def server_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--subscribers", type=int, default=500)
+    parser.add_argument("--procs", type=int, default=2)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = start_server(Path(scratch), port)
+        try:
+            wait_healthy(url)
+            token, batch_id, first = prepare(url)
+            polled = spread(
+                "poll",
+                (url, token, batch_id, first),
+                options.clients,
+                options.procs,
+                options.seconds,
+            )
+            rate = len(polled) / options.seconds
+            print(
+                f"polling, {options.clients} clients: {len(polled)} requests ({rate:.0f}/s): "
+                f"{quantiles(polled)}"
+            )
+            delays = spread(
+                "sse", (url, token, batch_id), options.subscribers, options.procs, options.seconds
+            )
+            print(
+                f"SSE, {options.subscribers} subscribers: {len(delays)} events received: "
+                f"{quantiles(delays)}"
+            )
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as c:
+                done = c.get(f"/api/batches/{batch_id}").json()["done"]
+            print(
+                f"batch progress meanwhile: {done}/{TASKS}; "
+                f"server peak RSS {server_rss_mb(server.pid):.0f} MB"
+            )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Live batch feeds for SSE: one subscription to the event bus per watched batch, each change
+encoded once and handed to every client watching that batch.
+
+With hundreds of clients on one batch, per-client work is what limits: here a task event
+costs one JSON encoding, plus a queue put and a socket write per client. Batch snapshots
+(counts, status) go out at most every SNAPSHOT_SECONDS while the batch changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sse_starlette import ServerSentEvent
+
+from imagebatch.api.snapshots import Snapshots
+from imagebatch.engine.events import Event, EventBus
+
+SNAPSHOT_SECONDS = 0.25
+#: a client this far behind loses its oldest events rather than slowing the others
+CLIENT_BACKLOG = 1000
+
+
+def encode(data: str, event: str) -> bytes:
+    return ServerSentEvent(data, event=event).encode()
+
+
+def task_data(event: Event) -> dict[str, Any]:
+    return {"task_id": event.task_id, "status": event.status, "at": event.at, **event.data}
+
+
+class _Feed:
+    def __init__(self, batch_id: int, events: EventBus, snapshots: Snapshots) -> None:
+        self.batch_id = batch_id
+        self.events = events
+        self.snapshots = snapshots
+        self.clients: set[asyncio.Queue[bytes]] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def send(self, message: bytes) -> None:
+        for queue in self.clients:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(message)
+
+    async def run(self) -> None:
+        async with self.events.subscribe() as bus:
+            changed_at: float | None = None
+            while True:
+                wait = (
+                    None if changed_at is None else changed_at + SNAPSHOT_SECONDS - time.monotonic()
+                )
+                event = await _next(bus, wait)
+                if event is not None and event.batch_id == self.batch_id:
+                    self.snapshots.touch(self.batch_id)
+                    if event.kind == "task":
+                        self.send(encode(json.dumps(task_data(event)), "task"))
+                    changed_at = changed_at or time.monotonic()
+                if changed_at is not None and time.monotonic() - changed_at >= SNAPSHOT_SECONDS:
+                    changed_at = None
+                    self.send(encode(await self.snapshots.get(self.batch_id), "batch"))
+
+
+class Feeds:
+    def __init__(self, events: EventBus, snapshots: Snapshots) -> None:
+        self.events = events
+        self.snapshots = snapshots
+        self._feeds: dict[int, _Feed] = {}
+
+    @contextlib.asynccontextmanager
+    async def watch(self, batch_id: int) -> AsyncIterator[asyncio.Queue[bytes]]:
+        """A queue of encoded SSE messages about the batch, starting with a snapshot."""
+        feed = self._feeds.get(batch_id)
+        if feed is None:
+            feed = self._feeds[batch_id] = _Feed(batch_id, self.events, self.snapshots)
+            feed.task = asyncio.create_task(feed.run())
+        queue: asyncio.Queue[bytes] = asyncio.Queue(CLIENT_BACKLOG)
+        feed.clients.add(queue)
+        try:
+            queue.put_nowait(encode(await self.snapshots.get(batch_id), "batch"))
+            yield queue
+        finally:
+            feed.clients.discard(queue)
+            if not feed.clients and self._feeds.get(batch_id) is feed:
+                del self._feeds[batch_id]
+                if feed.task:
+                    feed.task.cancel()
+
+
+async def _next(queue: asyncio.Queue[Event], timeout: float | None) -> Event | None:
+    if timeout is not None and timeout <= 0:
+        return None
+    try:
+        return await asyncio.wait_for(queue.get(), timeout)
+    except TimeoutError:
+        return None
