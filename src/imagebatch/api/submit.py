@@ -62,7 +62,7 @@ class Submitter:
 
     async def from_json(self, body: BatchIn, dry_run: bool) -> BatchCreated:
         if body.rows is not None:
-            specs = parse_records(body.rows)
+            specs = await self._preset_rows(body.preset_id, parse_records(body.rows))
             name = body.name or f"{len(body.rows)} rows"
         else:
             prompt = await self._with_preset(body.preset_id, body.prompt)
@@ -119,7 +119,7 @@ class Submitter:
     async def from_table(
         self, options: BatchOptions, table: Upload, references: Sequence[Upload], dry_run: bool
     ) -> BatchCreated:
-        specs = parse_table(table.data, table.basename)
+        specs = await self._preset_rows(options.preset_id, parse_table(table.data, table.basename))
         stored, skipped = await self._store(references, dry_run)
         if skipped:
             raise InputError([_issue(s) for s in skipped])
@@ -159,6 +159,13 @@ class Submitter:
         if not text:
             raise InputError(InputIssue("prompt", "the prompt is empty", "write a prompt"))
         return text
+
+    async def _preset_rows(self, preset_id: int | None, specs: list[TaskSpec]) -> list[TaskSpec]:
+        """A preset's prompt goes before every row's, as it does before a template."""
+        if preset_id is None:
+            return specs
+        prefix = await self._with_preset(preset_id, None)
+        return [replace(spec, prompt=f"{prefix}\n{spec.prompt}") for spec in specs]
 
     async def _store(
         self, files: Sequence[Upload], dry_run: bool
