@@ -166,6 +166,8 @@ def server_rss_mb(pid: int) -> float:
 
 
 def main() -> None:
+    # A `timeout` or Ctrl-C must still stop the server below (the finally clause).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--clients", type=int, default=200)

@@ -32,7 +32,7 @@ from imagebatch.engine.service import BatchService
 from imagebatch.engine.webhooks import WebhookDispatcher, WebhookSecrets
 from imagebatch.engine.worker import Worker, WorkerOptions
 from imagebatch.providers.base import ImageProvider
-from imagebatch.providers.registry import build_providers
+from imagebatch.providers.registry import LazyProviders, build_providers
 from imagebatch.store.assets import AssetRepo
 from imagebatch.store.batches import BatchRepo
 from imagebatch.store.db import Database
@@ -191,7 +191,8 @@ class App:
         )
 
     async def close(self) -> None:
-        for provider in self.providers.values():
+        made = self.providers
+        for provider in made.built() if isinstance(made, LazyProviders) else made.values():
             await provider.aclose()
         await self.db.dispose()
         self.blobs.close()

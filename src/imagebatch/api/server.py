@@ -28,6 +28,7 @@ from imagebatch.api.routes import (
     images,
     own_keys,
     records,
+    tables,
 )
 from imagebatch.api.snapshots import Snapshots
 from imagebatch.app import App
@@ -42,6 +43,7 @@ ROUTERS = (
     records.router,
     assets.router,
     catalog.router,
+    tables.router,
     admin.router,
     admin_users.router,
     health.router,

@@ -58,14 +58,7 @@ class TokenOut(BaseModel):
 
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
-        return cls(
-            id=token.id,
-            name=token.name,
-            prefix=token.prefix,
-            created_at=token.created_at,
-            last_used_at=token.last_used_at,
-            revoked_at=token.revoked_at,
-        )
+        return cls.model_validate(token, from_attributes=True)
 
 
 class TokenCreated(TokenOut):
@@ -96,27 +89,7 @@ class BatchOut(BaseModel):
 
     @classmethod
     def of(cls, batch: Batch) -> BatchOut:
-        return cls(
-            id=batch.id,
-            name=batch.name,
-            owner=batch.owner,
-            mode=batch.mode.value,
-            provider=batch.provider,
-            model=batch.model,
-            status=batch.status.value,
-            total=batch.total,
-            succeeded=batch.succeeded,
-            failed=batch.failed,
-            cancelled=batch.cancelled,
-            done=batch.done,
-            priority=batch.priority,
-            params=batch.params,
-            economy=batch.economy,
-            webhook_url=batch.webhook_url,
-            created_at=batch.created_at,
-            started_at=batch.started_at,
-            finished_at=batch.finished_at,
-        )
+        return cls.model_validate(batch, from_attributes=True)
 
 
 class TaskOut(BaseModel):
@@ -143,42 +116,16 @@ class TaskOut(BaseModel):
     reference_image_ids: list[int]
     output_image_id: int | None
     reused: bool
-    credits: float
+    credits: float = 0.0
     created_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:
-        return cls(
-            id=task.id,
-            batch_id=task.batch_id,
-            seq=task.seq,
-            status=task.status.value,
-            prompt=task.prompt,
-            negative_prompt=task.negative_prompt,
-            aspect_ratio=task.aspect_ratio.value if task.aspect_ratio else None,
-            resolution=task.resolution.value if task.resolution else None,
-            seed=task.seed,
-            variant=task.variant,
-            params=task.params,
-            provider=task.provider,
-            model=task.model,
-            output_filename=task.output_filename,
-            source=task.source,
-            attempts=task.attempts,
-            max_attempts=task.max_attempts,
-            error_kind=task.error_kind,
-            error_message=task.error_message,
-            input_image_id=task.input_image_id,
-            reference_image_ids=list(task.reference_image_ids),
-            output_image_id=task.output_image_id,
-            reused=task.reused,
-            credits=from_micros(task.price),
-            created_at=task.created_at,
-            started_at=task.started_at,
-            finished_at=task.finished_at,
-        )
+        out = cls.model_validate(task, from_attributes=True)
+        out.credits = from_micros(task.price)
+        return out
 
 
 class ImageOut(BaseModel):
@@ -195,17 +142,7 @@ class ImageOut(BaseModel):
 
     @classmethod
     def of(cls, image: Image) -> ImageOut:
-        return cls(
-            id=image.id,
-            sha256=image.sha256,
-            mime=image.mime,
-            width=image.width,
-            height=image.height,
-            bytes=image.bytes,
-            kind=image.kind,
-            original_name=image.original_name,
-            parent_image_id=image.parent_image_id,
-        )
+        return cls.model_validate(image, from_attributes=True)
 
 
 class EstimateLineOut(BaseModel):
@@ -266,7 +203,7 @@ class BatchCreated(BaseModel):
 class RecordOut(BaseModel):
     id: int
     batch_id: int
-    batch_name: str
+    batch_name: str = ""
     status: str
     prompt: str
     negative_prompt: str | None
@@ -277,33 +214,17 @@ class RecordOut(BaseModel):
     provider: str
     model: str
     error_message: str | None
-    image: ImageOut | None
+    image: ImageOut | None = None
     input_image_id: int | None
     reference_image_ids: list[int]
     finished_at: datetime | None
 
     @classmethod
     def of(cls, record: Record) -> RecordOut:
-        task = record.task
-        return cls(
-            id=task.id,
-            batch_id=task.batch_id,
-            batch_name=record.batch_name,
-            status=task.status.value,
-            prompt=task.prompt,
-            negative_prompt=task.negative_prompt,
-            aspect_ratio=task.aspect_ratio.value if task.aspect_ratio else None,
-            resolution=task.resolution.value if task.resolution else None,
-            seed=task.seed,
-            params=task.params,
-            provider=task.provider,
-            model=task.model,
-            error_message=task.error_message,
-            image=ImageOut.of(record.image) if record.image else None,
-            input_image_id=task.input_image_id,
-            reference_image_ids=list(task.reference_image_ids),
-            finished_at=task.finished_at,
-        )
+        out = cls.model_validate(record.task, from_attributes=True)
+        out.batch_name = record.batch_name
+        out.image = ImageOut.of(record.image) if record.image else None
+        return out
 
 
 class RecordsPage(BaseModel):
@@ -324,15 +245,7 @@ class PresetOut(BaseModel):
 
     @classmethod
     def of(cls, preset: Preset) -> PresetOut:
-        return cls(
-            id=preset.id,
-            title=preset.title,
-            content=preset.content,
-            category=preset.category,
-            sort_order=preset.sort_order,
-            active=preset.active,
-            updated_at=preset.updated_at,
-        )
+        return cls.model_validate(preset, from_attributes=True)
 
 
 class DeliveryOut(BaseModel):
@@ -350,16 +263,4 @@ class DeliveryOut(BaseModel):
 
     @classmethod
     def of(cls, delivery: Delivery) -> DeliveryOut:
-        return cls(
-            id=delivery.id,
-            batch_id=delivery.batch_id,
-            url=delivery.url,
-            event=delivery.event,
-            status=delivery.status,
-            attempts=delivery.attempts,
-            response_status=delivery.response_status,
-            last_error=delivery.last_error,
-            created_at=delivery.created_at,
-            next_attempt_at=delivery.next_attempt_at,
-            delivered_at=delivery.delivered_at,
-        )
+        return cls.model_validate(delivery, from_attributes=True)

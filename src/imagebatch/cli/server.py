@@ -20,6 +20,7 @@ from imagebatch.domain.accounts import Role
 from imagebatch.domain.credits import to_micros
 from imagebatch.errors import ImagebatchError
 from imagebatch.store.queue import ClaimStats
+from imagebatch.web import install_web
 
 users_cli = typer.Typer(help="User accounts of the server.", no_args_is_help=True)
 console = Console()
@@ -44,7 +45,7 @@ async def _serve(host: str, port: int, workers: bool) -> None:
     app = await build_app(settings)
     try:
         await _first_admin(app)
-        server = create_server(app, workers=workers and settings.serve_workers)
+        server = create_server(app, workers=workers and settings.serve_workers, extra=install_web)
         config = uvicorn.Config(
             server,
             host=host,
@@ -53,7 +54,7 @@ async def _serve(host: str, port: int, workers: bool) -> None:
             log_level="info",
             timeout_graceful_shutdown=30,
         )
-        console.print(f"imagebatch on http://{host}:{port} (API docs at /docs)")
+        console.print(f"imagebatch on http://{host}:{port} (web UI; API docs at /docs)")
         await uvicorn.Server(config).serve()
     finally:
         await app.close()

@@ -34,9 +34,7 @@ def expand_template(
         raise InputError(InputIssue("prompt", "the prompt is empty", "write a prompt"))
     if count < 1:
         raise InputError(InputIssue("count", f"count is {count}", "use 1 or more"))
-    protected = template.replace("{{", _OPEN).replace("}}", _CLOSE)
-    for key, value in _SPECIAL.items():
-        protected = protected.replace(key, value)
+    protected = _protected(template)
     used = _check(protected, variables)
     _guard(protected, variables, used, count, max_tasks)
     prompts: list[str] = []
@@ -48,12 +46,28 @@ def expand_template(
     return [_restore(p) for p in prompts]
 
 
+def template_variables(template: str) -> list[str]:
+    """The `{name}` variables a template uses, in order of first use (not `{a|b}`, `{{x}}`)."""
+    return _names(_protected(template))
+
+
+def _names(protected: str) -> list[str]:
+    return list(dict.fromkeys(g for g in _GROUP.findall(protected) if re.fullmatch(_NAME, g)))
+
+
+def _protected(template: str) -> str:
+    protected = template.replace("{{", _OPEN).replace("}}", _CLOSE)
+    for key, value in _SPECIAL.items():
+        protected = protected.replace(key, value)
+    return protected
+
+
 def _check(protected: str, variables: Mapping[str, Sequence[str]]) -> list[str]:
     if protected.count("{") != protected.count("}") or _unbalanced(protected):
         raise InputError(
             InputIssue("prompt", "unbalanced { }", "close every {; write {{ and }} for braces")
         )
-    used = list(dict.fromkeys(g for g in _GROUP.findall(protected) if re.fullmatch(_NAME, g)))
+    used = _names(protected)
     issues = [
         InputIssue(f"{{{name}}}", "has no values", f"pass --var {name}=a,b")
         for name in used

@@ -40,6 +40,23 @@ def parse_records(records: Sequence[Mapping[str, Any]], name: str = "rows") -> l
     return _parse(header, rows, "row", name)
 
 
+def table_rows(data: bytes, filename: str) -> list[dict[str, str]]:
+    """A table's non-blank rows as cells keyed by the English column name (for the web
+    grid), after the same checks `parse_table` makes: a table it refuses is refused here."""
+    header, rows, label = _read(data, filename)
+    _parse(header, rows, label, filename)
+    columns = [column_for(name) if name else None for name in header]
+    return [
+        {
+            column.key: cell.strip() if column.key != "prompt" else cell
+            for column, cell in zip(columns, _padded(cells, len(header)), strict=True)
+            if column is not None and cell.strip()
+        }
+        for _, cells in rows
+        if any(cell.strip() for cell in cells)
+    ]
+
+
 def _joined(value: Any) -> Any:
     return "\n".join(str(item) for item in value) if isinstance(value, list | tuple) else value
 

@@ -7,6 +7,7 @@ tokens are random; only their SHA-256 is stored, so a copy of the database opens
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import secrets
@@ -28,8 +29,13 @@ TOKEN_PREFIX = "ib_"
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 #: how long another process may still accept a session or token that was just revoked
 AUTH_CACHE_SECONDS = 2.0
-#: a hash to verify against when the user does not exist, so timing tells nothing
-_DUMMY_HASH = PasswordHasher().hash("not a real password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so timing tells nothing.
+    Made on first need: hashing takes a noticeable moment, every command would pay it."""
+    return PasswordHasher().hash("not a real password")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +130,7 @@ class AccountService:
     async def login(self, name: str, password: str, address: str) -> NewSession:
         await self._throttle(name, address)
         found = await self.users.password_hash(name)
-        ok = await asyncio.to_thread(self._verify, found[1] if found else _DUMMY_HASH, password)
+        ok = await asyncio.to_thread(self._verify, found[1] if found else _dummy_hash(), password)
         if found is None or not ok or found[0].disabled:
             await self.users.record_failure(name, address, self.clock())
             raise NotAuthenticated("wrong user name or password")

@@ -139,7 +139,8 @@ class BatchService:
             pairs = [(t.provider, t.model) for t in new_tasks if t.reuse_image_id is None]
             reused = len(new_tasks) - len(pairs)
         requests = [(p or sub.provider, m or model) for p, m in pairs]
-        caps = {name: provider.capabilities for name, provider in self.providers.items()}
+        # Only the providers asked for: looking at the others would build them for nothing.
+        caps = {name: self.providers[name].capabilities for name, _ in requests}
         overrides = dict(self.prices)
         for provider, used_model in requests:
             if provider in sub.own_key_providers:

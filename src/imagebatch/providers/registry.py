@@ -1,22 +1,20 @@
-"""Provider factories by name: the only place that knows the concrete adapters."""
+"""Provider factories by name: the only place that knows the concrete adapters.
+
+The adapters are imported inside their factories: the SDKs behind them are slow to import
+(OpenAI's alone takes about a second), and most commands use one provider or none.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 from pydantic import SecretStr
 
 from imagebatch.config import Settings
 from imagebatch.imaging.fetch import FetchLimits
 from imagebatch.providers.base import ImageProvider
-from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
 from imagebatch.providers.demo import DemoProvider
-from imagebatch.providers.gemini_batch import GeminiBatchProvider
-from imagebatch.providers.jimeng import JimengProvider
 from imagebatch.providers.keys import KeyLimits
-from imagebatch.providers.openai_batch import OpenAIBatchProvider
-from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_capabilities
-from imagebatch.providers.seedream import SeedreamProvider
 
 ProviderFactory = Callable[[Settings], ImageProvider]
 
@@ -34,6 +32,8 @@ def key_limits(settings: Settings, provider: str) -> KeyLimits:
 
 
 def _openai(settings: Settings) -> ImageProvider:
+    from imagebatch.providers.openai_batch import OpenAIBatchProvider
+
     return OpenAIBatchProvider(
         settings.openai_api_key,
         settings.openai_base_url,
@@ -44,6 +44,11 @@ def _openai(settings: Settings) -> ImageProvider:
 
 
 def _openai_compatible(settings: Settings) -> ImageProvider:
+    from imagebatch.providers.openai_images import (
+        OpenAIImagesProvider,
+        compatible_capabilities,
+    )
+
     # Self-hosted servers often need no key; the SDK still wants one to send.
     key = settings.openai_compatible_api_key or SecretStr("unused")
     return OpenAIImagesProvider(
@@ -57,6 +62,8 @@ def _openai_compatible(settings: Settings) -> ImageProvider:
 
 
 def _gemini(settings: Settings) -> ImageProvider:
+    from imagebatch.providers.gemini_batch import GeminiBatchProvider
+
     return GeminiBatchProvider(
         settings.gemini_api_key,
         settings.gemini_base_url,
@@ -67,6 +74,8 @@ def _gemini(settings: Settings) -> ImageProvider:
 
 
 def _seedream(settings: Settings) -> ImageProvider:
+    from imagebatch.providers.seedream import SeedreamProvider
+
     download = FetchLimits(
         max_bytes=settings.max_output_bytes,
         timeout=settings.url_fetch_timeout,
@@ -82,11 +91,15 @@ def _seedream(settings: Settings) -> ImageProvider:
 
 
 def _comfyui(settings: Settings) -> ImageProvider:
+    from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
+
     workflow = load_workflow(settings.comfyui_workflow)
     return ComfyUIProvider(settings.comfyui_base_url, workflow, settings.provider_timeout)
 
 
 def _jimeng(settings: Settings) -> ImageProvider:
+    from imagebatch.providers.jimeng import JimengProvider
+
     return JimengProvider(
         settings.jimeng_api_key,
         settings.jimeng_base_url,
@@ -106,5 +119,30 @@ PROVIDERS: dict[str, ProviderFactory] = {
 }
 
 
-def build_providers(settings: Settings) -> dict[str, ImageProvider]:
-    return {name: factory(settings) for name, factory in PROVIDERS.items()}
+class LazyProviders(Mapping[str, ImageProvider]):
+    """Every provider by name, each built (and its SDK imported) when first used: a command
+    that never calls OpenAI does not pay the second it takes to import its SDK."""
+
+    def __init__(self, settings: Settings, factories: Mapping[str, ProviderFactory]) -> None:
+        self._settings = settings
+        self._factories = dict(factories)
+        self._built: dict[str, ImageProvider] = {}
+
+    def __getitem__(self, name: str) -> ImageProvider:
+        if name not in self._built:
+            self._built[name] = self._factories[name](self._settings)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+    def built(self) -> list[ImageProvider]:
+        """The providers made so far (the ones to close)."""
+        return list(self._built.values())
+
+
+def build_providers(settings: Settings) -> LazyProviders:
+    return LazyProviders(settings, PROVIDERS)

@@ -1,0 +1,75 @@
+// Admin monitoring: summary cards, every user's batches with progress, and charts of
+// images per day, success rate and cost per provider. Refreshes every few seconds.
+import { api, errorTitle } from "../lib/api.js";
+import { $, h, progressBar, toast } from "../lib/dom.js";
+import { formatAgo, formatNumber, lang, t } from "../lib/i18n.js";
+import { batchBadge } from "../lib/status.js";
+import { refreshCredits } from "../lib/shell.js";
+
+const REFRESH_MS = 3000;
+const charts = {};
+const COLORS = { bar: "#4f46e5", ok: "#16a34a", cost: "#d97706" };
+
+function chart(id, type, labels, data, color, options = {}) {
+  if (!window.Chart) return; // the chart library is optional: cards and table still work
+  if (charts[id]) {
+    charts[id].data.labels = labels;
+    charts[id].data.datasets[0].data = data;
+    charts[id].update("none");
+    return;
+  }
+  charts[id] = new window.Chart(document.getElementById(id), {
+    type,
+    data: { labels, datasets: [{ data, backgroundColor: color, borderRadius: 4, maxBarThickness: 48 }] },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      locale: lang,
+      plugins: { legend: { display: false } },
+      scales: { y: { beginAtZero: true, ...options.y } },
+    },
+  });
+}
+
+function showStats(stats) {
+  const byStatus = stats.batches_by_status;
+  $("#stat-batches").textContent = formatNumber(stats.totals.batches);
+  $("#stat-running").textContent = formatNumber((byStatus.running || 0) + (byStatus.queued || 0));
+  $("#stat-completed").textContent = formatNumber((byStatus.completed || 0) + (byStatus.completed_with_failures || 0));
+  $("#stat-images").textContent = formatNumber(stats.totals.images);
+  $("#success-overall").textContent = stats.success_rate === null ? "" : t("monitor.overall", { pct: Math.round(stats.success_rate * 100) });
+  chart("chart-days", "bar", stats.images_per_day.map((d) => d.day), stats.images_per_day.map((d) => d.images), COLORS.bar);
+  const providers = stats.providers;
+  chart("chart-success", "bar", providers.map((p) => p.provider), providers.map((p) => (p.success_rate === null ? 0 : Math.round(p.success_rate * 1000) / 10)), COLORS.ok, { y: { max: 100 } });
+  chart("chart-cost", "bar", providers.map((p) => p.provider), providers.map((p) => p.cost), COLORS.cost);
+}
+
+function row(batch) {
+  return h("tr", {},
+    h("td", {}, h("a", { href: `/batches/${batch.id}`, text: batch.name })),
+    h("td", { text: batch.owner }),
+    h("td", {}, batchBadge(batch.status)),
+    h("td", { class: "col-progress" },
+      progressBar(batch, t("batches.progress_of", { name: batch.name })),
+      h("span", { class: "small muted", text: t("batches.progress_text", { done: formatNumber(batch.done), total: formatNumber(batch.total), failed: formatNumber(batch.failed) }) })),
+    h("td", { class: "hide-narrow", text: formatAgo(batch.created_at) }));
+}
+
+async function refresh() {
+  try {
+    const [stats, batches] = await Promise.all([api("/api/admin/stats?days=30"), api("/api/admin/batches?limit=50")]);
+    showStats(stats);
+    $("#monitor-body").replaceChildren(...batches.items.map(row));
+    $("#monitor-body").setAttribute("aria-busy", "false");
+    $("#monitor-empty").hidden = batches.items.length > 0;
+    $("#monitor-updated").textContent = t("monitor.updated", { time: new Date().toLocaleTimeString(lang) });
+  } catch (error) {
+    toast(errorTitle(error), "error");
+  }
+  setTimeout(() => (document.hidden ? setTimeout(refresh, REFRESH_MS) : refresh()), REFRESH_MS);
+}
+
+// Chart.js arrives with a deferred classic script; module scripts run after it.
+refresh();
+refreshCredits().catch(() => {});

@@ -1,0 +1,285 @@
+// One batch, live: counts, progress, rate and ETA from Server-Sent Events (polling when
+// the stream fails), a grid of its tasks with thumbnails as they arrive, the controls
+// (pause, resume, cancel, retry failed or one), the ZIP, and the lightbox.
+import { api, errorTitle } from "../lib/api.js";
+import { thumbUrl } from "../lib/assets.js";
+import { $, $$, h, setProgress, toast } from "../lib/dom.js";
+import { formatAgo, formatDuration, formatNumber, t } from "../lib/i18n.js";
+import { Lightbox, viewOfTask } from "../lib/lightbox.js";
+import { ACTIVE_BATCH, FINISHED_BATCH, applyBatchBadge, taskBadge } from "../lib/status.js";
+import { refreshCredits } from "../lib/shell.js";
+
+const batchId = Number(document.body.dataset.batchId);
+const PAGE = 200;
+const POLL_MS = 2000;
+
+const state = {
+  batch: null,
+  tasks: new Map(), // id -> task, in the order loaded
+  cursor: null,
+  filter: "",
+  samples: [], // [time ms, done] over the last minute, for the rate
+  source: null,
+  polling: null,
+};
+
+const grid = $("#task-grid");
+const lightbox = new Lightbox({ items: () => withImages().map(viewOfTask) });
+
+function withImages() {
+  return [...state.tasks.values()].filter((task) => task.status === "succeeded" && task.output_image_id);
+}
+
+// ---- the batch: counts, progress, rate, ETA, buttons ----
+function showBatch(batch) {
+  state.batch = batch;
+  document.title = `${batch.name} · imagebatch`;
+  $("#batch-name").textContent = batch.name;
+  $("#batch-meta").textContent = t("batch.meta", { provider: batch.provider, model: batch.model, owner: batch.owner, created: formatAgo(batch.created_at) });
+  applyBatchBadge($("#batch-status"), batch.status);
+  setProgress($("#progress-bar"), batch);
+  const running = [...state.tasks.values()].filter((task) => task.status === "running").length;
+  const counts = {
+    total: batch.total,
+    succeeded: batch.succeeded,
+    failed: batch.failed,
+    running: FINISHED_BATCH.has(batch.status) ? 0 : running,
+    pending: Math.max(batch.total - batch.done - running, 0),
+  };
+  for (const [name, value] of Object.entries(counts)) $(`#count-${name}`).textContent = formatNumber(value);
+  showRate(batch);
+  $("#act-pause").hidden = !["queued", "running"].includes(batch.status);
+  $("#act-resume").hidden = batch.status !== "paused";
+  $("#act-cancel").hidden = !ACTIVE_BATCH.has(batch.status);
+  $("#act-retry").hidden = batch.failed === 0;
+  $("#act-download").classList.toggle("disabled", batch.succeeded === 0);
+  $("#act-download").setAttribute("aria-disabled", String(batch.succeeded === 0));
+}
+
+function showRate(batch) {
+  const now = Date.now();
+  state.samples.push([now, batch.done]);
+  state.samples = state.samples.filter(([time]) => now - time < 60_000);
+  const [firstTime, firstDone] = state.samples[0];
+  let perSecond = (batch.done - firstDone) / ((now - firstTime) / 1000);
+  const finished = FINISHED_BATCH.has(batch.status);
+  if ((finished || !(perSecond > 0)) && batch.started_at && batch.done) {
+    // Over the whole run: what the batch did on average since its first task started.
+    const end = batch.finished_at ? new Date(batch.finished_at).getTime() : now;
+    perSecond = batch.done / Math.max((end - new Date(batch.started_at).getTime()) / 1000, 1);
+  }
+  const remaining = batch.total - batch.done;
+  $("#batch-rate").textContent = perSecond > 0 ? t("batch.rate_value", { n: formatNumber(Math.round(perSecond * 600) / 10) }) : "–";
+  $("#batch-eta").textContent = finished ? t("batch.eta_done") : perSecond > 0 && batch.status !== "paused" ? formatDuration(remaining / perSecond) : "–";
+}
+
+// ---- tasks ----
+function card(task) {
+  const number = t("batch.task_n", { n: task.seq + 1 });
+  let picture;
+  if (task.status === "succeeded" && task.output_image_id) {
+    picture = h("button", { type: "button", class: "thumb-button", attrs: { "aria-label": t("batch.open_task", { n: task.seq + 1 }) }, onclick: () => lightbox.open(withImages().indexOf(state.tasks.get(task.id))) },
+      h("img", { src: thumbUrl(task.output_image_id), alt: task.prompt, loading: "lazy" }));
+  } else {
+    picture = h("div", { class: `thumb-placeholder status-${task.status}`, attrs: { "aria-hidden": "true" } }, task.status === "running" ? h("span", { class: "spinner" }) : "");
+  }
+  const retry = task.status === "failed"
+    ? h("button", { type: "button", class: "btn btn-small", text: t("batch.retry_one"), attrs: { "aria-label": t("batch.retry_task", { n: task.seq + 1 }) }, onclick: () => retryTask(task.id) })
+    : null;
+  return h("li", { class: `task-card status-${task.status}`, id: `task-${task.id}`, dataset: { status: task.status } },
+    picture,
+    h("div", { class: "task-info" },
+      h("div", { class: "task-line" }, h("span", { class: "task-number", text: number }), taskBadge(task.status)),
+      h("p", { class: "task-prompt", title: task.prompt, text: task.prompt }),
+      task.error_message ? h("p", { class: "task-error", text: task.error_message }) : null,
+      retry));
+}
+
+function visible(task) {
+  return !state.filter || task.status === state.filter;
+}
+
+function renderTask(task) {
+  const old = document.getElementById(`task-${task.id}`);
+  if (!visible(task)) return old?.remove();
+  const fresh = card(task);
+  if (old) old.replaceWith(fresh);
+  else grid.append(fresh);
+}
+
+function renderAll() {
+  grid.replaceChildren(...[...state.tasks.values()].filter(visible).map(card));
+  $("#tasks-empty").hidden = grid.children.length > 0;
+  grid.setAttribute("aria-busy", "false");
+}
+
+async function loadTasks(reset = false) {
+  if (reset) {
+    state.tasks.clear();
+    state.cursor = null;
+  }
+  const query = new URLSearchParams({ limit: String(PAGE) });
+  if (state.cursor) query.set("cursor", state.cursor);
+  const page = await api(`/api/batches/${batchId}/tasks?${query}`);
+  for (const task of page.items) state.tasks.set(task.id, task);
+  state.cursor = page.next_cursor;
+  $("#tasks-more").hidden = !state.cursor;
+  renderAll();
+}
+
+/** Everything loaded so far, again (after a retry, or when polling). */
+async function reloadLoaded() {
+  const count = Math.max(state.tasks.size, PAGE);
+  state.tasks.clear();
+  state.cursor = null;
+  while (state.tasks.size < count) {
+    const before = state.tasks.size;
+    const query = new URLSearchParams({ limit: String(PAGE) });
+    if (state.cursor) query.set("cursor", state.cursor);
+    const page = await api(`/api/batches/${batchId}/tasks?${query}`);
+    for (const task of page.items) state.tasks.set(task.id, task);
+    state.cursor = page.next_cursor;
+    if (!state.cursor || state.tasks.size === before) break;
+  }
+  $("#tasks-more").hidden = !state.cursor;
+  renderAll();
+}
+
+function taskChanged(data) {
+  const task = state.tasks.get(data.task_id);
+  if (!task) return;
+  task.status = data.status;
+  if (data.output_image_id) task.output_image_id = data.output_image_id;
+  task.error_message = data.status === "succeeded" ? null : data.error ?? task.error_message;
+  renderTask(task);
+  if (state.batch) showBatch(state.batch);
+}
+
+// ---- live updates: SSE first, polling when it fails ----
+function setLive(key) {
+  $("#live-state").textContent = key ? t(key) : "";
+}
+
+function connect() {
+  if (!("EventSource" in window)) return startPolling();
+  const source = new EventSource(`/api/batches/${batchId}/events`);
+  state.source = source;
+  let failures = 0;
+  source.addEventListener("open", () => {
+    failures = 0;
+    setLive("batch.live");
+  });
+  source.addEventListener("batch", (event) => {
+    const batch = JSON.parse(event.data);
+    showBatch(batch);
+    if (FINISHED_BATCH.has(batch.status)) finish();
+  });
+  source.addEventListener("task", (event) => taskChanged(JSON.parse(event.data)));
+  source.addEventListener("error", () => {
+    failures += 1;
+    if (source.readyState === EventSource.CLOSED || failures >= 3) {
+      source.close();
+      state.source = null;
+      startPolling();
+    }
+  });
+}
+
+function startPolling() {
+  if (state.polling) return;
+  setLive("batch.polling");
+  state.polling = setInterval(async () => {
+    try {
+      const batch = await api(`/api/batches/${batchId}`);
+      await reloadLoaded();
+      showBatch(batch);
+      if (FINISHED_BATCH.has(batch.status)) finish();
+    } catch {
+      setLive("batch.offline");
+    }
+  }, POLL_MS);
+}
+
+async function finish() {
+  state.source?.close();
+  state.source = null;
+  clearInterval(state.polling);
+  state.polling = null;
+  setLive("");
+  await reloadLoaded();
+  showBatch(await api(`/api/batches/${batchId}`));
+  refreshCredits().catch(() => {});
+}
+
+function follow() {
+  if (!state.source && !state.polling) connect();
+}
+
+// ---- actions ----
+async function act(path, message) {
+  try {
+    const answer = await api(`/api/batches/${batchId}/${path}`, { method: "POST" });
+    const batch = answer.batch || answer;
+    showBatch(batch);
+    if (path === "retry") await reloadLoaded();
+    toast(message, "success");
+    if (ACTIVE_BATCH.has(batch.status)) follow();
+  } catch (error) {
+    toast(errorTitle(error), "error");
+  }
+}
+
+async function retryTask(taskId) {
+  try {
+    const task = await api(`/api/tasks/${taskId}/retry`, { method: "POST" });
+    state.tasks.set(task.id, task);
+    renderTask(task);
+    showBatch(await api(`/api/batches/${batchId}`));
+    toast(t("batch.retried_one"), "success");
+    follow();
+  } catch (error) {
+    toast(errorTitle(error), "error");
+  }
+}
+
+$("#act-pause").addEventListener("click", () => act("pause", t("batch.paused")));
+$("#act-resume").addEventListener("click", () => act("resume", t("batch.resumed")));
+$("#act-cancel").addEventListener("click", () => act("cancel", t("batch.cancelled")));
+$("#act-retry").addEventListener("click", () => act("retry", t("batch.retried")));
+$("#act-download").addEventListener("click", (event) => {
+  if (state.batch?.succeeded === 0) event.preventDefault();
+});
+$("#tasks-more").addEventListener("click", () => loadTasks());
+for (const chip of $$("#task-filters .chip")) {
+  chip.addEventListener("click", () => {
+    state.filter = chip.dataset.filter;
+    for (const other of $$("#task-filters .chip")) other.setAttribute("aria-pressed", String(other === chip));
+    renderAll();
+  });
+}
+
+function showSkipped() {
+  const key = `ib-skipped-${batchId}`;
+  const skipped = JSON.parse(sessionStorage.getItem(key) || "[]");
+  sessionStorage.removeItem(key);
+  if (!skipped.length) return;
+  const notice = $("#batch-notice");
+  notice.replaceChildren(h("strong", { text: t("batch.skipped", { n: skipped.length }) }),
+    h("ul", {}, skipped.map((s) => h("li", { text: `${s.where}: ${s.problem}${s.hint ? ` (${s.hint})` : ""}` }))));
+  notice.hidden = false;
+}
+
+try {
+  const batch = await api(`/api/batches/${batchId}`);
+  await loadTasks();
+  showBatch(batch);
+  showSkipped();
+  refreshCredits().catch(() => {});
+  if (!FINISHED_BATCH.has(batch.status)) connect();
+} catch (error) {
+  const message = $("#batch-error");
+  message.textContent = error.status === 404 ? t("batch.not_found", { id: batchId }) : errorTitle(error);
+  message.hidden = false;
+  $("#batch-progress").hidden = true;
+  grid.setAttribute("aria-busy", "false");
+}

@@ -1,0 +1,213 @@
+"""A live `imagebatch serve` (uvicorn on its own thread and event loop, a SQLite data dir,
+the demo provider) and Debian's Chromium driven by Playwright.
+
+Every test gets a fresh browser context whose console errors and page errors fail it, and
+saves screenshots to test-artifacts/screenshots/. Without /usr/bin/chromium the tests are
+skipped, unless IMAGEBATCH_TEST_REQUIRE_BROWSER=1 (CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from argon2 import PasswordHasher
+
+from imagebatch.app import App, build_app
+from imagebatch.config import Settings
+from imagebatch.domain.accounts import Role
+from imagebatch.domain.credits import to_micros
+from imagebatch.engine.runtime import RuntimeSettingsUpdate
+from imagebatch.providers.demo import DemoProvider
+from imagebatch.web import install_web
+from tests.api.conftest import start_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+PASSWORD = "web-test-password"
+#: small, so the edit page can show a "too large" file without a huge fixture
+MAX_IMAGE_BYTES = 512 * 1024
+USERS = {"admin": Role.ADMIN, "alice": Role.USER, "carol": Role.USER, "dave": Role.USER}
+T = TypeVar("T")
+
+
+class LiveServer(threading.Thread):
+    """The server on its own event loop; `call` runs a coroutine there from a test."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(daemon=True, name="imagebatch-web-server")
+        self.data_dir = data_dir
+        self.ready = threading.Event()
+        self.url = ""
+        self.app: App | None = None
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as error:
+            self.error = error
+            self.ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        settings = Settings(
+            data_dir=self.data_dir,
+            retry_base_delay=0,
+            retry_max_delay=0,
+            prices={"demo/demo": 0.5},
+        )
+        app = await build_app(settings, providers={"demo": DemoProvider(latency_ms=60)})
+        app.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        for name, role in USERS.items():
+            await app.accounts.create_user(name, PASSWORD, role, to_micros(1000))
+        await app.runtime.update(RuntimeSettingsUpdate(max_image_bytes=MAX_IMAGE_BYTES))
+        self.app = app
+        server, task, self.url = await start_server(app, extra=install_web)
+        self.ready.set()
+        await self._stopping.wait()
+        server.should_exit = True
+        await task
+        await app.close()
+
+    def call(self, work: Callable[[App], Awaitable[T]]) -> T:
+        assert self._loop is not None and self.app is not None
+        app = self.app
+
+        async def run() -> T:
+            return await work(app)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=15)
+
+    def stop(self) -> None:
+        if self._loop and self._stopping:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    thread = LiveServer(tmp_path_factory.mktemp("web") / "data")
+    thread.start()
+    assert thread.ready.wait(30), "the server did not start"
+    if thread.error:
+        raise thread.error
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Per module: Playwright's synchronous API keeps an event loop running while it is
+    open, and async tests cannot start theirs meanwhile."""
+    if not CHROMIUM.exists():
+        if os.environ.get("IMAGEBATCH_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Console:
+    """Console errors and uncaught exceptions of a page; `allow` what a test provokes."""
+
+    errors: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+
+    def record(self, text: str) -> None:
+        self.errors.append(text)
+
+    def allow(self, fragment: str) -> None:
+        self.allowed.append(fragment)
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(a in e for a in self.allowed)]
+
+
+@dataclass
+class Browse:
+    """One test's browser: pages in fresh contexts, logged in as someone or nobody."""
+
+    browser: Any
+    live: LiveServer
+    console: Console
+    contexts: list[Any] = field(default_factory=list)
+
+    def page(self, *, locale: str = "en-US", width: int = 1280, height: int = 900) -> Any:
+        context = self.browser.new_context(
+            base_url=self.live.url,
+            locale=locale,
+            viewport={"width": width, "height": height},
+            accept_downloads=True,
+        )
+        context.set_default_timeout(10_000)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and self.console.record(m.text))
+        page.on("pageerror", lambda error: self.console.record(f"pageerror: {error}"))
+        return page
+
+    def login(self, name: str, **options: Any) -> Any:
+        page = self.page(**options)
+        page.goto("/login")
+        page.locator("#login-name").fill(name)
+        page.locator("#login-password").fill(PASSWORD)
+        page.locator("#login-submit").click()
+        page.wait_for_url("**/compose")
+        page.locator("body[data-ready]").wait_for()
+        return page
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def web(browser: Any, live: LiveServer) -> Iterator[Browse]:
+    harness = Browse(browser, live, Console())
+    try:
+        yield harness
+    finally:
+        harness.close()
+    assert not harness.console.unexpected(), harness.console.unexpected()
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def csrf(page: Any) -> str:
+    return next(c["value"] for c in page.context.cookies() if c["name"] == "ib_csrf")
+
+
+def create_batch(page: Any, body: dict[str, Any]) -> int:
+    """A batch through the API with the page's session (setup for tests about viewing)."""
+    answer = page.request.post("/api/batches", data=body, headers={"X-CSRF-Token": csrf(page)})
+    assert answer.status == 201, answer.text()
+    batch_id: int = answer.json()["batch"]["id"]
+    return batch_id
