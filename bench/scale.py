@@ -60,12 +60,16 @@ STOPPED = re.compile(
 @dataclass
 class Run:
     workers: int
+    #: `imagebatch worker --concurrency`: most tasks one worker runs at once
+    capacity: int
     n: int
     latency: float
     concurrency: int
     wall: float
     attempt_ms: float
     claimed: int
+    #: the fewest and most tasks one worker claimed
+    spread: tuple[int, int]
     claims: int
     claim_s: float
     waiting_s: float
@@ -82,6 +86,7 @@ class Run:
         waiting = self.waiting_s * 1000 / self.claimed
         cells = [
             self.workers,
+            self.capacity,
             self.n,
             f"{self.latency * 1000:.0f} ms",
             self.concurrency,
@@ -93,6 +98,7 @@ class Run:
             f"{per_task:.2f}",
             f"{waiting:.2f}",
             f"{self.claims / self.claimed:.2f}",
+            "–".join(str(n) for n in self.spread),
             self.max_in_flight,
             f"{self.fake_cpu_ms:.2f}",
             f"{self.worker_cpu_ms:.2f}",
@@ -101,9 +107,9 @@ class Run:
 
 
 HEADER = (
-    "| workers | N | L | c | wall s | ideal s | efficiency | tasks/s | attempt ms "
-    "| claim ms/task | of which waiting | claims/task | max in flight "
-    "| bench CPU ms/task | workers' CPU ms/task |\n" + "|---" * 15 + "|"
+    "| workers | capacity each | N | L | c | wall s | ideal s | efficiency | tasks/s | attempt ms "
+    "| claim ms/task | of which waiting | claims/task | tasks per worker | max in flight "
+    "| bench CPU ms/task | workers' CPU ms/task |\n" + "|---" * 17 + "|"
 )
 
 
@@ -122,10 +128,12 @@ def settings_env(
     }
 
 
-def start_workers(count: int, env: dict[str, str], scratch: Path) -> list[subprocess.Popen[str]]:
+def start_workers(
+    count: int, capacity: int, env: dict[str, str], scratch: Path
+) -> list[subprocess.Popen[str]]:
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "imagebatch", "worker"],
+            [sys.executable, "-m", "imagebatch", "worker", "--concurrency", str(capacity)],
             env=env,
             cwd=scratch,
             stdout=subprocess.PIPE,
@@ -199,7 +207,13 @@ def stop(workers: list[subprocess.Popen[str]]) -> list[tuple[int, int, float, fl
 
 
 def measure(
-    database: SessionDatabase, fake: FakeOpenAI, workers: int, n: int, latency: float, c: int
+    database: SessionDatabase,
+    fake: FakeOpenAI,
+    workers: int,
+    capacity: int,
+    n: int,
+    latency: float,
+    c: int,
 ) -> Run:
     database.fresh()
     fake.max_in_flight = 0
@@ -207,7 +221,7 @@ def measure(
         scratch = Path(folder)
         env = settings_env(database, scratch, fake, c)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        running = start_workers(workers, env, scratch)
+        running = start_workers(workers, capacity, env, scratch)
         try:
             cpu = time.process_time()
             asyncio.run(submit(env, n))
@@ -220,11 +234,13 @@ def measure(
     worker_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     return Run(
         workers,
+        capacity,
         n,
         latency,
         c,
         *timings(database),
         sum(r[0] for r in reports),
+        (min(r[0] for r in reports), max(r[0] for r in reports)),
         sum(r[1] for r in reports),
         sum(r[2] for r in reports),
         sum(r[3] for r in reports),
@@ -248,9 +264,13 @@ def main() -> None:
             fake.latency = args.latency
             print(f"load average at start: {os.getloadavg()}")
             print(HEADER)
+            c = args.concurrency
             for count in args.workers:
-                run = measure(database, fake, count, args.n, args.latency, args.concurrency)
-                print(run.row(), flush=True)
+                # The default capacity (100) lets one worker hold every slot of the global
+                # limit; a capacity of c/workers spreads them, as a deployment would.
+                for capacity in [100] if count == 1 else [100, -(-c // count)]:
+                    run = measure(database, fake, count, capacity, args.n, args.latency, c)
+                    print(run.row(), flush=True)
             print(f"load average at end: {os.getloadavg()}")
     finally:
         database.drop()

@@ -102,13 +102,15 @@ class Cluster:
         self.workers.append(self._spawn(f"worker-{self.started}", ["worker"], env))
         self.every_worker.append(self.workers[-1])
 
-    def kill_random_worker(self, rng: random.Random) -> Process | None:
-        """kill -9 a worker that got as far as claiming work (None: none has yet). Killing
-        one still starting (imports and migrations take seconds) would test nothing."""
+    def kill_random_worker(self, rng: random.Random, busy: set[int]) -> Process | None:
+        """kill -9 a random worker among those running tasks (their process ids: `busy`),
+        else among those that started (None: none has yet). Killing one still starting, or
+        one the others left without work, would test nothing."""
         ready = [w for w in self.workers if w.ready]
+        running = [w for w in ready if w.popen.pid in busy]
         if not ready:
             return None
-        victim = rng.choice(ready)
+        victim = rng.choice(running or ready)
         self.workers.remove(victim)
         victim.kill()
         return victim

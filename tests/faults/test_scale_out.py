@@ -49,8 +49,8 @@ GLOBAL_LIMIT = 8
 #: LEASE_SECONDS, that request is over before the task can be claimed again, so the fake's
 #: count of calls in flight must stay within the global limit even across kills.
 LATENCY = 0.2
-LEASE_SECONDS = 3.0
-KILL_EVERY = 4.0
+LEASE_SECONDS = 2.0
+KILL_EVERY = 6.0
 PRICE = 0.01
 API_KEY = "sk-fault-test-0001"
 DEADLINE = 180.0
@@ -178,7 +178,7 @@ def create_batch(api_url: str, token: str) -> int:
 
 
 def run_chaos(cluster: Cluster, database: SessionDatabase, token: str, batch_id: int) -> Chaos:
-    """Until every task has ended: every KILL_EVERY s kill -9 a random worker and start a
+    """Until every task has ended: every KILL_EVERY s kill -9 a random busy worker, start a
     new one; cut the workers' connections once (at 20 % done) and restart the API server
     once (at 40 %)."""
     rng = random.Random()
@@ -196,7 +196,7 @@ def run_chaos(cluster: Cluster, database: SessionDatabase, token: str, batch_id:
             cluster.restart_api()
             assert batch_status(cluster.api_url, token, batch_id) in ("running", "completed")
             chaos.api_restarted = True
-        if time.monotonic() >= next_kill and cluster.kill_random_worker(rng):
+        if time.monotonic() >= next_kill and cluster.kill_random_worker(rng, busy(database)):
             cluster.start_worker()
             chaos.kills += 1
             next_kill = time.monotonic() + KILL_EVERY
@@ -210,6 +210,15 @@ def ended_tasks(database: SessionDatabase) -> int:
             "SELECT count(*) FROM tasks WHERE status NOT IN ('pending', 'running')"
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def busy(database: SessionDatabase) -> set[int]:
+    """Process ids of the workers running tasks now (worker ids are host:pid:nonce)."""
+    with database.connect() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT lease_owner FROM tasks WHERE status = 'running'"
+        ).fetchall()
+    return {int(str(owner).split(":")[1]) for (owner,) in rows if owner}
 
 
 def cut_worker_connections(database: SessionDatabase) -> int:
