@@ -53,6 +53,7 @@ USERS = {
     "carol": Role.USER,
     "dave": Role.USER,
     "erin": Role.USER,
+    "frank": Role.USER,
     "grace": Role.USER,
 }
 #: the server's OpenAI key, and one a user brings as their own (the fake accepts both)

@@ -56,7 +56,7 @@ const ISSUE_RULES = [
     return t("issue.bad_value", { row: cell[1], column: cell[2], detail });
   },
   ({ where, problem }) => {
-    const size = problem.match(/^is (.+), over the (.+) limit$/) || problem.match(/^([\d.]+ MB), the limit is (.+)$/);
+    const size = problem.match(/^is (.+), over the (.+) limit$/);
     return size ? t("issue.file_too_large", { name: where, size: size[1], limit: size[2] }) : null;
   },
   ({ where, problem }) => {
