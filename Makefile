@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint bench clean
+.PHONY: run serve test check lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/imagebatch run examples/products.csv --out imagebatch-out/products
+
+serve: $(STAMP)
+	$(BIN)/imagebatch serve
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

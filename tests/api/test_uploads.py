@@ -105,10 +105,12 @@ async def test_path_traversal_in_a_file_name_stays_a_name(api: Api) -> None:
         assert answer.status_code == 201, answer.text
         batch = await api.wait_batch(alice, answer.json()["batch"]["id"])
         tasks = (await alice.get(f"/api/batches/{batch['id']}/tasks")).json()["items"]
-        assert [t["output_filename"] for t in tasks] == ["evil_edit", "evil2_edit"]
+        # Folders in a name are kept as part of the name, never as a path.
+        assert [t["output_filename"] for t in tasks] == ["tmp_evil_edit", "windows_evil2_edit"]
         archive = await alice.get(f"/api/batches/{batch['id']}/download")
         names = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
-        assert sorted(n.rsplit(".", 1)[0] for n in names) == ["evil2_edit", "evil_edit", "manifest"]
+        stems = sorted(n.rsplit(".", 1)[0] for n in names)
+        assert stems == ["manifest", "tmp_evil_edit", "windows_evil2_edit"]
     assert not Path("/tmp/evil.png").exists()
 
 
@@ -160,3 +162,18 @@ async def test_a_broken_spreadsheet_is_a_clear_error(api: Api) -> None:
         )
         assert answer.status_code == 422
         assert answer.json()["error"]["issues"][0]["where"] == "t.xlsx"
+
+
+async def test_same_named_files_from_different_folders_stay_apart(api: Api) -> None:
+    await api.user("alice")
+    async with api.session("alice") as alice:
+        files = [
+            ("images", ("shoes/red.png", png(color="red"), "image/png")),
+            ("images", ("bags/red.png", png(color="blue"), "image/png")),
+        ]
+        answer = await alice.post("/api/batches", data={"prompt": "p"}, files=files)
+        assert answer.status_code == 201, answer.text
+        batch_id = answer.json()["batch"]["id"]
+        tasks = (await alice.get(f"/api/batches/{batch_id}/tasks")).json()["items"]
+        assert [t["output_filename"] for t in tasks] == ["shoes_red_edit", "bags_red_edit"]
+        assert tasks[0]["input_image_id"] != tasks[1]["input_image_id"]

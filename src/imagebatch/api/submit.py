@@ -38,6 +38,14 @@ class Upload:
     def basename(self) -> str:
         return PurePosixPath(self.name.replace("\\", "/")).name or "upload"
 
+    @property
+    def label(self) -> str:
+        """The name with any folders it came from (a dropped folder), never leaving it:
+        `../x/a.png` is `x_a.png`. Two `a.png` from different folders stay two files."""
+        parts = PurePosixPath(self.name.replace("\\", "/")).parts
+        kept = [p for p in parts if p not in ("", ".", "..", "/") and not p.endswith(":")]
+        return "_".join(kept) or "upload"
+
 
 class Submitter:
     @classmethod
@@ -108,7 +116,7 @@ class Submitter:
                 source=name,
                 variant=variant,
             )
-            for name, image_id in stored.items()
+            for name, image_id in stored
             for variant in range(count)
         ]
         if not specs:
@@ -124,7 +132,7 @@ class Submitter:
         if skipped:
             raise InputError([_issue(s) for s in skipped])
         name = options.name or PurePosixPath(table.basename).stem
-        uploaded = {file: f"{STORED_IMAGE}{image_id}" for file, image_id in stored.items()}
+        uploaded = _by_name(references, stored)
         return await self._submit(options, Mode.GENERATE, name, specs, [], uploaded, dry_run)
 
     async def edit(self, image_id: int, body: EditIn) -> BatchCreated:
@@ -169,25 +177,25 @@ class Submitter:
 
     async def _store(
         self, files: Sequence[Upload], dry_run: bool
-    ) -> tuple[dict[str, int], list[SkippedOut]]:
-        """Validate (and unless a dry run, store) uploaded images: name -> image id."""
-        stored: dict[str, int] = {}
+    ) -> tuple[list[tuple[str, int]], list[SkippedOut]]:
+        """Validate (and unless a dry run, store) uploaded images: (label, image id) each."""
+        stored: list[tuple[str, int]] = []
         skipped: list[SkippedOut] = []
         for file in files:
             try:
                 if dry_run:
                     self.ingestor.check_bytes(file.data, file.basename)
-                    stored[file.basename] = 0
+                    stored.append((file.label, 0))
                 else:
                     image = await self.ingestor.image_from_bytes(file.data, file.basename)
-                    stored[file.basename] = image.id
+                    stored.append((file.label, image.id))
             except InputError as error:
                 issue = error.issues[0]
                 skipped.append(
                     SkippedOut(where=file.basename, problem=issue.problem, hint=issue.hint)
                 )
         if not dry_run:
-            await self.app.assets.grant(self.user.name, list(stored.values()))
+            await self.app.assets.grant(self.user.name, [image_id for _, image_id in stored])
         return stored, skipped
 
     async def _submit(
@@ -285,6 +293,26 @@ class Submitter:
                 "use asset:<id>, the name of a file uploaded with the table, or an http(s) URL",
             )
         )
+
+
+def _by_name(files: Sequence[Upload], stored: list[tuple[str, int]]) -> dict[str, str]:
+    """How rows may name uploaded reference files: by base name, or with their folder."""
+    by_name: dict[str, str] = {}
+    clashes: list[InputIssue] = []
+    for file, (label, image_id) in zip(files, stored, strict=True):
+        for key in dict.fromkeys((file.basename, label, file.name)):
+            if key in by_name and key == file.basename:
+                clashes.append(
+                    InputIssue(
+                        file.name,
+                        f"two reference files are named {key!r}",
+                        "rename one, or name them with their folder in the table",
+                    )
+                )
+            by_name[key] = f"{STORED_IMAGE}{image_id}"
+    if clashes:
+        raise InputError(clashes)
+    return by_name
 
 
 def _text(value: str | int | float | bool) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from imagebatch.domain.records import Image
@@ -28,19 +29,30 @@ class NewImage:
     parent_image_id: int | None = None
 
 
+def _upsert_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = [*NewImage.__slots__, "created_at"]
+    return (
+        insert(images)
+        .values({name: bindparam(name) for name in columns})
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(images.c.id)
+    )
+
+
+# Built once per dialect: every completed task runs this, and building it anew cost more of
+# our CPU than the database spends on it.
+_UPSERT = {dialect: _upsert_statement(dialect) for dialect in ("sqlite", "postgresql")}
+_BY_SHA = select(images.c.id).where(images.c.sha256 == bindparam("sha256"))
+
+
 def upsert_image(conn: Connection, image: NewImage, now: datetime) -> int:
     """The id of the row for this content, inserting it if it is new."""
     values = {name: getattr(image, name) for name in NewImage.__slots__}
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(images).values(**values, created_at=now)
-    inserted = conn.execute(
-        statement.on_conflict_do_nothing(index_elements=["sha256"]).returning(images.c.id)
-    ).scalar()
+    inserted = conn.execute(_UPSERT[conn.dialect.name], {**values, "created_at": now}).scalar()
     if inserted is not None:
         return int(inserted)
-    return int(
-        conn.execute(select(images.c.id).where(images.c.sha256 == image.sha256)).scalar_one()
-    )
+    return int(conn.execute(_BY_SHA, {"sha256": image.sha256}).scalar_one())
 
 
 def _get(conn: Connection, image_id: int) -> Image:
