@@ -8,9 +8,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import expect
-
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.web.conftest import Browse, create_batch, csrf, shot
 
@@ -62,7 +61,9 @@ def test_lightbox_shows_the_reference_images(web: Browse) -> None:
     page = web.login("carol")
     picture = io.BytesIO()
     Image.new("RGB", (40, 30), "teal").save(picture, "PNG")
-    upload = {"files": {"name": "swatch.png", "mimeType": "image/png", "buffer": picture.getvalue()}}
+    upload = {
+        "files": {"name": "swatch.png", "mimeType": "image/png", "buffer": picture.getvalue()}
+    }
     added = page.request.post("/api/assets", multipart=upload, headers={"X-CSRF-Token": csrf(page)})
     reference = added.json()["added"][0]["reference"]
     batch_id = create_batch(page, {"prompt": "in this colour", "reference_images": [reference]})

@@ -31,7 +31,9 @@ def test_a_table_with_an_unknown_column_is_explained_in_chinese(
     web.console.allow("status of 422")
     page.locator("#table-file").set_input_files(table)
     issue = page.locator("#table-import-issues li")
-    expect(issue.locator(".issue-text")).to_contain_text("列“颜色”不是可识别的列。可用的列：prompt/提示词")
+    expect(issue.locator(".issue-text")).to_contain_text(
+        "列“颜色”不是可识别的列。可用的列：prompt/提示词"
+    )
     words = issue.locator("details")
     expect(words.locator("summary")).to_have_text("服务器原文")
     expect(words.locator("span")).to_be_hidden()
