@@ -70,3 +70,15 @@ async def test_economy_on_a_provider_without_batch_jobs_is_refused(api: Api) -> 
         assert issue["where"] == "provider demo" and "batch jobs" in issue["problem"]
         normal = await alice.post("/api/batches?dry_run=1", json={"prompt": "x"})
         assert normal.json()["estimate"]["saving"] == 0
+
+
+async def test_config_tells_which_providers_offer_economy_and_take_own_keys(api: Api) -> None:
+    await api.user("alice")
+    async with api.session("alice") as alice:
+        answer = await alice.get("/api/config")
+    assert answer.status_code == 200
+    providers = {p["name"]: p for p in answer.json()["providers"]}
+    assert providers["openai"]["batch_discount"] == 0.5
+    assert providers["openai"]["own_keys"] is True
+    assert providers["demo"]["batch_discount"] is None
+    assert providers["demo"]["own_keys"] is False

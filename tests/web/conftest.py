@@ -1,5 +1,6 @@
 """A live `imagebatch serve` (uvicorn on its own thread and event loop, a SQLite data dir,
-the demo provider) and Debian's Chromium driven by Playwright.
+the demo provider, and OpenAI with economy mode against the fake OpenAI server on
+127.0.0.1) and Debian's Chromium driven by Playwright.
 
 Every test gets a fresh browser context whose console errors and page errors fail it, and
 saves screenshots to test-artifacts/screenshots/. Without /usr/bin/chromium the tests are
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 from argon2 import PasswordHasher
+from pydantic import SecretStr
 
 from imagebatch.app import App, build_app
 from imagebatch.config import Settings
@@ -25,8 +27,10 @@ from imagebatch.domain.accounts import Role
 from imagebatch.domain.credits import to_micros
 from imagebatch.engine.runtime import RuntimeSettingsUpdate
 from imagebatch.providers.demo import DemoProvider
+from imagebatch.providers.openai_batch import OpenAIBatchProvider
 from imagebatch.web import install_web
 from tests.api.conftest import start_server
+from tests.fakes.openai_images import FakeOpenAI
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,7 +47,19 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 PASSWORD = "web-test-password"
 #: small, so the edit page can show a "too large" file without a huge fixture
 MAX_IMAGE_BYTES = 512 * 1024
-USERS = {"admin": Role.ADMIN, "alice": Role.USER, "carol": Role.USER, "dave": Role.USER}
+USERS = {
+    "admin": Role.ADMIN,
+    "alice": Role.USER,
+    "carol": Role.USER,
+    "dave": Role.USER,
+    "erin": Role.USER,
+    "frank": Role.USER,
+    "grace": Role.USER,
+}
+#: the server's OpenAI key, and one a user brings as their own (the fake accepts both)
+OPENAI_KEY = "sk-server-key-1111"
+OWN_OPENAI_KEY = "sk-erin-own-key-4321"
+OPENAI_PRICE = 0.25
 T = TypeVar("T")
 
 
@@ -68,15 +84,22 @@ class LiveServer(threading.Thread):
             self.ready.set()
 
     async def _main(self) -> None:
+        with FakeOpenAI(f"{OPENAI_KEY},{OWN_OPENAI_KEY}") as fake:
+            await self._serve(fake)
+
+    async def _serve(self, fake: FakeOpenAI) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         settings = Settings(
             data_dir=self.data_dir,
             retry_base_delay=0,
             retry_max_delay=0,
-            prices={"demo/demo": 0.5},
+            prices={"demo/demo": 0.5, "openai/gpt-image-1": OPENAI_PRICE},
         )
-        app = await build_app(settings, providers={"demo": DemoProvider(latency_ms=60)})
+        openai = OpenAIBatchProvider(SecretStr(OPENAI_KEY), fake.base_url, 10.0)
+        app = await build_app(
+            settings, providers={"demo": DemoProvider(latency_ms=60), "openai": openai}
+        )
         app.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         for name, role in USERS.items():
             await app.accounts.create_user(name, PASSWORD, role, to_micros(1000))

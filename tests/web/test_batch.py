@@ -8,9 +8,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from playwright.sync_api import expect
 
-from tests.web.conftest import Browse, create_batch, shot
+from tests.web.conftest import Browse, create_batch, csrf, shot
 
 ANIMALS = {"prompt": "A {animal}", "variables": {"animal": ["cat", "dog", "owl"]}}
 
@@ -54,6 +55,24 @@ def test_lightbox_moves_with_the_keyboard_and_a_result_is_edited_again(web: Brow
     lineage = box.locator(".lineage-list img")
     expect(lineage).to_have_count(2)  # this image, and the dog it was made from
     expect(box.get_by_role("link", name="Input")).to_be_visible()
+
+
+def test_lightbox_shows_the_reference_images(web: Browse) -> None:
+    page = web.login("carol")
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), "teal").save(picture, "PNG")
+    upload = {
+        "files": {"name": "swatch.png", "mimeType": "image/png", "buffer": picture.getvalue()}
+    }
+    added = page.request.post("/api/assets", multipart=upload, headers={"X-CSRF-Token": csrf(page)})
+    reference = added.json()["added"][0]["reference"]
+    batch_id = create_batch(page, {"prompt": "in this colour", "reference_images": [reference]})
+    _open_done(page, batch_id, 1)
+    page.get_by_role("button", name="Open result of task 1").click()
+    box = page.get_by_role("dialog", name="Image details")
+    expect(box.get_by_role("link", name="Reference")).to_be_visible()
+    expect(box.locator(".thumb-link img")).to_have_js_property("complete", True)
+    assert box.locator(".thumb-link img").evaluate("img => img.naturalWidth") > 0
 
 
 def test_download_all_as_zip(web: Browse) -> None:

@@ -1,5 +1,6 @@
 """The composer in a real browser: a prompt-template batch, a folder of images to edit, and
-a table imported from Excel, edited, exported and submitted; each batch is watched to the end."""
+a table imported from Excel, edited, exported and submitted; each batch is watched to the end.
+Economy mode where the provider offers it, and a batch on the user's own key at no cost."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from openpyxl import Workbook, load_workbook
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.web.conftest import MAX_IMAGE_BYTES, Browse, shot
+from tests.web.conftest import MAX_IMAGE_BYTES, OWN_OPENAI_KEY, Browse, csrf, shot
 
 
 def _png(path: Path, color: str) -> None:
@@ -138,3 +139,46 @@ def test_an_excel_table_imported_edited_exported_and_run(web: Browse, tmp_path: 
     page.locator("#submit").click()
     page.wait_for_url("**/batches/*")
     _finished(page, 4)
+
+
+def test_economy_where_the_provider_offers_it(web: Browse) -> None:
+    page = web.login("alice")
+    economy = page.get_by_label("Economy mode")
+    expect(economy).to_be_disabled()  # the demo provider runs no batch jobs
+    expect(page.locator("#opt-economy-hint")).to_contain_text("Providers with economy mode: openai")
+    page.locator("#opt-provider").select_option("openai")
+    expect(economy).to_be_enabled()
+    expect(page.locator("#opt-economy-hint")).to_contain_text("50 % cheaper")
+    page.locator("#gen-prompt").fill("a lighthouse at {dawn|dusk}")
+    page.locator("#gen-count").fill("2")
+    expect(page.locator("#est-cost")).to_have_text("1 credits")  # 4 images at 0.25
+    expect(page.locator("#est-saving-row")).to_be_hidden()
+    economy.check()
+    expect(page.locator("#est-cost")).to_have_text("0.5 credits")
+    expect(page.locator("#est-saving")).to_have_text("0.5 credits (50 %)")
+    shot(page, "compose-economy")
+    page.locator("#opt-provider").select_option("demo")
+    expect(economy).not_to_be_checked()
+    expect(page.locator("#est-cost")).to_have_text("2 credits")
+
+
+def test_a_batch_on_your_own_key_costs_no_credits(web: Browse) -> None:
+    page = web.login("erin")
+    url = "/api/auth/provider-keys/openai"
+    headers = {"X-CSRF-Token": csrf(page)}
+    saved = page.request.put(url, data={"api_key": OWN_OPENAI_KEY}, headers=headers)
+    assert saved.ok, saved.text()
+    try:
+        page.reload()
+        page.locator("body[data-ready]").wait_for()
+        page.locator("#opt-provider").select_option("openai")
+        expect(page.locator("#own-key-note")).to_have_text(
+            "This batch runs on your own openai key: openai bills you, it costs no credits here."
+        )
+        expect(page.get_by_label("Economy mode")).to_be_disabled()
+        page.locator("#gen-prompt").fill("a quiet harbour")
+        expect(page.locator("#est-tasks")).to_have_text("1")
+        expect(page.locator("#est-cost")).to_have_text("0 credits")
+        shot(page, "compose-own-key")
+    finally:
+        assert page.request.delete(url, headers=headers).ok

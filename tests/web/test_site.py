@@ -3,6 +3,9 @@ monitoring, users), who may see them, the batches list, history, and phone-width
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 from typing import Any
 
 from playwright.sync_api import expect
@@ -41,10 +44,14 @@ def test_language_follows_the_browser_and_the_switch(web: Browse) -> None:
 def test_admin_changes_concurrency_and_adds_a_preset_users_then_see(web: Browse) -> None:
     admin = web.login("admin")
     create_batch(admin, {"prompt": "{a fox [demo:reject]|a calm lake|a hare}", "name": "mixed"})
-    admin.get_by_role("link", name="Admin").click()
+    admin.get_by_role("link", name="Admin", exact=True).click()
     expect(admin.locator("#stat-batches")).not_to_have_text("–")
     expect(admin.locator("#monitor-body tr").first).to_be_visible()
     admin.locator("canvas#chart-days").wait_for()
+    worker = admin.locator(f"#workers-body tr[data-pid='{os.getpid()}']")  # the in-process one
+    expect(worker.locator("td").first).to_have_text(socket.gethostname())
+    expect(worker.locator(".badge")).to_have_text("Live")
+    expect(worker.locator("td").nth(3)).to_have_text(re.compile(r"^\d+ / \d+$"))
     shot(admin, "admin-monitor")
 
     admin.get_by_role("link", name="Settings").click()
@@ -176,6 +183,7 @@ def test_phone_width_layouts(web: Browse) -> None:
         (f"/batches/{batch_id}", "phone-batch"),
         ("/batches", "phone-batches"),
         ("/history", "phone-history"),
+        ("/account", "phone-account"),
     ):
         page.goto(path)
         page.locator("main").wait_for()

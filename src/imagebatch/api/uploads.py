@@ -19,6 +19,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from imagebatch.api.submit import Upload
 from imagebatch.api.views import SkippedOut
 from imagebatch.errors import InputError, InputIssue, TooLarge
+from imagebatch.imaging.inputs import human_size
 
 #: room for the text fields and multipart framing beside the files
 FIELDS_ALLOWANCE = 1024 * 1024
@@ -92,7 +93,7 @@ async def _split(form: FormData, max_bytes: int) -> Uploaded:
 def _oversize(name: str, size: int, max_bytes: int) -> SkippedOut:
     return SkippedOut(
         where=Upload(name, b"").basename,
-        problem=f"{size / 1_048_576:.1f} MB, the limit is {max_bytes / 1_048_576:.0f} MB",
+        problem=f"is {human_size(size)}, over the {human_size(max_bytes)} limit",
         hint="shrink the image or ask an admin to raise the limit",
     )
 

@@ -66,7 +66,7 @@ def load_image(data: bytes, name: str, *, max_bytes: int, max_pixels: int) -> Lo
     if len(data) > max_bytes:
         raise _refuse(
             name,
-            f"is {_size(len(data))}, over the {_size(max_bytes)} limit",
+            f"is {human_size(len(data))}, over the {human_size(max_bytes)} limit",
             "shrink or re-compress it, e.g. save it as JPEG",
         )
     with _open(data, name, max_pixels) as image:
@@ -230,7 +230,8 @@ def _webp_quality(data: bytes) -> dict[str, Any]:
     return {"quality": JPEG_QUALITY}
 
 
-def _size(count: int) -> str:
+def human_size(count: int) -> str:
+    """1.5 MB, 512 KB, 300 bytes."""
     if count >= MB // 10:
         return f"{count / MB:.1f}".removesuffix(".0") + " MB"
     if count >= 1024:
@@ -279,7 +280,7 @@ def _load_file(path: Path, *, max_bytes: int, max_pixels: int) -> LoadedImage:
     except OSError as error:
         raise _refuse(path.name, f"cannot be read ({error.strerror})", "check it exists") from None
     if size > max_bytes:
-        problem = f"is {_size(size)}, over the {_size(max_bytes)} limit"
+        problem = f"is {human_size(size)}, over the {human_size(max_bytes)} limit"
         raise _refuse(path.name, problem, "shrink or re-compress it, e.g. save it as JPEG")
     return load_image(data, path.name, max_bytes=max_bytes, max_pixels=max_pixels)
 

@@ -94,11 +94,12 @@ async def home(request: Request) -> Response:
 
 
 @router.get("/login")
-async def login(request: Request, next: str | None = None) -> Response:
+async def login(request: Request, next: str | None = None, changed: bool = False) -> Response:
+    """`changed`: the password was just changed (every session ended), say so."""
     user = await page_user(request)
     if user is not None:
         return secured(RedirectResponse(safe_next(next), status.HTTP_303_SEE_OTHER))
-    return render(request, "login", None, next_page=safe_next(next))
+    return render(request, "login", None, next_page=safe_next(next), password_changed=changed)
 
 
 @router.get("/lang/{code}")
@@ -123,6 +124,11 @@ async def batches(request: Request) -> Response:
 @router.get("/batches/{batch_id}")
 async def batch(request: Request, batch_id: ObjectId) -> Response:
     return await user_page(request, "batch", batch_id=batch_id)
+
+
+@router.get("/account")
+async def account(request: Request) -> Response:
+    return await user_page(request, "account")
 
 
 @router.get("/history")

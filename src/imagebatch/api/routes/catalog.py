@@ -12,6 +12,7 @@ from imagebatch.domain.capabilities import ModelCapabilities
 from imagebatch.domain.credits import from_micros
 from imagebatch.domain.pricing import price_of
 from imagebatch.domain.specs import MAX_COUNT_PER_ROW, MAX_REFERENCE_IMAGES, AspectRatio, Resolution
+from imagebatch.providers.base import BatchJobs, ImageProvider
 
 router = APIRouter(tags=["catalog"])
 
@@ -39,6 +40,10 @@ class ProviderOut(BaseModel):
     #: any model name is accepted (self-hosted servers)
     any_model: bool
     models: list[ModelOut]
+    #: share of the price an economy batch saves (its batch jobs); null: no economy mode
+    batch_discount: float | None
+    #: users may store their own API key for it (/api/auth/provider-keys)
+    own_keys: bool
 
 
 class LimitsOut(BaseModel):
@@ -74,6 +79,11 @@ def _model(model: ModelCapabilities, default: str, price: float) -> ModelOut:
     )
 
 
+def takes_own_keys(provider: ImageProvider) -> bool:
+    """Whether a user may bring their own key for it (providers with a key pool do)."""
+    return getattr(provider, "keys", None) is not None
+
+
 @router.get("/api/presets", responses=responses(401))
 async def presets(_user: CurrentUser, app: AppDep) -> list[PresetOut]:
     """Active prompt presets, in the admin's order."""
@@ -98,6 +108,8 @@ async def config(user: CurrentUser, app: AppDep) -> ConfigOut:
                 default_model=caps.default_model,
                 any_model=caps.any_model,
                 models=models,
+                batch_discount=provider.batch_discount if isinstance(provider, BatchJobs) else None,
+                own_keys=takes_own_keys(provider),
             )
         )
     return ConfigOut(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from imagebatch.api.deps import AppDep, CurrentUser
 from imagebatch.api.errors import responses
+from imagebatch.api.routes.catalog import takes_own_keys
 from imagebatch.app import App
 from imagebatch.errors import InputError, InputIssue
 from imagebatch.store.provider_keys import OwnKey
@@ -38,7 +39,7 @@ class OwnKeyOut(BaseModel):
 
 
 def _check_provider(app: App, provider: str) -> None:
-    taking = sorted(n for n, p in app.providers.items() if getattr(p, "keys", None) is not None)
+    taking = sorted(n for n, p in app.providers.items() if takes_own_keys(p))
     if provider not in taking:
         raise InputError(
             InputIssue(

@@ -2,8 +2,11 @@
 // something echo the CSRF cookie in X-CSRF-Token. Errors become ApiError with the
 // server's message and issues; a lost session goes back to the login page.
 import { t } from "./i18n.js";
+import { issueContent, sizedTitle } from "./messages.js";
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+// Where a 401 means a wrong password, not a lost session.
+const PASSWORD_CHECKS = ["/api/auth/login", "/api/auth/password"];
 
 export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)ib_csrf=([^;]*)/);
@@ -53,7 +56,7 @@ export async function api(path, { method = "GET", json, form, raw = false, signa
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, { error: { message: t("error.network") } });
   }
-  if (response.status === 401 && !path.startsWith("/api/auth/login")) {
+  if (response.status === 401 && !PASSWORD_CHECKS.some((check) => path.startsWith(check))) {
     toLogin();
     throw new ApiError(401, { error: { message: t("error.session") } });
   }
@@ -103,25 +106,19 @@ export function errorTitle(error) {
     422: "error.invalid",
     429: "error.too_many",
   }[error.status];
-  if (error.status === 402 && error.body?.error) {
-    const { needed, available } = error.body.error;
-    return t("error.credits_detail", { needed, available });
-  }
+  const sized = sizedTitle(error);
+  if (sized) return sized;
   return known ? t(known) : error.message;
 }
 
-/** Fill a <ul> with an error's issues ("where: problem (hint)"); hidden when none. */
+/** Fill a <ul> with an error's issues ("where: problem (hint)", or translated by
+ * lib/messages.js with the server's words in a <details>); hidden when none. */
 export function showIssues(list, error) {
   list.replaceChildren();
   const issues = error?.issues?.length ? error.issues : error ? [{ where: "", problem: error.message, hint: "" }] : [];
   for (const issue of issues) {
     const item = document.createElement("li");
-    if (issue.where) {
-      const where = document.createElement("strong");
-      where.textContent = `${issue.where}: `;
-      item.append(where);
-    }
-    item.append(issue.problem + (issue.hint ? ` (${issue.hint})` : ""));
+    item.append(...issueContent(issue));
     list.append(item);
   }
   list.hidden = issues.length === 0;

@@ -3,6 +3,7 @@
 import { api, errorTitle, upload } from "./api.js";
 import { $, h, toast } from "./dom.js";
 import { t } from "./i18n.js";
+import { serverWords, translateIssue } from "./messages.js";
 
 export const thumbUrl = (imageId) => `/api/images/${imageId}/thumbnail`;
 export const fileUrl = (imageId) => `/api/images/${imageId}/file`;
@@ -65,7 +66,7 @@ export async function pickAssets({ max, chosen = [] }) {
         const answer = await upload("/api/assets", form, () => {});
         assets.unshift(...answer.added);
         for (const asset of answer.added) if (picked.size < max) picked.set(asset.id, asset);
-        for (const skipped of answer.skipped) toast(`${skipped.where}: ${skipped.problem}`, "error");
+        for (const skipped of answer.skipped) toast(translateIssue(skipped) || serverWords(skipped), "error");
         render();
       } catch (error) {
         toast(errorTitle(error), "error");

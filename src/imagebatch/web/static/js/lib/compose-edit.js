@@ -2,7 +2,7 @@
 // (type, size) with a thumbnail each; one prompt for all; uploaded with progress.
 import { upload } from "./api.js";
 import { $, h } from "./dom.js";
-import { formatBytes, formatCredits, formatNumber, t } from "./i18n.js";
+import { formatBytes, formatNumber, t } from "./i18n.js";
 
 const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/heic", "image/heif"]);
 const IMAGE_EXTENSIONS = /\.(jpe?g|png|gif|webp|bmp|heic|heif)$/i;
@@ -32,8 +32,9 @@ function uploadName(path) {
 }
 
 export class EditMode {
-  constructor({ onChange, presetId, limits }) {
+  constructor({ onChange, presetId, limits, priceShare }) {
     this.onChange = onChange;
+    this.priceShare = priceShare;
     this.presetId = presetId;
     this.limits = limits;
     this.items = [];
@@ -154,11 +155,13 @@ export class EditMode {
     (this.usable.length ? this.prompt : $("#edit-pick-files")).focus();
   }
 
-  /** The cost is known without uploading: images × count × the model's price. */
+  /** The cost is known without uploading: images × count × the model's price, × the share
+   * paid (economy's discount, nothing on your own key). */
   async estimate(options, _signal, caps, credits) {
     const tasks = this.usable.length * this.countValue();
-    const price = caps ? caps.price_per_image : 0;
-    return { tasks, estimate: { total: tasks * price, lines: [], reused: 0 }, credits, local: formatCredits(price) };
+    const full = tasks * (caps ? caps.price_per_image : 0);
+    const total = full * this.priceShare();
+    return { tasks, estimate: { total, saving: options.economy ? full - total : 0, lines: [], reused: 0 }, credits };
   }
 
   async submit(options) {

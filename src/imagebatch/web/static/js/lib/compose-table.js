@@ -1,7 +1,7 @@
 // 表格 / Table: an editable grid with the task-table columns (add, duplicate, delete rows),
 // reference images per row from the asset library, Excel/CSV import, the template, and
 // export of the grid as XLSX. Submitted as JSON rows, checked exactly as a table file is.
-import { api, errorTitle } from "./api.js";
+import { api, errorTitle, showIssues } from "./api.js";
 import { ReferenceField } from "./assets.js";
 import { capsOf, fillChoices, loadConfig } from "./catalog.js";
 import { $, confirmDialog, h, toast } from "./dom.js";
@@ -199,6 +199,7 @@ export class TableMode {
     form.append("table", file, file.name);
     try {
       const answer = await api("/api/tables/parse", { method: "POST", form });
+      showIssues($("#table-import-issues"), null);
       if (this.filled().length && !(await confirmDialog(t("table.replace_confirm", { n: this.filled().length }), { confirm: t("table.replace") }))) return;
       this.rows = answer.rows.map(rowFromFile);
       if (!this.rows.length) this.rows.push(blankRow());
@@ -206,8 +207,9 @@ export class TableMode {
       this.onChange();
       toast(t("table.imported", { n: answer.rows.length, name: file.name }), "success");
     } catch (error) {
-      const details = error.issues?.slice(0, 5).map((i) => `${i.where}: ${i.problem}`).join("\n") || "";
-      toast(`${t("table.import_failed", { name: file.name })} ${errorTitle(error)}\n${details}`, "error");
+      // Every issue in the panel (translated where lib/messages.js knows it), the gist in a toast.
+      showIssues($("#table-import-issues"), { ...error, message: errorTitle(error) });
+      toast(`${t("table.import_failed", { name: file.name })} ${errorTitle(error)}`, "error");
     }
   }
 

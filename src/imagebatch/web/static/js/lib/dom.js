@@ -87,3 +87,14 @@ export function debounce(fn, ms) {
     timer = setTimeout(() => fn(...args), ms);
   };
 }
+
+/** Copy a secret to the clipboard (or, where the page may not, select it for Ctrl+C). */
+export async function copyText(text, input = null) {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast(t("common.copied"), "success");
+  } catch {
+    input?.select();
+    toast(t("common.copy_by_hand"));
+  }
+}

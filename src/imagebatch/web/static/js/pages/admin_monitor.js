@@ -1,8 +1,9 @@
-// Admin monitoring: summary cards, every user's batches with progress, and charts of
-// images per day, success rate and cost per provider. Refreshes every few seconds.
+// Admin monitoring: summary cards, every user's batches with progress, charts of images
+// per day, success rate and cost per provider, and the worker processes (live or stopped).
+// Refreshes every few seconds.
 import { api, errorTitle } from "../lib/api.js";
 import { $, h, progressBar, toast } from "../lib/dom.js";
-import { formatAgo, formatNumber, lang, t } from "../lib/i18n.js";
+import { formatAgo, formatDate, formatNumber, lang, t } from "../lib/i18n.js";
 import { batchBadge } from "../lib/status.js";
 import { refreshCredits } from "../lib/shell.js";
 
@@ -56,9 +57,28 @@ function row(batch) {
     h("td", { class: "hide-narrow", text: formatAgo(batch.created_at) }));
 }
 
+function workerRow(worker) {
+  const state = worker.live ? "workers.live" : worker.stopped_at ? "workers.stopped" : "workers.silent";
+  return h("tr", { dataset: { pid: worker.pid, host: worker.host } },
+    h("td", { class: "strong", text: worker.host }),
+    h("td", { class: "num", text: String(worker.pid) }),
+    h("td", {}, h("span", { class: `badge ${worker.live ? "badge-completed" : "badge-cancelled"}`, text: t(state) })),
+    h("td", { class: "num", text: t("workers.load", { running: formatNumber(worker.running), concurrency: formatNumber(worker.concurrency) }) }),
+    h("td", { class: "hide-narrow", text: worker.version }),
+    h("td", { class: "hide-narrow", text: formatDate(worker.started_at) }),
+    h("td", { text: formatAgo(worker.stopped_at || worker.last_seen) }));
+}
+
+function showWorkers(workers) {
+  $("#workers-body").replaceChildren(...workers.map(workerRow));
+  $("#workers-body").setAttribute("aria-busy", "false");
+  $("#workers-empty").hidden = workers.length > 0;
+}
+
 async function refresh() {
   try {
-    const [stats, batches] = await Promise.all([api("/api/admin/stats?days=30"), api("/api/admin/batches?limit=50")]);
+    const [stats, batches, workers] = await Promise.all([api("/api/admin/stats?days=30"), api("/api/admin/batches?limit=50"), api("/api/admin/workers")]);
+    showWorkers(workers);
     showStats(stats);
     $("#monitor-body").replaceChildren(...batches.items.map(row));
     $("#monitor-body").setAttribute("aria-busy", "false");

@@ -6,6 +6,7 @@ import { thumbUrl } from "../lib/assets.js";
 import { $, $$, h, setProgress, toast } from "../lib/dom.js";
 import { formatAgo, formatDuration, formatNumber, t } from "../lib/i18n.js";
 import { Lightbox, viewOfTask } from "../lib/lightbox.js";
+import { issueContent } from "../lib/messages.js";
 import { ACTIVE_BATCH, FINISHED_BATCH, applyBatchBadge, taskBadge } from "../lib/status.js";
 import { refreshCredits } from "../lib/shell.js";
 
@@ -265,7 +266,7 @@ function showSkipped() {
   if (!skipped.length) return;
   const notice = $("#batch-notice");
   notice.replaceChildren(h("strong", { text: t("batch.skipped", { n: skipped.length }) }),
-    h("ul", {}, skipped.map((s) => h("li", { text: `${s.where}: ${s.problem}${s.hint ? ` (${s.hint})` : ""}` }))));
+    h("ul", {}, skipped.map((s) => h("li", {}, ...issueContent(s)))));
   notice.hidden = false;
 }
 

@@ -1,8 +1,8 @@
 // Compose: three modes (generate, edit, table) sharing one settings panel (preset,
-// provider/model, aspect ratio, resolution, negative prompt, seed, name), the cost estimate
-// and the credit balance. The mode is kept in the URL's hash (#generate, #edit, #table).
-import { errorTitle, showIssues } from "../lib/api.js";
-import { ModelPicker, fillChoices, loadConfig, loadPresets, presetPicker } from "../lib/catalog.js";
+// provider/model, economy mode, aspect ratio, resolution, negative prompt, seed, name), the
+// cost estimate and the credit balance. The mode is kept in the URL's hash (#generate…).
+import { api, errorTitle, showIssues } from "../lib/api.js";
+import { ModelPicker, fillChoices, loadConfig, loadPresets, presetPicker, providerOf } from "../lib/catalog.js";
 import { EditMode } from "../lib/compose-edit.js";
 import { GenerateMode } from "../lib/compose-generate.js";
 import { TableMode } from "../lib/compose-table.js";
@@ -10,7 +10,9 @@ import { $, $$, debounce, toast } from "../lib/dom.js";
 import { formatCredits, formatNumber, t } from "../lib/i18n.js";
 import { showCredits } from "../lib/shell.js";
 
-const [config] = await Promise.all([loadConfig(), loadPresets()]);
+const [config, , ownKeyList] = await Promise.all([loadConfig(), loadPresets(), api("/api/auth/provider-keys")]);
+/** Providers you saved your own key for: batches on them cost no credits. */
+const ownKeys = new Set(ownKeyList.map((key) => key.provider));
 showCredits(config.credits);
 let credits = config.credits;
 $("#est-balance").textContent = t("estimate.credits", { n: formatCredits(credits) });
@@ -21,6 +23,7 @@ const aspect = $("#opt-aspect");
 const resolution = $("#opt-resolution");
 const negative = $("#opt-negative");
 const seed = $("#opt-seed");
+const economy = $("#opt-economy");
 const presetId = presetPicker($("#opt-preset"), $("#opt-preset-content"), () => {
   modes.generate.previewSoon();
   changed();
@@ -30,7 +33,13 @@ const picker = new ModelPicker($("#opt-provider"), $("#opt-model"), {
   onChange: (caps) => applyCaps(caps),
 });
 
-const context = { onChange: () => changed(), presetId, limits: config.limits, batchSettings: () => picker.value };
+const context = {
+  onChange: () => changed(),
+  presetId,
+  limits: config.limits,
+  batchSettings: () => picker.value,
+  priceShare: () => (ownKeys.has(picker.value.provider) ? 0 : 1 - economyDiscount()),
+};
 const modes = {
   generate: new GenerateMode(context),
   edit: new EditMode(context),
@@ -38,7 +47,28 @@ const modes = {
 };
 let current = "generate";
 
+/** The chosen provider's batch discount when economy mode is on and possible, else 0. */
+function economyDiscount() {
+  return economy.checked && !economy.disabled ? providerOf(picker.value.provider)?.batch_discount || 0 : 0;
+}
+
+/** Economy mode where the provider runs batch jobs, not on your own key (which is free). */
+function applyEconomy() {
+  const name = picker.value.provider;
+  const discount = providerOf(name)?.batch_discount;
+  const ownKey = ownKeys.has(name);
+  economy.disabled = ownKey || discount === null || discount === undefined;
+  if (economy.disabled) economy.checked = false;
+  const able = config.providers.filter((p) => p.batch_discount !== null && p.configured).map((p) => p.name);
+  $("#opt-economy-hint").textContent = ownKey ? t("economy.own_key")
+    : economy.disabled ? t("economy.unsupported", { providers: able.join(", ") || "–" })
+      : t("economy.hint", { pct: Math.round(discount * 100) });
+  $("#own-key-note").hidden = !ownKey;
+  $("#own-key-note").textContent = ownKey ? t("estimate.own_key", { provider: name }) : "";
+}
+
 function applyCaps(caps) {
+  applyEconomy();
   fillChoices(aspect, config.aspect_ratios, caps?.aspect_ratios);
   fillChoices(resolution, config.resolutions, caps?.resolutions);
   negative.disabled = Boolean(caps && !caps.negative_prompt);
@@ -59,6 +89,7 @@ function options() {
   if (!seed.disabled && seed.value !== "") chosen.seed = Number(seed.value);
   if ($("#opt-name").value.trim()) chosen.name = $("#opt-name").value.trim();
   if (presetId()) chosen.preset_id = presetId();
+  if (economy.checked && !economy.disabled) chosen.economy = true;
   return chosen;
 }
 
@@ -121,6 +152,9 @@ function showEstimate(answer, problem, error = null) {
   $("#est-tasks").textContent = answer ? formatNumber(answer.tasks) : "–";
   $("#est-cost").textContent = answer ? t("estimate.credits", { n: formatCredits(answer.estimate.total) }) : "–";
   $("#est-balance").textContent = t("estimate.credits", { n: formatCredits(credits) });
+  const saving = answer?.estimate.saving || 0;
+  $("#est-saving-row").hidden = !(saving > 0);
+  $("#est-saving").textContent = saving > 0 ? t("estimate.saving_value", { n: formatCredits(saving), pct: Math.round(100 * (answer.estimate.lines[0]?.discount || economyDiscount())) }) : "–";
   const short = answer && answer.estimate.total > credits;
   const warning = $("#est-warning");
   warning.hidden = !(short || problem);
