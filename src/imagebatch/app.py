@@ -30,7 +30,7 @@ from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
 from imagebatch.engine.service import BatchService
 from imagebatch.engine.webhooks import WebhookDispatcher, WebhookSecrets
-from imagebatch.engine.worker import Worker, WorkerOptions
+from imagebatch.engine.worker import Worker, WorkerOptions, new_worker_id
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.registry import LazyProviders, build_providers
 from imagebatch.store.assets import AssetRepo
@@ -125,16 +125,21 @@ class App:
         drain: bool = False,
         capacity: int | None = None,
         grace_seconds: float = 0.0,
+        fair_share: bool = False,
     ) -> Worker:
         """A worker. `concurrency` overrides the global limit for this worker only (the CLI's
-        own run); `capacity` caps what this worker runs at once, within the global limit."""
+        own run); `capacity` caps what this worker runs at once, within the global limit;
+        `fair_share`: at most the global limit divided among the live registered workers."""
         s = self.settings
+        worker_id = new_worker_id()
         limits = LimitSource(
             self.runtime_settings,
             s.concurrency,
             s.provider_concurrency,
             override=concurrency,
             batch_ids=batch_ids,
+            registry=self.worker_registry if fair_share else None,
+            worker_id=worker_id,
         )
         options = WorkerOptions(
             capacity=capacity or max(concurrency or 0, 100),
@@ -155,6 +160,7 @@ class App:
             clock=self.clock,
             rate_limits=self.rate_limits,
             own_keys=self.own_keys,
+            worker_id=worker_id,
         )
 
     def economy_runner(

@@ -100,7 +100,7 @@ def _jobs(
     if relay is not None:  # other processes' events: workers elsewhere, other API servers
         jobs.append(relay.run)
     if workers:
-        worker = app.worker(grace_seconds=app.settings.worker_grace_seconds)
+        worker = app.worker(grace_seconds=app.settings.worker_grace_seconds, fair_share=True)
         server.state.workers.append(worker)
         jobs.append(lambda stop: app.run_worker(worker, stop))
         jobs.append(app.economy_runner().run)  # economy batches: provider batch jobs

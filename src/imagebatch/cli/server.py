@@ -98,7 +98,9 @@ async def _work(capacity: int | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        worker = app.worker(capacity=capacity, grace_seconds=app.settings.worker_grace_seconds)
+        worker = app.worker(
+            capacity=capacity, grace_seconds=app.settings.worker_grace_seconds, fair_share=True
+        )
         console.print(f"worker {worker.id} started (at most {worker.options.capacity} at once)")
         await app.run_relayed(stop, lambda s: app.run_worker(worker, s))
         report = _claim_report(app.queue.claim_stats)

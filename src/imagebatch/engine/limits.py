@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
+from imagebatch.engine.clock import utc_now
 from imagebatch.store.claim import ClaimLimits
 from imagebatch.store.settings import GLOBAL_CONCURRENCY, SettingsRepo
+from imagebatch.store.workers import WorkerRepo
+
+#: a worker not heard from for this long no longer counts as live
+WORKER_SILENCE = timedelta(seconds=30)
 
 #: how long a read of the run-time setting is trusted; a change takes effect within this
 CACHE_SECONDS = 1.0
@@ -21,7 +28,13 @@ class LimitSource:
         *,
         override: int | None = None,
         batch_ids: Sequence[int] | None = None,
+        registry: WorkerRepo | None = None,
+        worker_id: str = "",
     ) -> None:
+        self._worker_id = worker_id
+        #: with a registry, this worker takes at most its fair share of the global limit
+        self._registry = registry
+        self._share: tuple[float, int] | None = None
         self._settings = settings
         self._default = default_global
         self._per_provider = dict(per_provider)
@@ -49,6 +62,20 @@ class LimitSource:
             self._cached = (now, int(value))
         return self._cached[1]
 
+    async def fair_share(self) -> int | None:
+        """The global limit divided among the live registered workers (rounded up), or None
+        without a registry. Otherwise one worker's group commit refills its own freed slots
+        in the same transaction, and the others, however many, never get one."""
+        if self._registry is None:
+            return None
+        now = time.monotonic()
+        if self._share is None or now - self._share[0] > CACHE_SECONDS:
+            # The others, plus this worker, whether or not it has registered yet.
+            others = await self._registry.live_count(utc_now() - WORKER_SILENCE, self._worker_id)
+            self._share = (now, max(1, math.ceil(await self.global_limit() / (others + 1))))
+        return self._share[1]
+
     def forget(self) -> None:
         """Read the setting again on the next claim (it was just changed here)."""
         self._cached = None
+        self._share = None

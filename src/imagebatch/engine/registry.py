@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import socket
-from datetime import timedelta
 
 from imagebatch import __version__
 from imagebatch.engine.clock import Clock, utc_now
@@ -16,8 +15,6 @@ from imagebatch.engine.worker import Worker
 from imagebatch.store.workers import WorkerInfo, WorkerRepo
 
 BEAT_SECONDS = 5.0
-#: a worker not heard from for this long no longer counts as live
-WORKER_SILENCE = timedelta(seconds=30)
 
 
 async def announce(

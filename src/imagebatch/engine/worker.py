@@ -16,20 +16,21 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from imagebatch.blobs.base import BlobStore
 from imagebatch.domain.records import Task
 from imagebatch.domain.retry import RetryPolicy
+from imagebatch.engine.calls import ProviderCaller
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
-from imagebatch.errors import AuthFailed, InvalidRequest, ProviderError, RateLimited
-from imagebatch.providers.base import ImageProvider, ProviderRequest, ProviderResult
+from imagebatch.errors import ProviderError
+from imagebatch.providers.base import ImageProvider
 from imagebatch.store.images import ImageRepo
 from imagebatch.store.queue import Completion, QueueRepo, Refill
 from imagebatch.store.transitions import AttemptEnd
@@ -78,9 +79,8 @@ class Worker:
         rate_limits: RateLimits | None = None,
         own_keys: OwnKeys | None = None,
     ) -> None:
-        self.own_keys = own_keys
+        self.caller = ProviderCaller(providers, rate_limits, own_keys)
         self.queue = queue
-        self.providers = providers
         self.limits = limits
         self.retry = retry
         self.options = options or WorkerOptions()
@@ -88,7 +88,6 @@ class Worker:
         self.clock = clock
         self.id = worker_id or new_worker_id()
         self.outputs = OutputWriter(images, blobs)
-        self.rate_limits = rate_limits
         self._inflight: dict[int, asyncio.Task[None]] = {}
         #: finished tasks waiting for the next group commit, with who waits for the outcome
         self._completions: list[tuple[Completion, asyncio.Future[int | None]]] = []
@@ -164,8 +163,16 @@ class Worker:
             )
             await asyncio.wait(running, timeout=self.options.grace_seconds)
 
+    async def _room(self, ending: int = 0) -> int:
+        """Tasks this worker may start now, `ending` of its running ones about to end."""
+        cap = self.options.capacity
+        share = await self.limits.fair_share()
+        if share is not None:
+            cap = min(cap, share)
+        return max(0, cap - len(self._inflight) + ending)
+
     async def _fill(self) -> None:
-        room = self.options.capacity - len(self._inflight)
+        room = await self._room()
         if room <= 0:
             return
         limits = await self.limits.current()
@@ -217,14 +224,9 @@ class Worker:
 
     async def _execute(self, task: Task) -> None:
         started = time.perf_counter()
-        provider = self.providers.get(task.provider)
         try:
-            if provider is None:
-                raise _unknown_provider(task.provider)
             request = await self.outputs.request_for(task)
-            if task.own_key:
-                request = replace(request, api_key=await self._own_key(task))
-            result = await self._call(task.provider, provider, request)
+            result = await self.caller.call(task, request)
             image = await self.outputs.store(task, result)
         except ProviderError as error:
             await self._failed(task, error, _elapsed_ms(started))
@@ -235,31 +237,6 @@ class Worker:
             self._publish(task, "succeeded", output_image_id=image_id)
         else:
             await self.outputs.discard_if_orphan(image)
-
-    async def _own_key(self, task: Task) -> str:
-        key = await self.own_keys.key(task.owner, task.provider) if self.own_keys else None
-        if key is None:
-            raise AuthFailed(
-                f"{task.provider}: this task runs on your own API key, which was removed; "
-                "add it again and retry, or retry the batch on the server's key"
-            )
-        return key
-
-    async def _call(
-        self, name: str, provider: ImageProvider, request: ProviderRequest
-    ) -> ProviderResult:
-        """The provider call, paced by its requests-per-minute bucket when it has one."""
-        bucket = self.rate_limits.bucket(name) if self.rate_limits else None
-        if bucket is None:
-            return await provider.generate(request)
-        await bucket.acquire()
-        try:
-            result = await provider.generate(request)
-        except RateLimited as error:
-            bucket.on_rate_limited(error.retry_after)
-            raise
-        bucket.on_success()
-        return result
 
     async def _failed(self, task: Task, error: ProviderError, latency_ms: float) -> None:
         end = AttemptEnd(
@@ -315,7 +292,7 @@ class Worker:
         dropped mid-transaction) the completions are tried once more, without the claim:
         each applies only to a task we still lease, so one that did commit changes nothing."""
         try:
-            wanted = 0 if self._stopping else len(items)
+            wanted = 0 if self._stopping else min(len(items), await self._room(len(items)))
             refill = Refill(wanted, await self.limits.current(), self.options.lease_seconds)
             return await self.queue.succeed_many(self.id, items, self.clock(), refill)
         except Exception as error:
@@ -389,7 +366,3 @@ def _brief(error: Exception) -> str:
 
 def _elapsed_ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
-
-
-def _unknown_provider(name: str) -> ProviderError:
-    return InvalidRequest(f"provider {name!r} is not configured on this worker")

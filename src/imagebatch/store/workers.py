@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from imagebatch.store.db import Database
 from imagebatch.store.tables_accounts import workers
@@ -51,6 +51,19 @@ class WorkerRepo:
             .values(running=0, last_seen=now, stopped_at=now)
         )
         await self.db.write(lambda conn: conn.execute(statement))
+
+    async def live_count(self, since: datetime, besides: str = "") -> int:
+        """Workers other than `besides` that reported since `since` and have not stopped."""
+        query = select(func.count()).where(
+            workers.c.last_seen >= since,
+            workers.c.stopped_at.is_(None),
+            workers.c.id != besides,
+        )
+
+        def work(conn: Connection) -> int:
+            return int(conn.scalar(query) or 0)
+
+        return await self.db.read(work)
 
     async def seen_since(self, since: datetime) -> list[WorkerInfo]:
         """Workers that reported since `since`, running or stopped, newest first."""

@@ -14,7 +14,7 @@ from imagebatch.api.views import BatchOut, Page, PresetOut
 from imagebatch.domain.credits import from_micros
 from imagebatch.domain.states import BatchStatus
 from imagebatch.engine.events import Event
-from imagebatch.engine.registry import WORKER_SILENCE
+from imagebatch.engine.limits import WORKER_SILENCE
 from imagebatch.engine.runtime import RuntimeSettings, RuntimeSettingsUpdate
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=responses(401, 403))

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from imagebatch.api.deps import AppDep
 from imagebatch.app import App
 from imagebatch.domain.credits import from_micros
-from imagebatch.engine.registry import WORKER_SILENCE
+from imagebatch.engine.limits import WORKER_SILENCE
 from imagebatch.store.stats import LATENCY_BUCKETS
 
 router = APIRouter(tags=["health"])
