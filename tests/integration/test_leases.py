@@ -75,3 +75,34 @@ async def test_task_that_keeps_losing_workers_fails(tmp_path: Path, database_url
         assert task.status is TaskStatus.FAILED and task.error_kind == "WorkerLost"
     finally:
         await app.close()
+
+
+async def test_a_worker_that_slept_through_its_lease_gives_the_call_up_before_claiming(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A laptop asleep for an hour: on waking, the worker's own next claim would reap the task
+    and take it again under the same worker id, and the old call's late result would then
+    match the new lease. The old call is abandoned first, so only the new one runs."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url, lease_seconds=60)
+    clock = ManualClock()
+    provider = DemoProvider(latency_ms=3_600_000)
+    app = await build_app(settings, providers={"demo": provider}, clock=clock)
+    try:
+        batch = await submit(app, prompts("a kite"))
+        worker = app.worker(batch_ids=[batch.id])
+        await worker._fill()
+        first_call = worker._inflight[next(iter(worker._inflight))]
+        while provider.in_flight == 0:
+            await asyncio.sleep(0)
+
+        clock.advance(61)  # no heartbeat for longer than the lease
+        await worker._fill()  # reaps its own expired lease and claims the task again
+        await asyncio.gather(first_call, return_exceptions=True)
+        assert first_call.cancelled()
+        while provider.in_flight == 0:  # the new call starts
+            await asyncio.sleep(0)
+        assert (provider.in_flight, worker.running) == (1, 1)
+        outcomes = [a["outcome"] for a in await app.tasks.attempts_of(next(iter(worker._inflight)))]
+        assert outcomes == ["lost", None]
+    finally:
+        await app.close()

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from imagebatch.blobs.base import BlobStore
 from imagebatch.domain.records import Task
@@ -25,6 +25,7 @@ from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.calls import ProviderCaller
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
+from imagebatch.engine.leases import LeaseBook
 from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.own_keys import OwnKeys
@@ -89,6 +90,7 @@ class Worker:
         self.id = worker_id or new_worker_id()
         self.outputs = OutputWriter(images, blobs)
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._leases = LeaseBook()
         #: finished tasks waiting for the next group commit, with who waits for the outcome
         self._completions: list[tuple[Completion, asyncio.Future[int | None]]] = []
         self._flush_needed = asyncio.Event()
@@ -172,19 +174,32 @@ class Worker:
         return max(0, cap - len(self._inflight) + ending)
 
     async def _fill(self) -> None:
+        self._abandon_expired()
         room = await self._room()
         if room <= 0:
             return
         limits = await self.limits.current()
-        claimed = await self.queue.claim(
-            self.id, room, limits, self.clock(), self.options.lease_seconds
-        )
-        for task in claimed:
-            self._start(task)
+        now = self.clock()
+        claimed = await self.queue.claim(self.id, room, limits, now, self.options.lease_seconds)
+        self._start(claimed, now)
 
-    def _start(self, task: Task) -> None:
-        self._inflight[task.id] = asyncio.create_task(self._guarded(task))
-        self._publish(task, "running")
+    def _start(self, claimed: list[Task], claimed_at: datetime) -> None:
+        self._leases.granted((t.id for t in claimed), self._lease_end(claimed_at))
+        for task in claimed:
+            self._inflight[task.id] = asyncio.create_task(self._guarded(task))
+            self._publish(task, "running")
+
+    def _lease_end(self, start: datetime) -> datetime:
+        return start + timedelta(seconds=self.options.lease_seconds)
+
+    def _abandon_expired(self) -> None:
+        """Give up calls whose lease may have run out unrenewed (see engine/leases.py)."""
+        for task_id in self._leases.expired(self.clock()):
+            self._leases.forget(task_id)
+            running = self._inflight.pop(task_id, None)
+            if running is not None:
+                log.warning("task %s: lease ran out unrenewed; abandoning the call", task_id)
+                running.cancel()
 
     async def _drained(self) -> bool:
         batch_ids = self.limits.batch_ids
@@ -216,7 +231,9 @@ class Worker:
             # A bug of ours must not kill the worker; the lease returns the task later.
             log.exception("task %s: unexpected error", task.id)
         finally:
-            self._inflight.pop(task.id, None)
+            if self._inflight.get(task.id) is asyncio.current_task():
+                self._inflight.pop(task.id)
+                self._leases.forget(task.id)
             if self._refilled:
                 self._refilled -= 1
             else:
@@ -271,7 +288,10 @@ class Worker:
         while True:
             await self._flush_needed.wait()
             self._flush_needed.clear()
-            waiting, self._completions = self._completions, []
+            # A completion whose call was abandoned meanwhile (its waiter cancelled) is not ours.
+            waiting = [(item, f) for item, f in self._completions if not f.cancelled()]
+            self._completions = []
+            claimed_at = self.clock()
             try:
                 results, following = await self._record([item for item, _ in waiting])
             except Exception as error:  # the waiters log it; their leases bring the tasks back
@@ -279,8 +299,7 @@ class Worker:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for next_task in following:
-                self._start(next_task)
+            self._start(following, claimed_at)
             self._refilled += len(following)
             for (_, future), done in zip(waiting, results, strict=True):
                 if not future.done():
@@ -314,12 +333,14 @@ class Worker:
             await self.check_leases()
         except Exception as error:
             log.warning("renewing leases failed (%s); next beat tries again", _brief(error))
+            self._abandon_expired()
 
     async def check_leases(self) -> None:
         """Extend our leases; abandon calls whose task was cancelled or taken over."""
         ids = list(self._inflight)
-        until = self.clock() + timedelta(seconds=self.options.lease_seconds)
+        until = self._lease_end(self.clock())
         still_ours = await self.queue.heartbeat(self.id, ids, until)
+        self._leases.granted(still_ours, until)
         for task_id in set(ids) - still_ours:
             running = self._inflight.get(task_id)
             if running is not None:

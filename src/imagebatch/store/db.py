@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from imagebatch.config import normalise_database_url
@@ -34,6 +35,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=10000",
 )
 READ_THREADS = 4
+#: PostgreSQL's answers that mean "run the transaction again": deadlock detected, and a
+#: serialization failure. Our writes take rows in one order, so these stay rare.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSACTION_TRIES = 3
 
 
 class Database:
@@ -82,8 +87,16 @@ async def _in_thread(
 
 
 def _transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
-    with engine.begin() as conn:
-        return work(conn)
+    """One transaction, run again when PostgreSQL aborted it to break a deadlock: `work`
+    only talks to the database, so a rolled-back try leaves nothing behind."""
+    for tries_left in range(TRANSACTION_TRIES - 1, -1, -1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as error:
+            if not tries_left or getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _read_only(engine: Engine, work: Callable[[Connection], T]) -> T:

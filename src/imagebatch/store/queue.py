@@ -180,10 +180,15 @@ class QueueRepo:
             if refill:
                 take_claim_turn(conn)
             waited = time.perf_counter() - asked
-            results = [_complete(conn, worker_id, item, now) for item in items]
+            # Rows in id order, as every writer takes them, so two writers never wait in a circle.
+            by_task = {
+                item[0].id: _complete(conn, worker_id, item, now)
+                for item in sorted(items, key=lambda item: item[0].id)
+            }
+            results = [by_task[task.id] for task, _, _ in items]
             done = [item[0] for item, ok in zip(items, results, strict=True) if ok is not None]
             ledger.charge(conn, [priced(t) for t in done if t.price], now)
-            for batch_id, n in Counter(t.batch_id for t in done).items():
+            for batch_id, n in sorted(Counter(t.batch_id for t in done).items()):
                 bump(conn, batch_id, "succeeded", now, n)
             if not refill:
                 return results, []

@@ -74,12 +74,18 @@ class TaskRepo:
         def work(conn: Connection) -> int:
             batch = get_batch(conn, batch_id)
             check_batch_transition(batch.status, BatchStatus.CANCELLED)
+            unfinished = tasks.c.status.in_(_values(task_sources(TaskStatus.CANCELLED)))
+            # Lock the rows in id order first, as group commits take them (PostgreSQL's UPDATE
+            # takes them in whatever order it scans).
+            conn.execute(
+                select(tasks.c.id)
+                .where(tasks.c.batch_id == batch_id, unfinished)
+                .order_by(tasks.c.id)
+                .with_for_update()
+            )
             cancelled = conn.execute(
                 update(tasks)
-                .where(
-                    tasks.c.batch_id == batch_id,
-                    tasks.c.status.in_(_values(task_sources(TaskStatus.CANCELLED))),
-                )
+                .where(tasks.c.batch_id == batch_id, unfinished)
                 .values(
                     status=TaskStatus.CANCELLED.value,
                     lease_owner=None,
