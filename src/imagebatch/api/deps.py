@@ -31,7 +31,13 @@ _bearer = HTTPBearer(auto_error=False, description="A personal API token (POST /
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Browser session")
 
 
-def get_app(request: Request) -> App:
+# Dependencies are coroutines even when they do no I/O: FastAPI runs a plain function in a
+# thread, a hand-off that costs more than the work (and, under load, a GIL switch interval).
+async def get_app(request: Request) -> App:
+    return app_of(request)
+
+
+def app_of(request: Request) -> App:
     app: App = request.app.state.app
     return app
 

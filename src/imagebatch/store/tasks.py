@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import (
@@ -45,17 +45,13 @@ class TaskRepo:
         limit: int = 100,
     ) -> list[Task]:
         """Tasks of a batch in order, `limit` at a time after `after_id` (cursor paging)."""
-        query = (
-            select(tasks)
-            .where(tasks.c.batch_id == batch_id, tasks.c.id > after_id)
-            .order_by(tasks.c.id)
-            .limit(limit)
-        )
+        query = _PAGE if status is None else _PAGE_IN_STATUS
+        params: dict[str, object] = {"batch_id": batch_id, "after_id": after_id, "limit": limit}
         if status is not None:
-            query = query.where(tasks.c.status == status.value)
+            params["status"] = status.value
 
         def work(conn: Connection) -> list[Task]:
-            return [task_from_row(row) for row in (conn.execute(query)).all()]
+            return [task_from_row(row) for row in (conn.execute(query, params)).all()]
 
         return await self.db.read(work)
 
@@ -158,6 +154,17 @@ class TaskRepo:
         counts = dict.fromkeys(TaskStatus, 0)
         counts.update({TaskStatus(s): n for s, n in rows})
         return counts
+
+
+# Pages are polled often: their statements are built once (building one costs more of our
+# CPU than SQLite spends running it).
+_PAGE = (
+    select(tasks)
+    .where(tasks.c.batch_id == bindparam("batch_id"), tasks.c.id > bindparam("after_id"))
+    .order_by(tasks.c.id)
+    .limit(bindparam("limit"))
+)
+_PAGE_IN_STATUS = _PAGE.where(tasks.c.status == bindparam("status"))
 
 
 def _requeue(conn: Connection, batch_id: int, ids: list[int], now: datetime) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from imagebatch.api.deps import SESSION_COOKIE, get_app
+from imagebatch.api.deps import SESSION_COOKIE, app_of
 from imagebatch.domain.accounts import User
 
 
@@ -13,5 +13,5 @@ async def page_user(request: Request) -> User | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    found = await get_app(request).accounts.session(token)
+    found = await app_of(request).accounts.session(token)
     return found[0] if found else None
