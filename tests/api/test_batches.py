@@ -118,6 +118,27 @@ async def test_list_and_task_pages_use_cursors(api: Api) -> None:
         assert len(seen) == 5 == len(set(seen)) and seen == sorted(seen)
 
 
+async def test_a_task_page_shows_each_task_as_the_task_endpoint_does(api: Api) -> None:
+    """Pages are serialised straight from rows (a fast path); the single-task endpoint goes
+    through TaskOut. Both must say the same, for tasks in every state and shape."""
+    await api.user("alice")
+    async with api.session("alice") as alice:
+        rows = [
+            {"prompt": "fine", "aspect_ratio": "16:9", "resolution": "2K", "seed": 7},
+            {"prompt": "[demo:reject] refused", "negative_prompt": "blur"},
+            {"prompt": "twice", "count": 2, "filename": "named"},
+        ]
+        created = (await alice.post("/api/batches", json={"rows": rows})).json()
+        batch_id = created["batch"]["id"]
+        await api.wait_batch(alice, batch_id)
+        page = (await alice.get(f"/api/batches/{batch_id}/tasks")).json()
+        assert len(page["items"]) == 4 and page["next_cursor"] is None
+        assert {t["status"] for t in page["items"]} == {"succeeded", "failed"}
+        for listed in page["items"]:
+            single = (await alice.get(f"/api/tasks/{listed['id']}")).json()
+            assert listed == single
+
+
 async def test_pause_resume_cancel_and_retry(api: Api) -> None:
     await api.user("alice")
     async with api.session("alice") as alice:
