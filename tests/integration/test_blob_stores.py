@@ -3,7 +3,9 @@ on loopback) reached through boto3."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from imagebatch.blobs.base import BlobStore, content_key
+from imagebatch.blobs.base import BlobStore, content_key, open_in_thread
 from imagebatch.blobs.factory import open_blob_store
 from imagebatch.blobs.local import LocalBlobStore
 from imagebatch.blobs.s3 import S3BlobStore, content_disposition, parse_s3_url
@@ -173,3 +175,26 @@ def test_parse_s3_url(url: str, expected: tuple[str, str]) -> None:
 def test_bad_storage_urls_are_refused_with_a_hint(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings(storage_url=url)
+
+
+async def test_what_is_opened_for_a_request_that_went_away_is_closed() -> None:
+    """A download cancelled while its file (or S3 body) is being opened in a thread: the
+    thread's result arrives after no one waits for it, and must still be closed."""
+    started, release, closed = threading.Event(), threading.Event(), threading.Event()
+
+    class Handle:
+        def close(self) -> None:
+            closed.set()
+
+    def opener() -> Handle:
+        started.set()
+        release.wait(5)
+        return Handle()
+
+    job = asyncio.create_task(open_in_thread(opener))
+    assert await asyncio.to_thread(started.wait, 5)
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    release.set()
+    assert await asyncio.to_thread(closed.wait, 5)

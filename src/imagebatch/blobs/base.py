@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 #: "ab/cd/<sha256>.ext": what content_key() makes, and the only keys a store accepts
 _KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}")
 
 CHUNK_SIZE = 65536
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
+async def open_in_thread(open_: Callable[[], C]) -> C:
+    """open_() in a thread. If we are cancelled meanwhile (a client that went away), what it
+    opens is closed when it is done, rather than left open with no one holding it."""
+    future = asyncio.get_running_loop().run_in_executor(None, open_)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_close_result)
+        raise
+
+
+def _close_result(future: asyncio.Future[C]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 def content_key(data: bytes, extension: str) -> tuple[str, str]:

@@ -9,7 +9,13 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from imagebatch.blobs.base import CHUNK_SIZE, StoredObject, checked_key, is_content_key
+from imagebatch.blobs.base import (
+    CHUNK_SIZE,
+    StoredObject,
+    checked_key,
+    is_content_key,
+    open_in_thread,
+)
 
 
 class LocalBlobStore:
@@ -49,7 +55,8 @@ class LocalBlobStore:
         return self.path(key).stat().st_size
 
     async def open_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
-        handle = await asyncio.to_thread(self.path(key).open, "rb")
+        path = self.path(key)
+        handle = await open_in_thread(lambda: path.open("rb"))
         try:
             while chunk := await asyncio.to_thread(handle.read, chunk_size):
                 yield chunk

@@ -16,7 +16,13 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
-from imagebatch.blobs.base import CHUNK_SIZE, StoredObject, checked_key, is_content_key
+from imagebatch.blobs.base import (
+    CHUNK_SIZE,
+    StoredObject,
+    checked_key,
+    is_content_key,
+    open_in_thread,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -107,7 +113,7 @@ class S3BlobStore:
         return head["ContentLength"]
 
     async def open_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
-        body = await asyncio.to_thread(self._body, key)
+        body = await open_in_thread(lambda: self._body(key))
         try:
             while chunk := await asyncio.to_thread(body.read, chunk_size):
                 yield chunk

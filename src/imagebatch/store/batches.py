@@ -35,7 +35,7 @@ class BatchRepo:
         return await self.db.write(lambda conn: _create(conn, new, new_tasks, now))
 
     async def get(self, batch_id: int) -> Batch:
-        return await self.db.read(lambda conn: _get(conn, batch_id))
+        return await self.db.read_small(lambda conn: _get(conn, batch_id))
 
     async def find_by_fingerprint(self, fingerprint: str) -> Batch | None:
         query = (

@@ -51,11 +51,15 @@ class Database:
             ensure_parent_dir(url)
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", 1)
             self.read_engine = _sqlite_engine(url, "BEGIN", READ_THREADS)
+            # read_small()'s own connection, used only on the event loop's thread: it never
+            # waits for the reader threads' connections (that would stall the loop).
+            self.inline_engine = _sqlite_engine(url, "BEGIN", 1)
         else:
             self.write_engine = create_engine(
                 url, pool_size=writers + READ_THREADS, pool_pre_ping=True
             )
             self.read_engine = self.write_engine
+            self.inline_engine = self.write_engine  # unused: every read goes to a thread
         self._writers = ThreadPoolExecutor(writers, thread_name_prefix="db-write")
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="db-read")
 
@@ -66,6 +70,15 @@ class Database:
     async def read(self, work: Callable[[Connection], T]) -> T:
         return await _in_thread(self._readers, _read_only, self.read_engine, work)
 
+    async def read_small(self, work: Callable[[Connection], T]) -> T:
+        """read() for a small indexed read (a row, a page): on SQLite it runs right here, on
+        the event loop, because handing it to a thread and back costs more than the read
+        (and under load waits for the GIL twice). On PostgreSQL it is a network round trip,
+        so it goes to a thread like any read."""
+        if self.is_sqlite:
+            return _read_only(self.inline_engine, work)
+        return await self.read(work)
+
     def write_now(self, work: Callable[[Connection], T]) -> T:
         """The same as write(), for synchronous callers (migrations, tools)."""
         return _transaction(self.write_engine, work)
@@ -75,6 +88,8 @@ class Database:
         self._readers.shutdown(wait=True)
         self.write_engine.dispose()
         self.read_engine.dispose()
+        if self.is_sqlite:
+            self.inline_engine.dispose()
 
 
 async def _in_thread(

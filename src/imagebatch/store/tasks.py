@@ -53,7 +53,7 @@ class TaskRepo:
         def work(conn: Connection) -> list[Task]:
             return [task_from_row(row) for row in (conn.execute(query, params)).all()]
 
-        return await self.db.read(work)
+        return await self.db.read_small(work)
 
     async def attempts_of(self, task_id: int) -> list[dict[str, object]]:
         query = select(attempts).where(attempts.c.task_id == task_id).order_by(attempts.c.number)
