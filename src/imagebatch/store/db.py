@@ -8,7 +8,8 @@ millisecond of our CPU.
 SQLite allows one writer at a time, so writes run on a single writer thread with
 BEGIN IMMEDIATE: they queue in order instead of spinning in SQLite's busy handler, and a
 claim's read-then-update cannot interleave with another write. Reads run on their own
-threads beside it (WAL). On PostgreSQL several writer threads run at once.
+threads beside it (WAL), except small indexed ones (read_small), which run on the event loop.
+On PostgreSQL several writer threads run at once.
 """
 
 from __future__ import annotations
