@@ -6,11 +6,8 @@ A bounded number of generated requests per operation (IMAGEBATCH_SCHEMA_EXAMPLES
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,38 +15,21 @@ import schemathesis
 from argon2 import PasswordHasher
 from hypothesis import HealthCheck, given, settings
 
-from imagebatch.app import build_app
+from imagebatch.app import App, build_app
 from imagebatch.config import Settings
 from imagebatch.domain.accounts import Role
 from imagebatch.providers.demo import DemoProvider
-from tests.api.conftest import start_server
+from tests.api.threaded import ThreadedServer
 
 EXAMPLES = int(os.environ.get("IMAGEBATCH_SCHEMA_EXAMPLES", "15"))
 
 
-class ServerThread(threading.Thread):
+class ServerThread(ThreadedServer):
     """The server on its own event loop, so synchronous schemathesis calls can reach it."""
 
-    def __init__(self, data_dir: Path) -> None:
-        super().__init__(daemon=True)
-        self.data_dir = data_dir
-        self.ready = threading.Event()
-        self.url = ""
-        self.token = ""
-        self._stopping: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.error: BaseException | None = None
+    token = ""
 
-    def run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as error:
-            self.error = error
-            self.ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
+    async def prepare(self) -> App:
         app = await build_app(
             Settings(data_dir=self.data_dir, retry_base_delay=0, retry_max_delay=0),
             providers={"demo": DemoProvider()},
@@ -57,28 +37,12 @@ class ServerThread(threading.Thread):
         app.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         user = await app.accounts.create_user("fuzzer", "fuzzer-password", Role.ADMIN)
         _, self.token = await app.accounts.create_token(user, "schemathesis")
-        server, task, self.url = await start_server(app)
-        self.ready.set()
-        await self._stopping.wait()
-        server.should_exit = True
-        await task
-        await app.close()
-
-    def stop(self) -> None:
-        if self._loop and self._stopping:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self.join(timeout=30)
+        return app
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    thread = ServerThread(tmp_path_factory.mktemp("schema") / "data")
-    thread.start()
-    assert thread.ready.wait(30), "the server did not start"
-    if thread.error:
-        raise thread.error
-    yield thread
-    thread.stop()
+    yield from ServerThread(tmp_path_factory.mktemp("schema") / "data").serve()
 
 
 @pytest.fixture(scope="module")

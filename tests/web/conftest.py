@@ -9,10 +9,8 @@ skipped, unless IMAGEBATCH_TEST_REQUIRE_BROWSER=1 (CI), where that is a failure.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +27,7 @@ from imagebatch.engine.runtime import RuntimeSettingsUpdate
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.providers.openai_batch import OpenAIBatchProvider
 from imagebatch.web import install_web
-from tests.api.conftest import start_server
+from tests.api.threaded import ThreadedServer
 from tests.fakes.openai_images import FakeOpenAI
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,40 +61,26 @@ OPENAI_PRICE = 0.25
 T = TypeVar("T")
 
 
-class LiveServer(threading.Thread):
-    """The server on its own event loop; `call` runs a coroutine there from a test."""
+class LiveServer(ThreadedServer):
+    """The web UI's server: the demo provider, and OpenAI (economy mode) against a fake."""
 
     def __init__(self, data_dir: Path) -> None:
-        super().__init__(daemon=True, name="imagebatch-web-server")
-        self.data_dir = data_dir
-        self.ready = threading.Event()
-        self.url = ""
-        self.app: App | None = None
-        self.error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
+        super().__init__(data_dir, extra=install_web)
+        self._fake_url = ""  # the fake OpenAI's, once main() started it
 
-    def run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as error:
-            self.error = error
-            self.ready.set()
-
-    async def _main(self) -> None:
+    async def main(self) -> None:
         with FakeOpenAI(f"{OPENAI_KEY},{OWN_OPENAI_KEY}") as fake:
-            await self._serve(fake)
+            self._fake_url = fake.base_url
+            await super().main()
 
-    async def _serve(self, fake: FakeOpenAI) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
+    async def prepare(self) -> App:
         settings = Settings(
             data_dir=self.data_dir,
             retry_base_delay=0,
             retry_max_delay=0,
             prices={"demo/demo": 0.5, "openai/gpt-image-1": OPENAI_PRICE},
         )
-        openai = OpenAIBatchProvider(SecretStr(OPENAI_KEY), fake.base_url, 10.0)
+        openai = OpenAIBatchProvider(SecretStr(OPENAI_KEY), self._fake_url, 10.0)
         app = await build_app(
             settings, providers={"demo": DemoProvider(latency_ms=60), "openai": openai}
         )
@@ -104,38 +88,12 @@ class LiveServer(threading.Thread):
         for name, role in USERS.items():
             await app.accounts.create_user(name, PASSWORD, role, to_micros(1000))
         await app.runtime.update(RuntimeSettingsUpdate(max_image_bytes=MAX_IMAGE_BYTES))
-        self.app = app
-        server, task, self.url = await start_server(app, extra=install_web)
-        self.ready.set()
-        await self._stopping.wait()
-        server.should_exit = True
-        await task
-        await app.close()
-
-    def call(self, work: Callable[[App], Awaitable[T]]) -> T:
-        assert self._loop is not None and self.app is not None
-        app = self.app
-
-        async def run() -> T:
-            return await work(app)
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=15)
-
-    def stop(self) -> None:
-        if self._loop and self._stopping:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self.join(timeout=30)
+        return app
 
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    thread = LiveServer(tmp_path_factory.mktemp("web") / "data")
-    thread.start()
-    assert thread.ready.wait(30), "the server did not start"
-    if thread.error:
-        raise thread.error
-    yield thread
-    thread.stop()
+    yield from LiveServer(tmp_path_factory.mktemp("web") / "data").serve()
 
 
 @pytest.fixture(scope="module")
