@@ -33,6 +33,21 @@ class Uploaded:
     oversize: list[SkippedOut]
 
 
+#: OpenAPI: one uploaded file, and several
+FILE = {"type": "string", "format": "binary"}
+FILES = {"type": "array", "items": FILE}
+
+
+def multipart_body(properties: dict[str, Any], json_model: str | None = None) -> dict[str, Any]:
+    """openapi_extra for a route that reads its multipart body itself (read_multipart), so
+    FastAPI cannot describe it; `json_model` names the schema of a JSON body it also takes."""
+    content: dict[str, Any] = {}
+    if json_model:
+        content["application/json"] = {"schema": {"$ref": f"#/components/schemas/{json_model}"}}
+    content["multipart/form-data"] = {"schema": {"type": "object", "properties": properties}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
 async def read_multipart(request: Request, *, max_files: int, max_bytes: int) -> Uploaded:
     limit = max_files * max_bytes + FIELDS_ALLOWANCE
     declared = request.headers.get("content-length", "")

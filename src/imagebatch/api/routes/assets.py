@@ -11,28 +11,14 @@ from pydantic import BaseModel
 from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.routes.images import visible_image
-from imagebatch.api.uploads import read_multipart
+from imagebatch.api.uploads import FILES, multipart_body, read_multipart
 from imagebatch.api.views import ImageOut, SkippedOut
 from imagebatch.errors import InputError, InputIssue
 from imagebatch.store.assets import Asset
 
 router = APIRouter(prefix="/api/assets", tags=["assets"])
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = multipart_body({"files": FILES})
 
 
 class AssetOut(BaseModel):

@@ -13,7 +13,13 @@ from imagebatch.api.deps import AppDep, CurrentUser, Cursor, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.snapshots import Snapshots
 from imagebatch.api.submit import Submitter
-from imagebatch.api.uploads import options_from_fields, read_multipart
+from imagebatch.api.uploads import (
+    FILE,
+    FILES,
+    multipart_body,
+    options_from_fields,
+    read_multipart,
+)
 from imagebatch.api.views import BatchCreated, BatchOut, DeliveryOut, Page, TaskOut
 from imagebatch.app import App
 from imagebatch.domain.accounts import User
@@ -24,22 +30,14 @@ from imagebatch.errors import InputError, InputIssue, NotFound
 router = APIRouter(tags=["batches"])
 
 MULTIPART_FIELDS = {
-    "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
-    "table": {"type": "string", "format": "binary"},
-    "references": {"type": "array", "items": {"type": "string", "format": "binary"}},
+    "images": FILES,
+    "table": FILE,
+    "references": FILES,
     "prompt": {"type": "string"},
     "count": {"type": "integer", "minimum": 1, "maximum": 10},
     **{name: {"type": "string"} for name in BatchOptions.model_fields},
 }
-CREATE_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/BatchIn"}},
-            "multipart/form-data": {"schema": {"type": "object", "properties": MULTIPART_FIELDS}},
-        },
-    }
-}
+CREATE_BODY = multipart_body(MULTIPART_FIELDS, json_model="BatchIn")
 
 
 class Retried(BaseModel):

@@ -17,7 +17,7 @@ from imagebatch.api.bodies import MAX_SEED
 from imagebatch.api.deps import AppDep, CurrentUser
 from imagebatch.api.errors import IssueOut, responses
 from imagebatch.api.routes.images import disposition
-from imagebatch.api.uploads import read_multipart
+from imagebatch.api.uploads import FILE, multipart_body, read_multipart
 from imagebatch.domain.prompts import expand_template, template_variables
 from imagebatch.domain.sheet_columns import COLUMNS
 from imagebatch.domain.sheet_files import template_workbook, write_results
@@ -29,19 +29,7 @@ router = APIRouter(tags=["tables"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: a table file, and room for the multipart framing
 MAX_TABLE_FILES = 1
-TABLE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"table": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
+TABLE_BODY = multipart_body({"table": FILE})
 PREVIEW_LIMIT = 200
 
 
