@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import io
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 
 from tests.api.conftest import Api
-
-
-def _xlsx(rows: list[list[object]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+from tests.unit.test_sheets import xlsx
 
 
 async def test_a_table_becomes_rows_with_english_keys(api: Api) -> None:
     await api.user("ann")
     ann = await api.login("ann")
-    data = _xlsx(
+    data = xlsx(
         [
             ["提示词", "图片比例", "生成数量", "参考图"],
             ["红色鞋", "16：9", 2, "a.png; b.png"],
