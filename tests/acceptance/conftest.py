@@ -19,11 +19,14 @@ class Cli:
     cwd: Path
     env: dict[str, str]
 
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "imagebatch", *args],
             cwd=self.cwd,
             env=self.env,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -102,25 +102,9 @@ def test_users_create_prints_or_reads_the_password(cli: Cli) -> None:
     made = cli.run("users", "create", "bob", "--admin")
     assert made.returncode == 0, made.stderr
     assert "Created admin 'bob'" in made.stdout and "Password:" in made.stdout
-    piped = subprocess.run(
-        [sys.executable, "-m", "imagebatch", "users", "create", "carol", "--password-stdin"],
-        cwd=cli.cwd,
-        env=cli.env,
-        input="carols-password\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    piped = cli.run("users", "create", "carol", "--password-stdin", input="carols-password\n")
     assert piped.returncode == 0 and "Password:" not in piped.stdout
-    short = subprocess.run(
-        [sys.executable, "-m", "imagebatch", "users", "create", "dave", "--password-stdin"],
-        cwd=cli.cwd,
-        env=cli.env,
-        input="short\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    short = cli.run("users", "create", "dave", "--password-stdin", input="short\n")
     assert short.returncode == 2 and "at least 8" in short.stderr
     assert cli.run("users", "create", "bob").returncode == 2  # taken
     listing = cli.run("users", "list")
