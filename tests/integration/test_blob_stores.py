@@ -15,7 +15,7 @@ import pytest
 
 from imagebatch.blobs.base import BlobStore, content_key, open_in_thread
 from imagebatch.blobs.factory import open_blob_store
-from imagebatch.blobs.local import LocalBlobStore
+from imagebatch.blobs.local import LocalBlobStore, write_atomically
 from imagebatch.blobs.s3 import S3BlobStore, content_disposition, parse_s3_url
 from imagebatch.config import Settings
 from tests.services import S3Server
@@ -198,3 +198,21 @@ async def test_what_is_opened_for_a_request_that_went_away_is_closed() -> None:
         await job
     release.set()
     assert await asyncio.to_thread(closed.wait, 5)
+
+
+def test_atomic_write_makes_the_folder_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "deeper" / "file.png"
+    write_atomically(target, b"first")
+    write_atomically(target, b"second")  # replaces; the folder now exists
+    assert target.read_bytes() == b"second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["file.png"]
+    # The mode follows the umask like any new file (a temporary file's 0600 would be kept).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_failed_atomic_write_leaves_nothing_behind(tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        write_atomically(tmp_path / "file.png", "not bytes")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []

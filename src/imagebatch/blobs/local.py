@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +16,9 @@ from imagebatch.blobs.base import (
     is_content_key,
     open_in_thread,
 )
+
+#: a new file of our own: never follow or reuse what is already there
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 class LocalBlobStore:
@@ -98,13 +101,26 @@ class LocalBlobStore:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: a crash leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    """Write to a temporary file beside `path`, then rename: a crash leaves no partial file.
+
+    The folder is made only when the first open fails (it exists for all but the first file
+    in it), and the temporary file is opened directly: `mkdir` and `mkstemp` on every write
+    took 7 % of the queue's CPU time (bench/queue.py, profiled).
+    """
+    temp = path.with_name(f".tmp-{secrets.token_hex(8)}{path.suffix}")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        fd = os.open(temp, _NEW_FILE, 0o666)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, _NEW_FILE, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise

@@ -136,6 +136,19 @@ def _shapes(digest: bytes, width: int, height: int) -> Image.Image:
     return image
 
 
+def _scale(width: int) -> int:
+    return max(12, width // 40)
+
+
+@functools.lru_cache(maxsize=32)
+def _banner(width: int) -> Image.Image:
+    """The "not AI" strip across the top, drawn once per width: text drawing is slow."""
+    scale = _scale(width)
+    strip = Image.new("RGB", (width, scale * 2), (0, 0, 0))
+    ImageDraw.Draw(strip).text((scale // 2, scale // 2), BANNER, (255, 255, 0), _font(scale))
+    return strip
+
+
 def render(request: ProviderRequest) -> bytes:
     digest = _seed_of(request)
     if request.mode is Mode.EDIT and request.images:
@@ -143,12 +156,11 @@ def render(request: ProviderRequest) -> bytes:
             image = ImageOps.mirror(ImageOps.posterize(source.convert("RGB"), 3))
     else:
         image = _shapes(digest, *dimensions(request.aspect_ratio, request.resolution))
-    draw = ImageDraw.Draw(image)
-    scale = max(12, image.width // 40)
-    draw.rectangle((0, 0, image.width, scale * 2), fill=(0, 0, 0))
-    font = _font(scale)
-    draw.text((scale // 2, scale // 2), BANNER, fill=(255, 255, 0), font=font)
-    draw.text((scale // 2, scale * 3), request.prompt[:200], fill=(255, 255, 255), font=font)
+    image.paste(_banner(image.width), (0, 0))
+    scale = _scale(image.width)
+    ImageDraw.Draw(image).text(
+        (scale // 2, scale * 3), request.prompt[:200], fill=(255, 255, 255), font=_font(scale)
+    )
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
