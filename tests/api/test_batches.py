@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import Api
+from tests.api.conftest import DEMO_PRICE, Api
 
 
 async def test_template_batch_runs_to_completion(api: Api) -> None:
@@ -119,8 +119,9 @@ async def test_list_and_task_pages_use_cursors(api: Api) -> None:
 
 
 async def test_a_task_page_shows_each_task_as_the_task_endpoint_does(api: Api) -> None:
-    """Pages are serialised straight from rows (a fast path); the single-task endpoint goes
-    through TaskOut. Both must say the same, for tasks in every state and shape."""
+    """Pages are validated from column values in one call (a fast path); the single-task
+    endpoint goes through a Task record. Both must say the same, for tasks in every state
+    and shape."""
     await api.user("alice")
     async with api.session("alice") as alice:
         rows = [
@@ -134,6 +135,7 @@ async def test_a_task_page_shows_each_task_as_the_task_endpoint_does(api: Api) -
         page = (await alice.get(f"/api/batches/{batch_id}/tasks")).json()
         assert len(page["items"]) == 4 and page["next_cursor"] is None
         assert {t["status"] for t in page["items"]} == {"succeeded", "failed"}
+        assert [t["credits"] for t in page["items"]] == [DEMO_PRICE] * 4  # price in micros
         for listed in page["items"]:
             single = (await alice.get(f"/api/tasks/{listed['id']}")).json()
             assert listed == single

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
 
 from imagebatch.domain.accounts import ApiToken, User
 from imagebatch.domain.credits import from_micros
@@ -116,16 +116,25 @@ class TaskOut(BaseModel):
     reference_image_ids: list[int]
     output_image_id: int | None
     reused: bool
-    credits: float = 0.0
+    #: what the task costs (the record's price, kept in micro-credits)
+    credits: Annotated[float, BeforeValidator(from_micros), Field(validation_alias="price")] = 0.0
     created_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:
-        out = cls.model_validate(task, from_attributes=True)
-        out.credits = from_micros(task.price)
-        return out
+        return cls.model_validate(task, from_attributes=True)
+
+
+_TASKS = TypeAdapter(list[TaskOut])
+
+
+def task_page_json(columns: list[dict[str, Any]], next_cursor: str | None) -> str:
+    """A page of tasks from their rows' column values (TaskRepo.page_columns): all rows
+    validated in one call, without a Task record each, as pages are polled often."""
+    items = _TASKS.validate_python(columns)
+    return Page[TaskOut].model_construct(items=items, next_cursor=next_cursor).model_dump_json()
 
 
 class ImageOut(BaseModel):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, Row, bindparam, func, select, update
 
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import (
@@ -45,15 +47,30 @@ class TaskRepo:
         limit: int = 100,
     ) -> list[Task]:
         """Tasks of a batch in order, `limit` at a time after `after_id` (cursor paging)."""
+        return [task_from_row(row) for row in await self._page(batch_id, status, after_id, limit)]
+
+    async def page_columns(
+        self,
+        batch_id: int,
+        status: TaskStatus | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """page() as each row's column values, for a caller that turns many rows into
+        something else at once (the API's task pages, polled often): building Task records
+        in between cost more than the query."""
+        rows = await self._page(batch_id, status, after_id, limit)
+        keys = tuple(rows[0]._fields) if rows else ()
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    async def _page(
+        self, batch_id: int, status: TaskStatus | None, after_id: int, limit: int
+    ) -> Sequence[Row[Any]]:
         query = _PAGE if status is None else _PAGE_IN_STATUS
         params: dict[str, object] = {"batch_id": batch_id, "after_id": after_id, "limit": limit}
         if status is not None:
             params["status"] = status.value
-
-        def work(conn: Connection) -> list[Task]:
-            return [task_from_row(row) for row in (conn.execute(query, params)).all()]
-
-        return await self.db.read_small(work)
+        return await self.db.read_small(lambda conn: conn.execute(query, params).all())
 
     async def attempts_of(self, task_id: int) -> list[dict[str, object]]:
         query = select(attempts).where(attempts.c.task_id == task_id).order_by(attempts.c.number)

@@ -20,7 +20,14 @@ from imagebatch.api.uploads import (
     options_from_fields,
     read_multipart,
 )
-from imagebatch.api.views import BatchCreated, BatchOut, DeliveryOut, Page, TaskOut
+from imagebatch.api.views import (
+    BatchCreated,
+    BatchOut,
+    DeliveryOut,
+    Page,
+    TaskOut,
+    task_page_json,
+)
 from imagebatch.app import App
 from imagebatch.domain.accounts import User
 from imagebatch.domain.records import Batch, Task
@@ -150,11 +157,10 @@ async def list_tasks(
 ) -> Response:
     """A batch's tasks in order, `limit` at a time: pass next_cursor to continue."""
     await owned_batch(app, user, batch_id)
-    found = await app.tasks.page(batch_id, status, after_id=cursor or 0, limit=limit)
-    next_cursor = str(found[-1].id) if len(found) == limit else None
-    page = Page[TaskOut](items=[TaskOut.of(t) for t in found], next_cursor=next_cursor)
+    found = await app.tasks.page_columns(batch_id, status, after_id=cursor or 0, limit=limit)
+    next_cursor = str(found[-1]["id"]) if len(found) == limit else None
     # Serialised once, here: pages are polled often, and FastAPI would validate them again.
-    return Response(page.model_dump_json(), media_type="application/json")
+    return Response(task_page_json(found, next_cursor), media_type="application/json")
 
 
 @router.post("/api/batches/{batch_id}/cancel", responses=responses(401, 403, 404, 409))
