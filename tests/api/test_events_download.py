@@ -7,11 +7,13 @@ import csv
 import io
 import json
 import zipfile
+from collections.abc import AsyncIterator
 from typing import Any
 
-from httpx_sse import aconnect_sse
+from httpx_sse import ServerSentEvent, aconnect_sse
 from PIL import Image
 
+from imagebatch.engine.events import Event
 from imagebatch.imaging import provenance
 from tests.api.conftest import Api
 
@@ -43,6 +45,34 @@ async def test_sse_delivers_task_and_batch_events_until_the_end(api: Api) -> Non
     finished = [d for kind, d in events if kind == "task" and d["status"] == "succeeded"]
     assert len(finished) == 3 and all(d["output_image_id"] for d in finished)
     assert events[-1][1]["succeeded"] == 3
+
+
+async def test_sse_events_published_together_arrive_each_whole_and_in_order(api: Api) -> None:
+    """Events that arrive together go out in one write per client: still separate events."""
+    await api.user("alice")
+    async with api.session("alice") as alice:
+        created = (await alice.post("/api/batches", json={"prompt": "[demo:hang] x"})).json()
+        batch_id = created["batch"]["id"]
+        async with aconnect_sse(alice, "GET", f"/api/batches/{batch_id}/events") as source:
+            stream = source.aiter_sse()
+            await anext(stream)  # the snapshot on connect
+            for n in range(5):  # in one go: the feed finds them queued together
+                api.app.events.publish(
+                    Event("task", batch_id=batch_id, task_id=1000 + n, status="running")
+                )
+            async with asyncio.timeout(10):
+                got = [json.loads(sse.data) async for sse in _task_events(stream, 5)]
+        await alice.post(f"/api/batches/{batch_id}/cancel")
+    assert [d["task_id"] for d in got] == [1000, 1001, 1002, 1003, 1004]
+
+
+async def _task_events(stream: AsyncIterator[ServerSentEvent], count: int) -> Any:
+    async for sse in stream:
+        if sse.event == "task" and json.loads(sse.data)["task_id"] >= 1000:
+            yield sse
+            count -= 1
+            if not count:
+                return
 
 
 async def test_zip_download_has_every_output_named_and_a_manifest(api: Api) -> None:

@@ -2,8 +2,9 @@
 encoded once and handed to every client watching that batch.
 
 With hundreds of clients on one batch, per-client work is what limits: here a task event
-costs one JSON encoding, plus a queue put and a socket write per client. Batch snapshots
-(counts, status) go out at most every SNAPSHOT_SECONDS while the batch changes.
+costs one JSON encoding, and each burst of events (those that arrive together) a queue put
+and a socket write per client. Batch snapshots (counts, status) go out at most every
+SNAPSHOT_SECONDS while the batch changes.
 """
 
 from __future__ import annotations
@@ -54,11 +55,16 @@ class _Feed:
                 wait = (
                     None if changed_at is None else changed_at + SNAPSHOT_SECONDS - time.monotonic()
                 )
-                event = await _next(bus, wait)
-                if event is not None and event.batch_id == self.batch_id:
+                ours = [e for e in await _burst(bus, wait) if e.batch_id == self.batch_id]
+                if ours:
                     self.snapshots.touch(self.batch_id)
-                    if event.kind == "task":
-                        self.send(encode(json.dumps(task_data(event)), "task"))
+                    # One message per burst: each client costs one wake-up and one write
+                    # however many tasks changed together (a group commit ends several).
+                    tasks = [
+                        encode(json.dumps(task_data(e)), "task") for e in ours if e.kind == "task"
+                    ]
+                    if tasks:
+                        self.send(b"".join(tasks))
                     changed_at = changed_at or time.monotonic()
                 if changed_at is not None and time.monotonic() - changed_at >= SNAPSHOT_SECONDS:
                     changed_at = None
@@ -91,10 +97,15 @@ class Feeds:
                     feed.task.cancel()
 
 
-async def _next(queue: asyncio.Queue[Event], timeout: float | None) -> Event | None:
+async def _burst(queue: asyncio.Queue[Event], timeout: float | None) -> list[Event]:
+    """The next event and all others already waiting behind it; none after `timeout`."""
     if timeout is not None and timeout <= 0:
-        return None
+        return []
     try:
-        return await asyncio.wait_for(queue.get(), timeout)
+        async with asyncio.timeout(timeout):
+            burst = [await queue.get()]
     except TimeoutError:
-        return None
+        return []
+    while not queue.empty():
+        burst.append(queue.get_nowait())
+    return burst
