@@ -35,6 +35,7 @@ import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from typing import Any
 
@@ -129,6 +130,40 @@ async def subscriber(url: str, token: str, batch_id: int, until: float) -> list[
     return delays
 
 
+class Probe:
+    """One more client, alone in its own thread, asking for the same two things 20 times a
+    second while the pollers run. The pollers' figures include their own queueing (200
+    asyncio clients in two processes); this one shows what the server alone adds."""
+
+    def __init__(self, url: str, token: str, batch_id: int, first: int) -> None:
+        self.args = (url, token, batch_id, first)
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        url, token, batch_id, first = self.args
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            while not self._stop.wait(0.05):
+                cursor = first + random.randrange(TASKS)
+                for path in (
+                    f"/api/batches/{batch_id}",
+                    f"/api/batches/{batch_id}/tasks?limit=50&cursor={cursor}",
+                ):
+                    sent = time.perf_counter()
+                    client.get(path).raise_for_status()
+                    self.latencies.append(time.perf_counter() - sent)
+
+
 def run_share(kind: str, args: tuple[Any, ...], count: int, seconds: float) -> list[float]:
     async def main() -> list[float]:
         until = time.monotonic() + seconds
@@ -181,18 +216,20 @@ def main() -> None:
         try:
             wait_healthy(url)
             token, batch_id, first = prepare(url)
-            polled = spread(
-                "poll",
-                (url, token, batch_id, first),
-                options.clients,
-                options.procs,
-                options.seconds,
-            )
+            with Probe(url, token, batch_id, first) as probe:
+                polled = spread(
+                    "poll",
+                    (url, token, batch_id, first),
+                    options.clients,
+                    options.procs,
+                    options.seconds,
+                )
             rate = len(polled) / options.seconds
             print(
                 f"polling, {options.clients} clients: {len(polled)} requests ({rate:.0f}/s): "
                 f"{quantiles(polled)}"
             )
+            print(f"  meanwhile one more client on its own: {quantiles(probe.latencies)}")
             delays = spread(
                 "sse", (url, token, batch_id), options.subscribers, options.procs, options.seconds
             )
