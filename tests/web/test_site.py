@@ -70,9 +70,8 @@ def test_admin_changes_concurrency_and_adds_a_preset_users_then_see(web: Browse)
     expect(admin.get_by_label("Global concurrency")).to_have_value("7")
 
     admin.get_by_role("link", name="Presets").click()
-    # Loaded means the page's module ran, so "Add preset" has its handler (a click before
-    # that does nothing: seen once under a loaded CI machine).
-    expect(admin.locator("#presets-body")).to_have_attribute("aria-busy", "false")
+    # Served disabled until the page's module gives it its handler (a click before that did
+    # nothing: seen once on a loaded CI machine); Playwright's click waits for it.
     admin.get_by_role("button", name="Add preset").click()
     dialog = admin.get_by_role("dialog", name="Add preset")
     dialog.get_by_label("Title").fill("Watercolour")
@@ -93,6 +92,7 @@ def test_admin_changes_concurrency_and_adds_a_preset_users_then_see(web: Browse)
 
     admin.get_by_role("link", name="Users & credits").click()
     expect(admin.get_by_role("cell", name="alice", exact=True)).to_be_visible()
+    expect(admin.get_by_role("button", name="New user")).to_be_enabled()  # served disabled
     shot(admin, "admin-users")
 
     user = web.login("alice")

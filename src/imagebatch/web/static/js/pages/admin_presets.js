@@ -115,5 +115,6 @@ form.addEventListener("submit", async (event) => {
 
 $("#preset-cancel").addEventListener("click", () => dialog.close());
 $("#preset-add").addEventListener("click", () => openDialog());
+$("#preset-add").disabled = false; // served disabled: until now a click did nothing
 load().catch((error) => toast(errorTitle(error), "error"));
 refreshCredits().catch(() => {});

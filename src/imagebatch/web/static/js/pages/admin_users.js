@@ -123,6 +123,7 @@ $("#user-add").addEventListener("click", () => {
   $("#user-dialog").showModal();
   $("#new-user-name").focus();
 });
+$("#user-add").disabled = false; // served disabled: until now a click did nothing
 $("#user-cancel").addEventListener("click", () => $("#user-dialog").close());
 $("#grant-cancel").addEventListener("click", () => $("#grant-dialog").close());
 load().catch((error) => toast(errorTitle(error), "error"));
