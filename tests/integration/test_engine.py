@@ -4,6 +4,7 @@ folder and in S3 (a real S3 server on loopback)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -46,6 +47,38 @@ async def test_concurrency_limit_is_never_exceeded_and_is_reached(
     await run_to_end(app, [batch.id])  # global limit from settings: 3
     assert demo.max_in_flight == 3
     assert (await app.batches.get(batch.id)).succeeded == 24
+
+
+async def test_a_call_slot_is_refilled_while_the_last_output_is_still_being_stored(
+    app: App, demo: DemoProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit is on provider calls: the next call starts as soon as one ends, though the
+    ended task's output is still being written (held here) and the task still running."""
+    await app.runtime_settings.put(GLOBAL_CONCURRENCY, 1)
+    release = threading.Event()
+    put = app.blobs.put_blocking
+
+    def held_put(key: str, data: bytes) -> None:
+        release.wait(10)
+        put(key, data)
+
+    monkeypatch.setattr(app.blobs, "put_blocking", held_put)
+    batch = await submit(app, prompts("first", "second", "third"))
+
+    async def all_called() -> None:
+        while demo.calls < 3:
+            await asyncio.sleep(0.001)
+
+    worker = asyncio.create_task(app.worker(batch_ids=[batch.id], drain=True).run())
+    try:
+        await asyncio.wait_for(all_called(), 10)  # every call made, no output stored yet
+        assert demo.max_in_flight == 1
+        assert (await app.batches.get(batch.id)).succeeded == 0
+    finally:
+        release.set()
+    await asyncio.wait_for(worker, 20)
+    assert (await app.batches.get(batch.id)).succeeded == 3
+    assert demo.max_in_flight == 1
 
 
 async def test_concurrency_changed_at_run_time_takes_effect(app: App, demo: DemoProvider) -> None:

@@ -106,3 +106,41 @@ async def test_a_worker_that_slept_through_its_lease_gives_the_call_up_before_cl
         assert outcomes == ["lost", None]
     finally:
         await app.close()
+
+
+async def test_a_group_commit_records_the_tasks_still_ours_and_nothing_of_a_lost_one(
+    tmp_path: Path, database_url: str
+) -> None:
+    """One transaction for several ends: the task given back meanwhile gets no output and
+    leaves no image row; two ends with the same content share one image row."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    clock = ManualClock()
+    app = await build_app(settings, providers={"demo": DemoProvider()}, clock=clock)
+    try:
+        batch = await submit(app, prompts("a", "b", "c"))
+        worker = app.worker(batch_ids=[batch.id])
+        first, lost, third = await app.queue.claim(
+            worker.id, 3, await worker.limits.current(), clock(), 60
+        )
+        assert await app.queue.release([lost.id], worker.id, clock()) == 1
+        same = NewImage("1" * 64, "image/png", 1, 1, 1, "same.png", "output")
+        orphan = NewImage("2" * 64, "image/png", 1, 1, 1, "orphan.png", "output")
+        end = AttemptEnd("succeeded", 1.0, provider_request_id="req-1")
+        items = [(first, same, end), (lost, orphan, end), (third, same, end)]
+
+        results, _ = await app.queue.succeed_many(worker.id, items, clock())
+
+        assert results[0] is not None and results[0] == results[2] and results[1] is None
+        assert not await app.images.referenced("2" * 64)
+        by_id = {t.id: t for t in await app.tasks.page(batch.id)}
+        assert [by_id[t.id].status for t in (first, lost, third)] == [
+            TaskStatus.SUCCEEDED,
+            TaskStatus.PENDING,
+            TaskStatus.SUCCEEDED,
+        ]
+        assert by_id[third.id].output_image_id == results[0]
+        [attempt] = await app.tasks.attempts_of(third.id)
+        assert (attempt["outcome"], attempt["provider_request_id"]) == ("succeeded", "req-1")
+        assert (await app.batches.get(batch.id)).succeeded == 2
+    finally:
+        await app.close()

@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from imagebatch.blobs.base import BlobStore
@@ -25,15 +25,18 @@ from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.calls import ProviderCaller
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
+from imagebatch.engine.group_commit import GroupCommit
 from imagebatch.engine.leases import LeaseBook
 from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.errors import ProviderError
-from imagebatch.providers.base import ImageProvider
+from imagebatch.providers.base import ImageProvider, ProviderRequest, ProviderResult
+from imagebatch.store.claim import ClaimLimits
+from imagebatch.store.completions import Completion
 from imagebatch.store.images import ImageRepo
-from imagebatch.store.queue import Completion, QueueRepo, Refill
+from imagebatch.store.queue import QueueRepo, Refill
 from imagebatch.store.transitions import AttemptEnd
 
 log = logging.getLogger(__name__)
@@ -90,10 +93,13 @@ class Worker:
         self.id = worker_id or new_worker_id()
         self.outputs = OutputWriter(images, blobs)
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        #: running tasks whose provider call is over. Storing and recording an output takes
+        #: ~10 ms, mostly waiting for the GIL and the group commit; the call slot goes to the
+        #: next task meanwhile (see ClaimLimits.finishing).
+        self._finishing: set[int] = set()
         self._leases = LeaseBook()
-        #: finished tasks waiting for the next group commit, with who waits for the outcome
-        self._completions: list[tuple[Completion, asyncio.Future[int | None]]] = []
-        self._flush_needed = asyncio.Event()
+        #: records successes in shared transactions, refilling freed slots as it goes
+        self._group = GroupCommit(self._record, self._refill, clock)
         self._flusher: asyncio.Task[None] | None = None
         #: slots the group commit already refilled, so their ends need not wake the main loop
         self._refilled = 0
@@ -117,7 +123,7 @@ class Worker:
         stop = stop or asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         listener = asyncio.create_task(self._listen())
-        self._flusher = asyncio.create_task(self._flush_loop())
+        self._flusher = asyncio.create_task(self._group.run())
         try:
             while not stop.is_set():
                 # Cleared before looking for work: a task ending meanwhile re-sets it.
@@ -165,20 +171,24 @@ class Worker:
             )
             await asyncio.wait(running, timeout=self.options.grace_seconds)
 
-    async def _room(self, ending: int = 0) -> int:
-        """Tasks this worker may start now, `ending` of its running ones about to end."""
+    async def _room(self) -> int:
+        """Tasks this worker may start now. Those whose call is over leave their slot free,
+        up to `cap` of them: a slow store must not let outputs pile up in memory."""
         cap = self.options.capacity
         share = await self.limits.fair_share()
         if share is not None:
             cap = min(cap, share)
-        return max(0, cap - len(self._inflight) + ending)
+        return max(0, cap - len(self._inflight) + min(cap, len(self._finishing)))
+
+    async def _claim_limits(self) -> ClaimLimits:
+        return replace(await self.limits.current(), finishing=list(self._finishing))
 
     async def _fill(self) -> None:
         self._abandon_expired()
         room = await self._room()
         if room <= 0:
             return
-        limits = await self.limits.current()
+        limits = await self._claim_limits()
         now = self.clock()
         claimed = await self.queue.claim(self.id, room, limits, now, self.options.lease_seconds)
         self._start(claimed, now)
@@ -186,6 +196,7 @@ class Worker:
     def _start(self, claimed: list[Task], claimed_at: datetime) -> None:
         self._leases.granted((t.id for t in claimed), self._lease_end(claimed_at))
         for task in claimed:
+            self._finishing.discard(task.id)  # taken again after its lease ran out
             self._inflight[task.id] = asyncio.create_task(self._guarded(task))
             self._publish(task, "running")
 
@@ -196,6 +207,7 @@ class Worker:
         """Give up calls whose lease may have run out unrenewed (see engine/leases.py)."""
         for task_id in self._leases.expired(self.clock()):
             self._leases.forget(task_id)
+            self._finishing.discard(task_id)
             running = self._inflight.pop(task_id, None)
             if running is not None:
                 log.warning("task %s: lease ran out unrenewed; abandoning the call", task_id)
@@ -233,17 +245,19 @@ class Worker:
         finally:
             if self._inflight.get(task.id) is asyncio.current_task():
                 self._inflight.pop(task.id)
+                self._finishing.discard(task.id)
                 self._leases.forget(task.id)
-            if self._refilled:
+            if self._refilled and self._inflight:
                 self._refilled -= 1
-            else:
+            else:  # the last one out always wakes the loop: it may have drained the batch
+                self._refilled = 0
                 self._wake.set()
 
     async def _execute(self, task: Task) -> None:
         started = time.perf_counter()
         try:
             request = await self.outputs.request_for(task)
-            result = await self.caller.call(task, request)
+            result = await self._call(task, request)
             image = await self.outputs.store(task, result)
         except ProviderError as error:
             await self._failed(task, error, _elapsed_ms(started))
@@ -254,6 +268,20 @@ class Worker:
             self._publish(task, "succeeded", output_image_id=image_id)
         else:
             await self.outputs.discard_if_orphan(image)
+
+    async def _call(self, task: Task, request: ProviderRequest) -> ProviderResult:
+        """The provider call; once it is over, the group commit fills its slot."""
+        try:
+            result = await self.caller.call(task, request)
+        except ProviderError:
+            self._call_over(task)
+            raise
+        self._call_over(task)
+        return result
+
+    def _call_over(self, task: Task) -> None:
+        self._finishing.add(task.id)
+        self._group.poke()
 
     async def _failed(self, task: Task, error: ProviderError, latency_ms: float) -> None:
         end = AttemptEnd(
@@ -279,40 +307,24 @@ class Worker:
         if self._flusher is None:  # not running a loop (tests drive single steps)
             [done], _ = await self.queue.succeed_many(self.id, [item], self.clock())
             return done
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._completions.append((item, future))
-        self._flush_needed.set()
-        return await future
+        return await self._group.add(item)
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._flush_needed.wait()
-            self._flush_needed.clear()
-            # A completion whose call was abandoned meanwhile (its waiter cancelled) is not ours.
-            waiting = [(item, f) for item, f in self._completions if not f.cancelled()]
-            self._completions = []
-            claimed_at = self.clock()
-            try:
-                results, following = await self._record([item for item, _ in waiting])
-            except Exception as error:  # the waiters log it; their leases bring the tasks back
-                for _, future in waiting:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            self._start(following, claimed_at)
-            self._refilled += len(following)
-            for (_, future), done in zip(waiting, results, strict=True):
-                if not future.done():
-                    future.set_result(done)
+    def _refill(self, claimed: list[Task], claimed_at: datetime) -> None:
+        self._start(claimed, claimed_at)
+        self._refilled += len(claimed)
 
     async def _record(self, items: list[Completion]) -> tuple[list[int | None], list[Task]]:
         """The group commit, claiming the next tasks for the freed slots in the same
-        transaction (no extra round trip). On a database error (typically a connection
-        dropped mid-transaction) the completions are tried once more, without the claim:
-        each applies only to a task we still lease, so one that did commit changes nothing."""
+        transaction (no extra round trip). It runs when outputs are stored and when calls
+        end, so a slot is refilled while its last task's output is still being stored.
+        On a database error (typically a connection dropped mid-transaction) the
+        completions are tried once more, without the claim: each applies only to a task we
+        still lease, so one that did commit changes nothing."""
         try:
-            wanted = 0 if self._stopping else min(len(items), await self._room(len(items)))
-            refill = Refill(wanted, await self.limits.current(), self.options.lease_seconds)
+            wanted = 0 if self._stopping else await self._room()
+            if not items and not wanted:
+                return [], []
+            refill = Refill(wanted, await self._claim_limits(), self.options.lease_seconds)
             return await self.queue.succeed_many(self.id, items, self.clock(), refill)
         except Exception as error:
             log.warning("recording %d result(s) failed (%s); once more", len(items), _brief(error))
@@ -368,6 +380,7 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.queue.release(ids, self.id, self.clock())
         self._inflight.clear()
+        self._finishing.clear()
 
     def _publish(self, task: Task, status: str, **data: object) -> None:
         self.events.publish(

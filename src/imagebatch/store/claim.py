@@ -35,12 +35,24 @@ class ClaimLimits:
     per_provider: dict[str, int] = field(default_factory=dict)
     #: only claim from these batches (the CLI works on its own batch)
     batch_ids: Sequence[int] | None = None
+    #: ids of the claiming worker's running tasks whose provider call is over (their
+    #: outputs are being stored and recorded): they hold no call slot, so while that worker
+    #: still leases them they are not counted
+    finishing: Sequence[int] = ()
 
 
 # Statements are built once: building them costs more of our CPU than SQLite spends running them.
 _RUNNING = (
     select(tasks.c.owner, tasks.c.provider, func.count())
-    .where(tasks.c.status == TaskStatus.RUNNING.value)
+    .where(
+        tasks.c.status == TaskStatus.RUNNING.value,
+        # Counted exactly here, not subtracted from the counts: a finishing task may have
+        # failed or changed hands since the worker listed it.
+        ~and_(
+            tasks.c.id.in_(bindparam("finishing", expanding=True)),
+            tasks.c.lease_owner == bindparam("worker"),
+        ),
+    )
     .group_by(tasks.c.owner, tasks.c.provider)
 )
 # Economy batches run as provider batch jobs (engine/economy.py), never task by task.
@@ -86,9 +98,12 @@ def take_claim_turn(conn: Connection) -> None:
         conn.execute(_CLAIM_LOCK)
 
 
-def pick(conn: Connection, wanted: int, limits: ClaimLimits, now: datetime) -> list[int]:
+def pick(
+    conn: Connection, wanted: int, limits: ClaimLimits, now: datetime, worker_id: str = ""
+) -> list[int]:
     """Ids to claim: within the limits, round-robin between owners, then priority, then FIFO."""
-    running = conn.execute(_RUNNING).all()
+    params = {"finishing": list(limits.finishing), "worker": worker_id}
+    running = conn.execute(_RUNNING, params).all()
     free = min(wanted, limits.global_limit - sum(n for _, _, n in running))
     if free <= 0:
         return []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from imagebatch.domain.records import Image
@@ -30,29 +31,35 @@ class NewImage:
 
 
 def _upsert_statement(dialect: str) -> Any:
+    """One multi-row statement that returns the id of every content, new or already stored:
+    DO UPDATE (a no-op rewrite of the key) because DO NOTHING returns no row for those."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    columns = [*NewImage.__slots__, "created_at"]
-    return (
-        insert(images)
-        .values({name: bindparam(name) for name in columns})
-        .on_conflict_do_nothing(index_elements=["sha256"])
-        .returning(images.c.id)
-    )
+    statement = insert(images)
+    return statement.on_conflict_do_update(
+        index_elements=["sha256"], set_={"sha256": statement.excluded.sha256}
+    ).returning(images.c.id, images.c.sha256)
 
 
 # Built once per dialect: every completed task runs this, and building it anew cost more of
 # our CPU than the database spends on it.
 _UPSERT = {dialect: _upsert_statement(dialect) for dialect in ("sqlite", "postgresql")}
-_BY_SHA = select(images.c.id).where(images.c.sha256 == bindparam("sha256"))
+
+
+def upsert_images(conn: Connection, new: Sequence[NewImage], now: datetime) -> dict[str, int]:
+    """{sha256: id} of the rows for these contents, inserting those that are new."""
+    # One row per content: a multi-row upsert may not touch the same row twice.
+    distinct = {image.sha256: image for image in new}
+    rows = [
+        {**{name: getattr(image, name) for name in NewImage.__slots__}, "created_at": now}
+        for image in distinct.values()
+    ]
+    returned = conn.execute(_UPSERT[conn.dialect.name], rows).all()
+    return {sha256: image_id for image_id, sha256 in returned}
 
 
 def upsert_image(conn: Connection, image: NewImage, now: datetime) -> int:
     """The id of the row for this content, inserting it if it is new."""
-    values = {name: getattr(image, name) for name in NewImage.__slots__}
-    inserted = conn.execute(_UPSERT[conn.dialect.name], {**values, "created_at": now}).scalar()
-    if inserted is not None:
-        return int(inserted)
-    return int(conn.execute(_BY_SHA, {"sha256": image.sha256}).scalar_one())
+    return upsert_images(conn, [image], now)[image.sha256]
 
 
 def _get(conn: Connection, image_id: int) -> Image:

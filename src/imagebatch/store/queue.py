@@ -20,17 +20,18 @@ from imagebatch.domain.records import Task
 from imagebatch.domain.states import TaskStatus
 from imagebatch.store import ledger
 from imagebatch.store.claim import ClaimLimits, pick, take_claim_turn
+from imagebatch.store.completions import Completion, complete_many
 from imagebatch.store.db import Database
-from imagebatch.store.images import NewImage, upsert_image
+from imagebatch.store.images import NewImage
 from imagebatch.store.rows import task_from_row
 from imagebatch.store.tables import attempts, tasks
 from imagebatch.store.transitions import (
     CLAIM,
+    FINISH,
     AttemptEnd,
-    LostTask,
     bump,
     close_attempt,
-    finish,
+    finish_params,
     mark_batches_started,
     open_attempts,
     owned,
@@ -42,25 +43,8 @@ from imagebatch.store.transitions import (
 REAP_EVERY = timedelta(seconds=1)
 
 
-Completion = tuple[Task, NewImage, AttemptEnd]
-
-
 def priced(task: Task) -> ledger.Priced:
     return ledger.Priced(task.owner, task.batch_id, task.id, task.price)
-
-
-def _complete(conn: Connection, worker_id: str, item: Completion, now: datetime) -> int | None:
-    """The output image's id, or None when the task was no longer ours."""
-    task, image, end = item
-    try:
-        with conn.begin_nested():
-            image_id = upsert_image(conn, image, now)
-            if not finish(conn, task, worker_id, TaskStatus.SUCCEEDED, now, image_id=image_id):
-                raise LostTask  # roll the image row back with it
-            close_attempt(conn, task, end, now)
-    except LostTask:
-        return None
-    return image_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +59,7 @@ class Refill:
 def _claim(conn: Connection, worker_id: str, refill: Refill, now: datetime) -> list[Task]:
     """The caller took the claim turn (take_claim_turn) first in its transaction: taking it
     before any row lock means no transaction can hold rows we need while waiting for it."""
-    picked = pick(conn, refill.wanted, refill.limits, now)
+    picked = pick(conn, refill.wanted, refill.limits, now, worker_id)
     if not picked:
         return []
     until = now + timedelta(seconds=refill.lease)
@@ -180,13 +164,9 @@ class QueueRepo:
             if refill:
                 take_claim_turn(conn)
             waited = time.perf_counter() - asked
-            # Rows in id order, as every writer takes them, so two writers never wait in a circle.
-            by_task = {
-                item[0].id: _complete(conn, worker_id, item, now)
-                for item in sorted(items, key=lambda item: item[0].id)
-            }
-            results = [by_task[task.id] for task, _, _ in items]
-            done = [item[0] for item, ok in zip(items, results, strict=True) if ok is not None]
+            by_task = complete_many(conn, worker_id, items, now)
+            results = [by_task.get(task.id) for task, _, _ in items]
+            done = [task for task, _, _ in items if task.id in by_task]
             ledger.charge(conn, [priced(t) for t in done if t.price], now)
             for batch_id, n in sorted(Counter(t.batch_id for t in done).items()):
                 bump(conn, batch_id, "succeeded", now, n)
@@ -201,7 +181,8 @@ class QueueRepo:
 
     async def fail(self, task: Task, worker_id: str, end: AttemptEnd, now: datetime) -> bool:
         def work(conn: Connection) -> bool:
-            done = finish(conn, task, worker_id, TaskStatus.FAILED, now, end=end)
+            params = finish_params(task, worker_id, TaskStatus.FAILED, now, end=end)
+            done = bool(conn.execute(FINISH, params).rowcount)
             if done:
                 close_attempt(conn, task, end, now)
                 ledger.settle_unsuccessful(conn, [priced(task)], now)

@@ -55,7 +55,7 @@ CLAIM = (
     )
     .returning(*tasks.c)
 )
-_FINISH = (
+FINISH = (
     update(tasks)
     .where(*_OWNED)
     .values(
@@ -69,7 +69,7 @@ _FINISH = (
     )
 )
 _OPEN_ATTEMPT = insert(attempts)
-_CLOSE_ATTEMPT = (
+CLOSE_ATTEMPT = (
     update(attempts)
     .where(
         attempts.c.task_id == bindparam("a_task"),
@@ -134,8 +134,7 @@ def owned(task: Task, worker_id: str) -> Any:
     )
 
 
-def finish(
-    conn: Connection,
+def finish_params(
     task: Task,
     worker_id: str,
     status: TaskStatus,
@@ -143,8 +142,8 @@ def finish(
     *,
     image_id: int | None = None,
     end: AttemptEnd | None = None,
-) -> bool:
-    params = {
+) -> dict[str, Any]:
+    return {
         "task_id": task.id,
         "worker": worker_id,
         "new_status": status.value,
@@ -153,11 +152,6 @@ def finish(
         "e_kind": end.error_kind if end else None,
         "e_message": end.error_message if end else None,
     }
-    return bool(conn.execute(_FINISH, params).rowcount)
-
-
-class LostTask(Exception):
-    """Our lease on the task is gone: undo the whole transaction."""
 
 
 def bump(conn: Connection, batch_id: int, counter: str, now: datetime, n: int = 1) -> None:
@@ -173,8 +167,8 @@ def open_attempts(conn: Connection, claimed: list[Task], worker_id: str, now: da
     conn.execute(_OPEN_ATTEMPT, rows)
 
 
-def close_attempt(conn: Connection, task: Task, end: AttemptEnd, now: datetime) -> None:
-    params = {
+def close_attempt_params(task: Task, end: AttemptEnd, now: datetime) -> dict[str, Any]:
+    return {
         "a_task": task.id,
         "a_number": task.attempts,
         "now": now,
@@ -184,7 +178,10 @@ def close_attempt(conn: Connection, task: Task, end: AttemptEnd, now: datetime) 
         "e_message": end.error_message,
         "request_id": end.provider_request_id,
     }
-    conn.execute(_CLOSE_ATTEMPT, params)
+
+
+def close_attempt(conn: Connection, task: Task, end: AttemptEnd, now: datetime) -> None:
+    conn.execute(CLOSE_ATTEMPT, close_attempt_params(task, end, now))
 
 
 def mark_batches_started(conn: Connection, batch_ids: set[int], now: datetime) -> None:

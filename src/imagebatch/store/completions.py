@@ -1,0 +1,69 @@
+"""Recording many successful tasks at once: the statements behind a worker's group commit.
+
+A fixed number of statements per group, whatever its size: which tasks are still ours, one
+multi-row upsert of their output images (images.upsert_images), one executemany each for
+the tasks and their attempts. A statement per task was most of a group commit's cost
+(SQLAlchemy's Python per statement, not SQLite's work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, select
+
+from imagebatch.domain.records import Task
+from imagebatch.domain.states import TaskStatus
+from imagebatch.store.images import NewImage, upsert_images
+from imagebatch.store.tables import tasks
+from imagebatch.store.transitions import (
+    CLOSE_ATTEMPT,
+    FINISH,
+    AttemptEnd,
+    close_attempt_params,
+    finish_params,
+)
+
+Completion = tuple[Task, NewImage, AttemptEnd]
+
+# Locked in id order (as every writer takes task rows) so two writers never wait in a circle;
+# SQLite's write transaction is exclusive already and renders no FOR UPDATE.
+_STILL_OURS = (
+    select(tasks.c.id)
+    .where(
+        tasks.c.id.in_(bindparam("ids", expanding=True)),
+        tasks.c.lease_owner == bindparam("worker"),
+        tasks.c.status == TaskStatus.RUNNING.value,
+    )
+    .order_by(tasks.c.id)
+    .with_for_update()
+)
+
+
+def complete_many(
+    conn: Connection, worker_id: str, items: Sequence[Completion], now: datetime
+) -> dict[int, int]:
+    """Record the items whose task we still lease: {task id: output image id}. A task we lost
+    (its lease expired, or it was cancelled) is left alone and leaves no image row behind."""
+    if not items:
+        return {}
+    ours = set(
+        conn.execute(
+            _STILL_OURS, {"ids": [task.id for task, _, _ in items], "worker": worker_id}
+        ).scalars()
+    )
+    mine = [item for item in items if item[0].id in ours]
+    if not mine:
+        return {}
+    image_ids = upsert_images(conn, [image for _, image, _ in mine], now)
+    done = {task.id: image_ids[image.sha256] for task, image, _ in mine}
+    conn.execute(
+        FINISH,
+        [
+            finish_params(task, worker_id, TaskStatus.SUCCEEDED, now, image_id=done[task.id])
+            for task, _, _ in mine
+        ],
+    )
+    conn.execute(CLOSE_ATTEMPT, [close_attempt_params(task, end, now) for task, _, end in mine])
+    return done
