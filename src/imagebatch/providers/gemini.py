@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import httpx
 from google import genai
 from google.genai import errors, types
 from pydantic import SecretStr
@@ -125,7 +126,10 @@ class GeminiProvider:
 
     def _new_client(self, key: str) -> genai.Client:
         options = types.HttpOptions(
-            base_url=self._base_url, api_version="v1beta", timeout=int(self._timeout * 1000)
+            base_url=self._base_url,
+            api_version="v1beta",
+            timeout=int(self._timeout * 1000),
+            async_client_args={"transport": _own_transport()},
         )
         return genai.Client(api_key=key, http_options=options)
 
@@ -136,6 +140,17 @@ class GeminiProvider:
             # A daily quota does not come back in seconds: rest the key, not the whole batch.
             self.keys.rest(key, translated.retry_after or 0.0, "daily quota spent")
         return translated
+
+
+def _own_transport() -> Any:
+    """google-genai switches to aiohttp whenever that is installed; a transport of our own
+    keeps it on httpx2 (its default; httpx where that is missing), whose errors
+    network_errors() translates and whose wire our fakes have been checked against."""
+    try:
+        import httpx2
+    except ImportError:
+        return httpx.AsyncHTTPTransport()
+    return httpx2.AsyncHTTPTransport()
 
 
 def contents_of(request: ProviderRequest) -> types.Content:
