@@ -75,6 +75,8 @@ class OpenAIBatches:
             return self._upload(request)
         if request.method == "GET" and (m := re.fullmatch(r"/v1/files/([\w-]+)/content", path)):
             return self._content(m.group(1))
+        if request.method == "DELETE" and (m := re.fullmatch(r"/v1/files/([\w-]+)", path)):
+            return self._delete(m.group(1))
         if request.method == "POST" and path == "/v1/batches":
             return self._create(request.json())
         if request.method == "GET" and path == "/v1/batches":
@@ -103,6 +105,11 @@ class OpenAIBatches:
         if file_id not in self.files:
             return self.error(404, f"No such File object: {file_id}", "invalid_request_error", None)
         return Reply(200, self.files[file_id][1], {"Content-Type": "application/octet-stream"})
+
+    def _delete(self, file_id: str) -> Reply:
+        if self.files.pop(file_id, None) is None:
+            return self.error(404, f"No such File object: {file_id}", "invalid_request_error", None)
+        return Reply(200, {"id": file_id, "object": "file", "deleted": True})
 
     def _create(self, body: dict[str, Any]) -> Reply:
         unknown = set(body) - {

@@ -92,6 +92,9 @@ class FakeServer:
             def do_POST(self) -> None:
                 fake._serve(self)
 
+            def do_DELETE(self) -> None:
+                fake._serve(self)
+
             def log_message(self, *args: object) -> None:
                 return None
 

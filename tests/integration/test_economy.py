@@ -77,6 +77,7 @@ async def test_an_economy_batch_runs_as_one_provider_job(app: App, fake: FakeOpe
     stamped = provenance.read(await app.blobs.get(image.storage_key))
     assert stamped is not None
     assert stamped["batch_id"] == batch_id and stamped["provider"] == "openai"
+    assert fake.batches.files == {}  # input and output files deleted once recorded
 
 
 async def test_item_failures_fail_or_retry_in_a_later_job(app: App, fake: FakeOpenAI) -> None:
@@ -172,7 +173,9 @@ async def test_cancelling_the_batch_cancels_the_provider_job(app: App, fake: Fak
     [job] = await app.provider_jobs.unfinished([batch_id])
     await app.service.cancel(batch_id)
     await runner.check_jobs()
-    assert fake.batches.created[0]["status"] == "cancelling"
+    # (deleting its files afterwards reads the job, and the fake moves it on when read)
+    assert fake.batches.created[0]["status"] in ("cancelling", "cancelled")
+    assert fake.batches.files == {}  # the uploaded requests, deleted
     assert (await app.provider_jobs.get(job.id)).status == "cancelled"
     assert await app.provider_jobs.unfinished([batch_id]) == []
     assert (await app.batches.get(batch_id)).cancelled == 2

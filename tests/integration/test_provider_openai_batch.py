@@ -17,7 +17,9 @@ from imagebatch.providers.base import BatchJobs, InputImage, ProviderRequest, Pr
 from imagebatch.providers.keys import key_ref
 from imagebatch.providers.openai_batch import OpenAIBatchProvider
 from imagebatch.providers.openai_images import OpenAIImagesProvider
+from tests.fakes import openai_images as fake_api
 from tests.fakes.openai_images import FakeOpenAI
+from tests.fakes.server import Reply
 
 KEY = "sk-test-key-0000"
 
@@ -137,6 +139,23 @@ async def test_a_lost_job_is_found_by_its_marker(
     found = await client.find_batch("marker-1")
     assert found is not None and found.external_id == fake.batches.created[1]["id"]
     assert await client.find_batch("marker-unknown") is None
+
+
+async def test_discarding_a_job_deletes_its_files_and_may_be_repeated(
+    fake: FakeOpenAI, client: OpenAIBatchProvider
+) -> None:
+    job = await client.submit_batch([("a", request()), ("b", request("b"))], "m")
+    fake.batches.finish_jobs()
+    await client.poll_batch(job)
+    assert len(fake.batches.files) == 2  # the uploaded requests and the results
+    # the job read as it is, then its first file's delete refused
+    fake.fail_next(Reply(200, fake.batches.created[0]), fake_api.server_error())
+    with pytest.raises(ProviderUnavailable):
+        await client.discard_batch(job)
+    assert len(fake.batches.files) == 2
+    await client.discard_batch(job)
+    assert fake.batches.files == {}
+    await client.discard_batch(job)  # nothing left to delete: no error
 
 
 async def test_cancel(client: OpenAIBatchProvider) -> None:

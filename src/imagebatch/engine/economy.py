@@ -172,6 +172,7 @@ class EconomyRunner:
                     await provider.cancel_batch(SubmittedJob(current.external_id, current.key_ref))
                 except ProviderError as error:  # best effort: the tasks are cancelled anyway
                     log.warning("economy job %s: cancelling at the provider: %s", job.id, error)
+                await _discard(provider, current)  # results written after this one stay
         await self.jobs.finished(job, "cancelled", "its tasks were cancelled", self.clock())
         self._publish(job, "cancelled")
 
@@ -232,6 +233,7 @@ class EconomyRunner:
         await self.jobs.finished(job, state.status, state.error, self.clock())
         self._forget(job.id)
         self._publish(job, state.status)
+        await _discard(provider, job)
 
     async def _give_up(self, job: ProviderJob, error: ProviderError) -> None:
         """The job cannot run (a final error): every task of it takes the error."""
@@ -334,6 +336,14 @@ def _group(task: Task) -> tuple[int, str, str, bool]:
         task.model,
         bool(task.input_image_id or task.reference_image_ids),
     )
+
+
+async def _discard(provider: BatchJobs, job: ProviderJob) -> None:
+    """After the results are recorded, never before: a crash in between must not lose them."""
+    try:
+        await provider.discard_batch(SubmittedJob(job.external_id or "", job.key_ref or ""))
+    except ProviderError as error:
+        log.warning("economy job %s: its files at the provider stay: %s", job.id, error)
 
 
 def _no_batch_jobs(provider: str) -> ProviderError:

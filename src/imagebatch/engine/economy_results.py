@@ -22,8 +22,9 @@ from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.outputs import OutputWriter
 from imagebatch.errors import ProviderError, ProviderUnavailable
 from imagebatch.providers.base import JobState, ProviderResult
+from imagebatch.store.completions import Completion
 from imagebatch.store.provider_jobs import ProviderJob
-from imagebatch.store.queue import Completion, QueueRepo
+from imagebatch.store.queue import QueueRepo
 from imagebatch.store.transitions import AttemptEnd
 
 log = logging.getLogger(__name__)

@@ -125,6 +125,10 @@ class BatchJobs(Protocol):
 
     async def cancel_batch(self, job: SubmittedJob) -> None: ...
 
+    async def discard_batch(self, job: SubmittedJob) -> None:
+        """Delete what the provider keeps of a job whose results are recorded (files)."""
+        ...
+
 
 def wire_size(request: ProviderRequest) -> int:
     """About how many bytes a request takes inside a JSON batch: images travel as base64."""

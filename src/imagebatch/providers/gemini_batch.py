@@ -119,6 +119,9 @@ class GeminiBatchProvider(GeminiProvider):
         key = self.keys.by_ref(job.key_ref)
         await self._call(key, self._client(key).aio.batches.cancel(name=job.external_id))
 
+    async def discard_batch(self, job: SubmittedJob) -> None:
+        """Nothing to delete: requests and results travel inline, not as files."""
+
     async def _call(self, key: str, pending: Awaitable[T]) -> T:
         try:
             with network_errors("gemini"):

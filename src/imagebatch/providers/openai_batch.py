@@ -12,6 +12,7 @@ same error of a normal call.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -128,6 +129,14 @@ class OpenAIBatchProvider(OpenAIImagesProvider):
         client = self._client(self.keys.by_ref(job.key_ref))
         await self._call(client.batches.cancel(job.external_id))
 
+    async def discard_batch(self, job: SubmittedJob) -> None:
+        """OpenAI keeps a job's input, output and error files until they are deleted."""
+        client = self._client(self.keys.by_ref(job.key_ref))
+        batch = await self._call(client.batches.retrieve(job.external_id))
+        for file_id in (batch.input_file_id, batch.output_file_id, batch.error_file_id):
+            if file_id:
+                await self._call(_delete_file(client, file_id))
+
     async def _call(self, pending: Any) -> Any:
         try:
             return await pending
@@ -138,6 +147,11 @@ class OpenAIBatchProvider(OpenAIImagesProvider):
         translated = translate(error)
         translated.args = (self.keys.scrub(translated.message),)
         return translated
+
+
+async def _delete_file(client: openai.AsyncOpenAI, file_id: str) -> None:
+    with contextlib.suppress(openai.NotFoundError):  # deleted already
+        await client.files.delete(file_id)
 
 
 def _endpoint(items: Sequence[tuple[str, ProviderRequest]]) -> Endpoint:
