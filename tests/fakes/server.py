@@ -53,6 +53,11 @@ class Reply:
 
 
 class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5. A burst of new connections beyond it (16
+    # calls starting together) overflows it, and the kernel drops the extra SYNs: those
+    # clients retry after 1 s, which spreads a burst out as no real provider would.
+    request_queue_size = 128
+
     def handle_error(self, request: object, client_address: object) -> None:
         # A client killed mid-request (the fault tests kill workers) is no error of ours.
         if not isinstance(sys.exc_info()[1], ConnectionError):
