@@ -30,7 +30,8 @@ from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
 from imagebatch.engine.service import BatchService
 from imagebatch.engine.webhooks import WebhookDispatcher, WebhookSecrets
-from imagebatch.engine.worker import Worker, WorkerOptions, new_worker_id
+from imagebatch.engine.worker import Worker
+from imagebatch.engine.worker_options import WorkerOptions, new_worker_id
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.registry import LazyProviders, build_providers
 from imagebatch.store.assets import AssetRepo
@@ -126,10 +127,12 @@ class App:
         capacity: int | None = None,
         grace_seconds: float = 0.0,
         fair_share: bool = False,
+        claim_ahead: int | None = None,
     ) -> Worker:
         """A worker. `concurrency` overrides the global limit for this worker only (the CLI's
         own run); `capacity` caps what this worker runs at once, within the global limit;
-        `fair_share`: at most the global limit divided among the live registered workers."""
+        `fair_share`: at most the global limit divided among the live registered workers;
+        `claim_ahead`: see WorkerOptions."""
         s = self.settings
         worker_id = new_worker_id()
         limits = LimitSource(
@@ -146,6 +149,7 @@ class App:
             lease_seconds=s.lease_seconds,
             drain=drain,
             grace_seconds=grace_seconds,
+            claim_ahead=claim_ahead,
         )
         retry = RetryPolicy(s.max_attempts, s.retry_base_delay, s.retry_max_delay)
         return Worker(

@@ -60,13 +60,13 @@ async def test_concurrent_claimers_never_exceed_the_limits(
                 *(q.claim(f"w{n}", GLOBAL_LIMIT, limits, now, 60) for n, q in enumerate(queues))
             )
             running = await app.db.read(running_per_provider)
-            claimed = [t for batch in claims for t in batch]
+            claimed = [t for batch in claims for t in batch.tasks]
             assert len(claimed) == len({t.id for t in claimed}) == running.total()
             # Reached (there is plenty pending) and never exceeded:
             assert running.total() == GLOBAL_LIMIT
             assert running["demo"] == DEMO_LIMIT
             for n, (queue, batch) in enumerate(zip(queues, claims, strict=True)):
-                await queue.release([t.id for t in batch], f"w{n}", now)
+                await queue.release([t.id for t in batch.tasks], f"w{n}", now)
     finally:
         for db in claimers:
             await db.dispose()

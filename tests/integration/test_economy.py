@@ -62,7 +62,7 @@ async def statuses(app: App, batch_id: int) -> dict[str, TaskStatus]:
 async def test_an_economy_batch_runs_as_one_provider_job(app: App, fake: FakeOpenAI) -> None:
     batch_id = await economy_batch(app, "a fox", "an owl", "a cat")
     # A normal worker never touches it.
-    assert await app.queue.claim("w", 10, ClaimLimits(10), app.clock(), 60) == []
+    assert (await app.queue.claim("w", 10, ClaimLimits(10), app.clock(), 60)).tasks == []
     fake.batches.polls_to_finish = 2
     await asyncio.wait_for(app.economy_runner(batch_ids=[batch_id], drain=True).run(), 10)
     batch = await app.batches.get(batch_id)

@@ -119,9 +119,8 @@ async def test_a_group_commit_records_the_tasks_still_ours_and_nothing_of_a_lost
     try:
         batch = await submit(app, prompts("a", "b", "c"))
         worker = app.worker(batch_ids=[batch.id])
-        first, lost, third = await app.queue.claim(
-            worker.id, 3, await worker.limits.current(), clock(), 60
-        )
+        claimed = await app.queue.claim(worker.id, 3, await worker.limits.current(), clock(), 60)
+        first, lost, third = claimed.tasks
         assert await app.queue.release([lost.id], worker.id, clock()) == 1
         same = NewImage("1" * 64, "image/png", 1, 1, 1, "same.png", "output")
         orphan = NewImage("2" * 64, "image/png", 1, 1, 1, "orphan.png", "output")

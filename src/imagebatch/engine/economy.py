@@ -31,7 +31,7 @@ from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.economy_results import ResultSink
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.outputs import OutputWriter
-from imagebatch.engine.worker import new_worker_id
+from imagebatch.engine.worker_options import new_worker_id
 from imagebatch.errors import InvalidRequest, ProviderError
 from imagebatch.providers.base import (
     BatchJobs,

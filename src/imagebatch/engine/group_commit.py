@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
-from imagebatch.domain.records import Task
-from imagebatch.engine.clock import Clock
 from imagebatch.store.completions import Completion
 
-#: records the completions and claims what there is room for: (each one's output image id,
-#: or None if the task was no longer ours; the tasks claimed)
-Record = Callable[[list[Completion]], Awaitable[tuple[list[int | None], list[Task]]]]
+#: records the completions and claims what there is room for: each one's output image id,
+#: or None if the task was no longer ours
+Record = Callable[[list[Completion]], Awaitable[list[int | None]]]
 
 
 class GroupCommit:
-    def __init__(
-        self, record: Record, claimed: Callable[[list[Task], datetime], None], clock: Clock
-    ) -> None:
+    def __init__(self, record: Record) -> None:
         self._record = record
-        self._claimed = claimed
-        self._clock = clock
         self._waiting: list[tuple[Completion, asyncio.Future[int | None]]] = []
         self._due = asyncio.Event()
 
@@ -53,15 +46,13 @@ class GroupCommit:
         # A completion whose call was abandoned meanwhile (its waiter cancelled) is not ours.
         waiting = [(item, f) for item, f in self._waiting if not f.cancelled()]
         self._waiting = []
-        claimed_at = self._clock()
         try:
-            results, following = await self._record([item for item, _ in waiting])
+            results = await self._record([item for item, _ in waiting])
         except Exception as error:  # the waiters log it; their leases bring the tasks back
             for _, future in waiting:
                 if not future.done():
                     future.set_exception(error)
             return
-        self._claimed(following, claimed_at)
         for (_, future), done in zip(waiting, results, strict=True):
             if not future.done():
                 future.set_result(done)

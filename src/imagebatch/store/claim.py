@@ -16,7 +16,7 @@ cancel, a completion) holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
@@ -35,10 +35,23 @@ class ClaimLimits:
     per_provider: dict[str, int] = field(default_factory=dict)
     #: only claim from these batches (the CLI works on its own batch)
     batch_ids: Sequence[int] | None = None
-    #: ids of the claiming worker's running tasks whose provider call is over (their
-    #: outputs are being stored and recorded): they hold no call slot, so while that worker
-    #: still leases them they are not counted
-    finishing: Sequence[int] = ()
+    #: ids of the claiming worker's running tasks that hold no call slot: those claimed
+    #: ahead and waiting for one, and those whose call is over (their outputs are being
+    #: stored and recorded). While that worker still leases them they are not counted.
+    not_calling: Sequence[int] = ()
+    #: the owners of those of `not_calling` that wait for a slot, one entry per task: they
+    #: take the slots a claim grants first, and count as their owners' share in the turns
+    waiting: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    ids: list[int]
+    #: call slots free now (at most the number asked for): the worker lets this many of its
+    #: waiting tasks, then of the picked ones, call their provider
+    slots: int = 0
+    #: free call slots of each provider with a limit of its own
+    provider_slots: dict[str, int] = field(default_factory=dict)
 
 
 # Statements are built once: building them costs more of our CPU than SQLite spends running them.
@@ -46,10 +59,10 @@ _RUNNING = (
     select(tasks.c.owner, tasks.c.provider, func.count())
     .where(
         tasks.c.status == TaskStatus.RUNNING.value,
-        # Counted exactly here, not subtracted from the counts: a finishing task may have
+        # Counted exactly here, not subtracted from the counts: a listed task may have
         # failed or changed hands since the worker listed it.
         ~and_(
-            tasks.c.id.in_(bindparam("finishing", expanding=True)),
+            tasks.c.id.in_(bindparam("not_calling", expanding=True)),
             tasks.c.lease_owner == bindparam("worker"),
         ),
     )
@@ -99,27 +112,41 @@ def take_claim_turn(conn: Connection) -> None:
 
 
 def pick(
-    conn: Connection, wanted: int, limits: ClaimLimits, now: datetime, worker_id: str = ""
-) -> list[int]:
-    """Ids to claim: within the limits, round-robin between owners, then priority, then FIFO."""
-    params = {"finishing": list(limits.finishing), "worker": worker_id}
+    conn: Connection,
+    wanted: int,
+    limits: ClaimLimits,
+    now: datetime,
+    worker_id: str = "",
+    ahead: int = 0,
+) -> Picked:
+    """Tasks to claim: within the limits, round-robin between owners, then priority, then FIFO.
+
+    Up to `wanted` call slots are granted if free; the worker's waiting tasks take them first,
+    new tasks the rest. `ahead` more are picked to wait for a slot (see engine/call_gate.py):
+    counted by every other claim as running, they can only make those claims more careful."""
+    params = {"not_calling": list(limits.not_calling), "worker": worker_id}
     running = conn.execute(_RUNNING, params).all()
-    free = min(wanted, limits.global_limit - sum(n for _, _, n in running))
-    if free <= 0:
-        return []
+    slots = max(0, min(wanted, limits.global_limit - sum(n for _, _, n in running)))
     provider_free = dict(limits.per_provider)
     owner_load: dict[str, int] = {}
     for owner, provider, n in running:
         owner_load[owner] = owner_load.get(owner, 0) + n
         if provider in provider_free:
             provider_free[provider] -= n
-    heads = _heads_per_owner(conn, free, limits, provider_free, now)
+    for owner in limits.waiting:
+        owner_load[owner] = owner_load.get(owner, 0) + 1
+    granted = Picked([], slots, {p: max(0, n) for p, n in provider_free.items()})
+    free = max(0, slots - len(limits.waiting)) + ahead
+    if free <= 0:
+        return granted
+    budget = {provider: n + ahead for provider, n in provider_free.items()}
+    heads = _heads_per_owner(conn, free, limits, budget, now)
     shared = len(heads) > 1  # with one owner there is nobody to take turns with
     turns = _turns(conn, list(heads)) if shared else {}
-    picked, served = _round_robin(heads, owner_load, turns, provider_free, free)
+    picked, served = _round_robin(heads, owner_load, turns, budget, free)
     if shared:
         _record_turns(conn, served, turns)
-    return picked
+    return replace(granted, ids=picked)
 
 
 def _turns(conn: Connection, owners: list[str]) -> dict[str, int]:

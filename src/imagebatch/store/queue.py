@@ -54,20 +54,32 @@ class Refill:
     wanted: int
     limits: ClaimLimits
     lease: float
+    #: tasks to claim beyond the free slots, to wait for one (engine/call_gate.py)
+    ahead: int = 0
 
 
-def _claim(conn: Connection, worker_id: str, refill: Refill, now: datetime) -> list[Task]:
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The tasks a claim leased, and the call slots it found free (see claim.Picked)."""
+
+    tasks: list[Task] = field(default_factory=list)
+    slots: int = 0
+    provider_slots: dict[str, int] = field(default_factory=dict)
+
+
+def _claim(conn: Connection, worker_id: str, refill: Refill, now: datetime) -> Claimed:
     """The caller took the claim turn (take_claim_turn) first in its transaction: taking it
     before any row lock means no transaction can hold rows we need while waiting for it."""
-    picked = pick(conn, refill.wanted, refill.limits, now, worker_id)
-    if not picked:
-        return []
+    picked = pick(conn, refill.wanted, refill.limits, now, worker_id, refill.ahead)
+    if not picked.ids:
+        return Claimed([], picked.slots, picked.provider_slots)
     until = now + timedelta(seconds=refill.lease)
-    claimed = conn.execute(CLAIM, {"ids": picked, "worker": worker_id, "until": until, "now": now})
-    result = sorted((task_from_row(r) for r in claimed.all()), key=lambda t: picked.index(t.id))
+    ids = picked.ids
+    claimed = conn.execute(CLAIM, {"ids": ids, "worker": worker_id, "until": until, "now": now})
+    result = sorted((task_from_row(r) for r in claimed.all()), key=lambda t: ids.index(t.id))
     open_attempts(conn, result, worker_id, now)
     mark_batches_started(conn, {t.batch_id for t in result}, now)
-    return result
+    return Claimed(result, picked.slots, picked.provider_slots)
 
 
 @dataclass
@@ -100,22 +112,28 @@ class QueueRepo:
         self.claim_stats = ClaimStats()
 
     async def claim(
-        self, worker_id: str, wanted: int, limits: ClaimLimits, now: datetime, lease: float
-    ) -> list[Task]:
+        self,
+        worker_id: str,
+        wanted: int,
+        limits: ClaimLimits,
+        now: datetime,
+        lease: float,
+        ahead: int = 0,
+    ) -> Claimed:
         reap = self._reaped_at is None or not (
             self._reaped_at <= now < self._reaped_at + REAP_EVERY
         )
         if reap:
             self._reaped_at = now
 
-        def work(conn: Connection) -> list[Task]:
+        def work(conn: Connection) -> Claimed:
             asked = time.perf_counter()
             take_claim_turn(conn)
             turn = time.perf_counter()
             if reap:
                 reap_expired(conn, now)
-            claimed = _claim(conn, worker_id, Refill(wanted, limits, lease), now)
-            self.claim_stats.add(len(claimed), time.perf_counter() - asked, turn - asked)
+            claimed = _claim(conn, worker_id, Refill(wanted, limits, lease, ahead), now)
+            self.claim_stats.add(len(claimed.tasks), time.perf_counter() - asked, turn - asked)
             return claimed
 
         return await self.db.write(work)
@@ -153,13 +171,13 @@ class QueueRepo:
         items: Sequence[Completion],
         now: datetime,
         refill: Refill | None = None,
-    ) -> tuple[list[int | None], list[Task]]:
+    ) -> tuple[list[int | None], Claimed]:
         """Several completions in one transaction (a group commit); each is all or nothing:
         a task whose lease was lost leaves no image row and no count behind (its result is
         None, the others' their output image id). With `refill`, the same transaction claims
         the tasks to run next in the freed slots."""
 
-        def work(conn: Connection) -> tuple[list[int | None], list[Task]]:
+        def work(conn: Connection) -> tuple[list[int | None], Claimed]:
             asked = time.perf_counter()
             if refill:
                 take_claim_turn(conn)
@@ -171,10 +189,12 @@ class QueueRepo:
             for batch_id, n in sorted(Counter(t.batch_id for t in done).items()):
                 bump(conn, batch_id, "succeeded", now, n)
             if not refill:
-                return results, []
+                return results, Claimed()
             choosing = time.perf_counter()
             claimed = _claim(conn, worker_id, refill, now)
-            self.claim_stats.add(len(claimed), waited + time.perf_counter() - choosing, waited)
+            self.claim_stats.add(
+                len(claimed.tasks), waited + time.perf_counter() - choosing, waited
+            )
             return results, claimed
 
         return await self.db.write(work)
