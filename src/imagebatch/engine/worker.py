@@ -2,7 +2,8 @@
 
 One Worker runs many tasks at once as asyncio tasks. It claims only as many as it has room
 for (and as the limits in the database allow), extends its leases while calls run, and
-abandons a call at once when its task was cancelled or its lease taken over.
+abandons a call at once when its task was cancelled or its lease taken over. What running
+one task means (the call, the output, how the attempt ended) is engine/attempts.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from imagebatch.blobs.base import BlobStore
 from imagebatch.domain.records import Task
 from imagebatch.domain.retry import RetryPolicy
+from imagebatch.engine.attempts import AttemptRunner
 from imagebatch.engine.call_gate import Slots
 from imagebatch.engine.calls import ProviderCaller
 from imagebatch.engine.clock import Clock, utc_now
@@ -35,12 +36,10 @@ from imagebatch.engine.worker_options import (
     WorkerOptions,
     new_worker_id,
 )
-from imagebatch.errors import ProviderError
-from imagebatch.providers.base import ImageProvider, ProviderRequest, ProviderResult
+from imagebatch.providers.base import ImageProvider
 from imagebatch.store.completions import Completion
 from imagebatch.store.images import ImageRepo
 from imagebatch.store.queue import Claimed, QueueRepo, Refill
-from imagebatch.store.transitions import AttemptEnd
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +61,26 @@ class Worker:
         rate_limits: RateLimits | None = None,
         own_keys: OwnKeys | None = None,
     ) -> None:
-        self.caller = ProviderCaller(providers, rate_limits, own_keys)
         self.queue = queue
         self.limits = limits
-        self.retry = retry
         self.options = options or WorkerOptions()
         self.events = events or EventBus()
         self.clock = clock
         self.id = worker_id or new_worker_id()
-        self.outputs = OutputWriter(images, blobs)
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._slots = Slots(self.options.capacity, self.options.claim_ahead)
+        self._attempts = AttemptRunner(
+            self.id,
+            queue,
+            ProviderCaller(providers, rate_limits, own_keys),
+            OutputWriter(images, blobs),
+            retry,
+            self._slots,
+            clock,
+            commit=self._commit,
+            call_over=self._call_over,
+            publish=self._publish,
+        )
         #: one claim at a time: a claim's grants were counted before the next one's counts
         self._claiming = asyncio.Lock()
         self._leases = LeaseBook()
@@ -82,7 +90,6 @@ class Worker:
         #: slots the group commit already refilled, so their ends need not wake the main loop
         self._refilled = 0
         self._wake = asyncio.Event()
-        self._rng = random.Random()
         #: no more claims: the worker is shutting down
         self._stopping = False
         #: looks for work that failed in a row (the database is unreachable)
@@ -243,7 +250,7 @@ class Worker:
 
     async def _guarded(self, task: Task) -> None:
         try:
-            await self._execute(task)
+            await self._attempts.run(task)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -260,36 +267,6 @@ class Worker:
                 self._refilled = 0
                 self._wake.set()
 
-    async def _execute(self, task: Task) -> None:
-        started = time.perf_counter()
-        try:
-            request = await self.outputs.request_for(task)  # inputs load while we wait
-            await self._slots.gate.wait(task.id)
-            started = time.perf_counter()  # the attempt's latency counts from its call
-            result = await self._call(task, request)
-            image = await self.outputs.store(task, result)
-        except ProviderError as error:
-            await self._failed(task, error, _elapsed_ms(started))
-            return
-        end = AttemptEnd("succeeded", _elapsed_ms(started), provider_request_id=result.request_id)
-        image_id = await self._commit((task, image, end))
-        if image_id is not None:
-            self._publish(task, "succeeded", output_image_id=image_id)
-        else:
-            await self.outputs.discard_if_orphan(image)
-
-    async def _call(self, task: Task, request: ProviderRequest) -> ProviderResult:
-        """The provider call; once it is over, its slot goes to the next task."""
-        started = time.perf_counter()
-        try:
-            result = await self.caller.call(task, request)
-        except ProviderError:
-            self._call_over(task)
-            raise
-        self._slots.estimate.call_took(time.perf_counter() - started)
-        self._call_over(task)
-        return result
-
     def _call_over(self, task: Task) -> None:
         """The slot goes to a task claimed ahead, if one may take it; the group commit
         refills whatever is left (and records this task's end once its output is stored).
@@ -298,25 +275,6 @@ class Worker:
         let the line run dry (0.946-0.964 against 0.966-0.973 at c=10, L=50 ms)."""
         self._slots.call_over(task)
         self._group.poke()
-
-    async def _failed(self, task: Task, error: ProviderError, latency_ms: float) -> None:
-        end = AttemptEnd(
-            "failed",
-            latency_ms,
-            error_kind=error.kind,
-            error_message=error.message,
-            provider_request_id=error.request_id,
-        )
-        decision = self.retry.decide(error, task.attempts, self._rng, task.max_attempts)
-        now = self.clock()
-        if decision is None:
-            if await self.queue.fail(task, self.id, end, now):
-                self._publish(task, "failed", error=error.message)
-            return
-        end = AttemptEnd("retry", latency_ms, end.error_kind, end.error_message, error.request_id)
-        not_before = now + timedelta(seconds=decision.delay)
-        if await self.queue.retry_later(task, self.id, end, not_before, now):
-            self._publish(task, "pending", error=error.message, retry_in=decision.delay)
 
     async def _commit(self, item: Completion) -> int | None:
         """Record a success; under load several share one transaction (group commit)."""
@@ -414,7 +372,3 @@ def _brief(error: Exception) -> str:
     """The error's first line: a driver's message goes on with the SQL and its parameters."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"
-
-
-def _elapsed_ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000
