@@ -7,7 +7,7 @@ import asyncio
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import TaskStatus
 from imagebatch.engine.call_gate import AheadEstimate, Slots
-from imagebatch.store.claim import ClaimLimits
+from imagebatch.store.claim import ClaimLimits, Grant
 from imagebatch.store.queue import Claimed
 
 
@@ -34,7 +34,9 @@ def calling(slots: Slots) -> set[int]:
 
 async def test_a_claim_lets_through_as_many_as_it_found_slots_first_come_first_served() -> None:
     slots = Slots(capacity=10)
-    slots.join(Claimed([task(1, "a"), task(2, "b"), task(3, "a"), task(4, "b")], 3, {"a": 1}))
+    slots.join(
+        Claimed([task(1, "a"), task(2, "b"), task(3, "a"), task(4, "b")], Grant(3, {"a": 1}))
+    )
     # provider a has one free slot of its own: task 3 waits, task 4 takes the third slot
     assert calling(slots) == {1, 2, 4}
     assert [t.id for t in slots.gate.waiting] == [3]
@@ -43,7 +45,7 @@ async def test_a_claim_lets_through_as_many_as_it_found_slots_first_come_first_s
 async def test_a_waiting_task_is_let_through_when_its_turn_comes() -> None:
     slots = Slots(capacity=2)
     first, second = task(1), task(2)
-    slots.join(Claimed([first, second], 1))
+    slots.join(Claimed([first, second], Grant(1)))
     waiter = asyncio.create_task(slots.gate.wait(2))
     await asyncio.sleep(0)
     assert not waiter.done()
@@ -58,7 +60,7 @@ async def test_a_hand_over_keeps_every_limit() -> None:
     slots.plan(ClaimLimits(10, {"limited": 1}), None, 60)
     running = [task(1, "limited"), task(2, "free")]
     waiting = [task(3, "limited"), task(4, "free")]
-    slots.join(Claimed([*running, *waiting], 2, {"limited": 1}))
+    slots.join(Claimed([*running, *waiting], Grant(2, {"limited": 1})))
     assert calling(slots) == {1, 2}
 
     slots.call_over(running[1])  # a call to an unlimited provider frees no limited slot
@@ -71,7 +73,7 @@ async def test_no_hand_over_above_a_limit_lowered_meanwhile_nor_while_stopping()
     slots = Slots(capacity=10)
     slots.plan(ClaimLimits(3), None, 60)
     tasks = [task(i) for i in range(1, 6)]
-    slots.join(Claimed(tasks, 3))
+    slots.join(Claimed(tasks, Grant(3)))
     slots.plan(ClaimLimits(2), None, 60)  # the global limit drops to 2
     slots.call_over(tasks[0])
     assert calling(slots) == {2, 3}  # still 2 calls: no hand-over
@@ -85,7 +87,7 @@ async def test_no_hand_over_above_a_limit_lowered_meanwhile_nor_while_stopping()
 async def test_a_plan_leaves_out_our_tasks_that_hold_no_slot_and_counts_their_owners() -> None:
     slots = Slots(capacity=4, claim_ahead=2)
     first = task(1)
-    slots.join(Claimed([first, task(2, owner="bob"), task(3)], 1))
+    slots.join(Claimed([first, task(2, owner="bob"), task(3)], Grant(1)))
     slots.plan(ClaimLimits(4), None, 60)
     slots.call_over(first)  # task 2 takes the slot; 1 is finishing, 3 waits
 
@@ -99,7 +101,7 @@ async def test_a_plan_leaves_out_our_tasks_that_hold_no_slot_and_counts_their_ow
 
 async def test_no_plan_when_full_or_stopping() -> None:
     slots = Slots(capacity=2, claim_ahead=0)
-    slots.join(Claimed([task(1), task(2)], 2))
+    slots.join(Claimed([task(1), task(2)], Grant(2)))
     assert slots.plan(ClaimLimits(2), None, 60) is None
     slots.stopping = True
     assert slots.plan(ClaimLimits(5), None, 60) is None

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 
 from imagebatch.domain.records import Task
-from imagebatch.store.claim import ClaimLimits
+from imagebatch.store.claim import ClaimLimits, Grant
 from imagebatch.store.queue import Claimed, Refill
 
 #: tasks claimed ahead cover this many claim round trips' worth of call ends
@@ -54,10 +54,10 @@ class CallGate:
         if entry is not None:
             await entry[1]
 
-    def grant(self, slots: int, provider_slots: Mapping[str, int]) -> None:
-        """Let waiting tasks through, first come first served, into `slots` free call slots
+    def grant(self, grant: Grant) -> None:
+        """Let waiting tasks through, first come first served, into the free call slots
         (and, for a provider with a limit of its own, into its free slots)."""
-        free = dict(provider_slots)
+        slots, free = grant.slots, dict(grant.provider_slots)
         for task, _ in list(self._waiting.values()):
             if slots <= 0:
                 return
@@ -161,7 +161,7 @@ class Slots:
         for task in claimed.tasks:
             self.finishing.discard(task.id)  # taken again after its lease ran out
             self.gate.enter(task)
-        self.gate.grant(claimed.slots, claimed.provider_slots)
+        self.gate.grant(claimed.grant)
 
     def call_over(self, task: Task) -> None:
         """Hand the slot to a task waiting for one, if one may take it."""

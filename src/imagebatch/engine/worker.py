@@ -90,8 +90,6 @@ class Worker:
         #: slots the group commit already refilled, so their ends need not wake the main loop
         self._refilled = 0
         self._wake = asyncio.Event()
-        #: no more claims: the worker is shutting down
-        self._stopping = False
         #: looks for work that failed in a row (the database is unreachable)
         self._failed_rounds = 0
         #: set while the worker waits for something to do (for monitoring and tests)
@@ -146,7 +144,7 @@ class Worker:
 
     async def _finish_running(self) -> None:
         """Stop claiming; give running calls the grace period (their leases still renew)."""
-        self._stopping = self._slots.stopping = True
+        self._slots.stopping = True  # no more claims nor hand-overs
         await self._give_back(self._slots.gate.waiting)
         if self.options.grace_seconds and self._inflight:
             running = list(self._inflight.values())
@@ -356,7 +354,6 @@ class Worker:
     async def _shutdown(self) -> None:
         """Give unfinished tasks back to the queue at once rather than waiting for leases."""
         await self._hand_back(list(self._inflight))
-        self._slots.finishing.clear()
 
     def _publish(self, task: Task, status: str, **data: object) -> None:
         self.events.publish(

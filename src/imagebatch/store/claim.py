@@ -16,7 +16,7 @@ cancel, a completion) holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
@@ -45,10 +45,9 @@ class ClaimLimits:
 
 
 @dataclass(frozen=True, slots=True)
-class Picked:
-    ids: list[int]
+class Grant:
     #: call slots free now (at most the number asked for): the worker lets this many of its
-    #: waiting tasks, then of the picked ones, call their provider
+    #: waiting tasks, then of the claimed ones, call their provider
     slots: int = 0
     #: free call slots of each provider with a limit of its own
     provider_slots: dict[str, int] = field(default_factory=dict)
@@ -118,7 +117,7 @@ def pick(
     now: datetime,
     worker_id: str = "",
     ahead: int = 0,
-) -> Picked:
+) -> tuple[list[int], Grant]:
     """Tasks to claim: within the limits, round-robin between owners, then priority, then FIFO.
 
     Up to `wanted` call slots are granted if free; the worker's waiting tasks take them first,
@@ -135,10 +134,10 @@ def pick(
             provider_free[provider] -= n
     for owner in limits.waiting:
         owner_load[owner] = owner_load.get(owner, 0) + 1
-    granted = Picked([], slots, {p: max(0, n) for p, n in provider_free.items()})
+    grant = Grant(slots, {p: max(0, n) for p, n in provider_free.items()})
     free = max(0, slots - len(limits.waiting)) + ahead
     if free <= 0:
-        return granted
+        return [], grant
     budget = {provider: n + ahead for provider, n in provider_free.items()}
     heads = _heads_per_owner(conn, free, limits, budget, now)
     shared = len(heads) > 1  # with one owner there is nobody to take turns with
@@ -146,7 +145,7 @@ def pick(
     picked, served = _round_robin(heads, owner_load, turns, budget, free)
     if shared:
         _record_turns(conn, served, turns)
-    return replace(granted, ids=picked)
+    return picked, grant
 
 
 def _turns(conn: Connection, owners: list[str]) -> dict[str, int]:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select, update
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import TaskStatus
 from imagebatch.store import ledger
-from imagebatch.store.claim import ClaimLimits, pick, take_claim_turn
+from imagebatch.store.claim import ClaimLimits, Grant, pick, take_claim_turn
 from imagebatch.store.completions import Completion, complete_many
 from imagebatch.store.db import Database
 from imagebatch.store.images import NewImage
@@ -60,26 +60,24 @@ class Refill:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """The tasks a claim leased, and the call slots it found free (see claim.Picked)."""
+    """The tasks a claim leased, and the call slots it found free."""
 
     tasks: list[Task] = field(default_factory=list)
-    slots: int = 0
-    provider_slots: dict[str, int] = field(default_factory=dict)
+    grant: Grant = field(default_factory=Grant)
 
 
 def _claim(conn: Connection, worker_id: str, refill: Refill, now: datetime) -> Claimed:
     """The caller took the claim turn (take_claim_turn) first in its transaction: taking it
     before any row lock means no transaction can hold rows we need while waiting for it."""
-    picked = pick(conn, refill.wanted, refill.limits, now, worker_id, refill.ahead)
-    if not picked.ids:
-        return Claimed([], picked.slots, picked.provider_slots)
+    ids, grant = pick(conn, refill.wanted, refill.limits, now, worker_id, refill.ahead)
+    if not ids:
+        return Claimed([], grant)
     until = now + timedelta(seconds=refill.lease)
-    ids = picked.ids
     claimed = conn.execute(CLAIM, {"ids": ids, "worker": worker_id, "until": until, "now": now})
     result = sorted((task_from_row(r) for r in claimed.all()), key=lambda t: ids.index(t.id))
     open_attempts(conn, result, worker_id, now)
     mark_batches_started(conn, {t.batch_id for t in result}, now)
-    return Claimed(result, picked.slots, picked.provider_slots)
+    return Claimed(result, grant)
 
 
 @dataclass
