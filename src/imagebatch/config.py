@@ -103,6 +103,22 @@ class Settings(BaseSettings):
     initial_credits: float = Field(default=0.0, ge=0)
     #: files one upload request may carry
     max_upload_files: int = Field(default=50, ge=1, le=1000)
+    #: client addresses (comma-separated IPs or CIDR networks) whose X-Forwarded-For and
+    #: X-Forwarded-Proto headers are believed: your reverse proxy. Empty: nobody's, not even
+    #: loopback's ("*" trusts every client: only behind a proxy that overwrites them)
+    forwarded_allow_ips: str = ""
+    #: largest JSON request body; a larger one is refused (413) before it is read whole
+    max_json_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    #: characters one prompt may have (templates, table rows, edits)
+    max_prompt_chars: int = Field(default=8_000, ge=1, le=1_000_000)
+    #: seconds parsing one uploaded table may take before it is refused
+    parse_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: bearer token that lets a Prometheus scraper read /metrics (admins can without it)
+    metrics_token: SecretStr | None = None
+    #: pending + running tasks one user may have across their batches (admins change it live)
+    max_active_tasks_per_user: int = Field(default=20_000, ge=1)
+    #: live-progress (SSE) streams one user may hold open at once (admins change it live)
+    max_event_streams_per_user: int = Field(default=20, ge=1)
     #: how long a browser session lasts without logging in again
     session_days: float = Field(default=14.0, gt=0)
     #: the Secure flag on cookies: auto = when the request came over https

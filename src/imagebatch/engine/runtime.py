@@ -31,6 +31,10 @@ class RuntimeSettings(BaseModel):
     retention_days: int = Field(ge=0, le=36_500)
     #: what a failed or cancelled task costs
     refund_policy: RefundPolicy
+    #: pending + running tasks one user may have across their batches
+    max_active_tasks_per_user: int = Field(ge=1, le=10_000_000)
+    #: live-progress (SSE) streams one user may hold open at once
+    max_event_streams_per_user: int = Field(ge=1, le=1000)
 
 
 class RuntimeSettingsUpdate(BaseModel):
@@ -43,6 +47,8 @@ class RuntimeSettingsUpdate(BaseModel):
     max_tasks_per_batch: int | None = Field(default=None, ge=1, le=100_000)
     retention_days: int | None = Field(default=None, ge=0, le=36_500)
     refund_policy: RefundPolicy | None = None
+    max_active_tasks_per_user: int | None = Field(default=None, ge=1, le=10_000_000)
+    max_event_streams_per_user: int | None = Field(default=None, ge=1, le=1000)
 
 
 #: setting name -> key in the settings table (two predate this module)
@@ -67,6 +73,8 @@ class RuntimeSettingsService:
             max_tasks_per_batch=config.max_tasks_per_batch,
             retention_days=config.retention_days,
             refund_policy=RefundPolicy.REFUND,
+            max_active_tasks_per_user=config.max_active_tasks_per_user,
+            max_event_streams_per_user=config.max_event_streams_per_user,
         )
         self._cached: tuple[float, RuntimeSettings] | None = None
 
