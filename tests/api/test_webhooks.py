@@ -103,8 +103,9 @@ async def test_webhooks_to_private_addresses_are_refused(app: App) -> None:
     await app.accounts.create_user("alice", "password-1")
     batch = await submit(app, prompts("p"), owner="alice", webhook_url="http://10.1.2.3/hook")
     await run_to_end(app, [batch.id])
-    async with httpx.AsyncClient() as client:
-        assert await app.webhook_dispatcher().send_due(client) == 1
+    dispatcher = app.webhook_dispatcher()
+    async with dispatcher.client() as client:
+        assert await dispatcher.send_due(client) == 1
     [delivery] = await app.webhooks.for_batch(batch.id)
     assert delivery.status == "failed" and delivery.attempts == 1
     assert "private" in (delivery.last_error or "")

@@ -23,6 +23,13 @@ from imagebatch.engine.events import EventBus
 from imagebatch.engine.secrets import SecretBox
 from imagebatch.errors import InputError
 from imagebatch.imaging.fetch import check_public_url
+from imagebatch.imaging.outbound import (
+    AddressRefused,
+    OutboundPolicy,
+    Resolver,
+    outbound_client,
+    system_resolver,
+)
 from imagebatch.store.users import UserRepo
 from imagebatch.store.webhooks import Delivery, WebhookRepo
 
@@ -75,7 +82,9 @@ class WebhookDispatcher:
         poll_seconds: float = 1.0,
         retry_delay: float = 10.0,
         events: EventBus | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
+        self.resolver = resolver
         self.retry_delay = retry_delay
         self.events = events
         #: the earliest retry this dispatcher scheduled, so it wakes up for it on time
@@ -92,7 +101,7 @@ class WebhookDispatcher:
         wake = asyncio.Event()
         listener = asyncio.create_task(self._listen(wake)) if self.events else None
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+            async with self.client() as client:
                 while not stop.is_set():
                     wake.clear()
                     try:
@@ -105,6 +114,13 @@ class WebhookDispatcher:
         finally:
             if listener:
                 listener.cancel()
+
+    def client(self) -> httpx.AsyncClient:
+        """The client send_due expects: it connects only to addresses that pass the check
+        (a receiver's name that resolved to a public address at the check and to an internal
+        one a moment later is refused, not reached)."""
+        policy = OutboundPolicy(self.allow_private, self.resolver)
+        return outbound_client(policy, self.timeout)
 
     def _pause(self) -> float:
         """Until the next poll, or sooner when a retry we scheduled falls due."""
@@ -133,7 +149,9 @@ class WebhookDispatcher:
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         status: int | None = None
         try:
-            await check_public_url(delivery.url, "webhook", allow_private=self.allow_private)
+            await check_public_url(
+                delivery.url, "webhook", allow_private=self.allow_private, resolver=self.resolver
+            )
             body = _body(delivery)
             headers = await self._headers(delivery, body)
             response = await client.post(delivery.url, content=body, headers=headers)
@@ -142,6 +160,11 @@ class WebhookDispatcher:
         except InputError as refused:  # a private address: trying again will not help
             await self._finish(delivery, "failed", None, refused.issues[0].problem)
             return
+        except AddressRefused as refused:  # found where the connection is made
+            if refused.kind == "refused":
+                await self._finish(delivery, "failed", None, str(refused))
+                return
+            error = str(refused)  # a lookup failed: DNS may answer next time
         except httpx.HTTPError as failure:
             error = f"{type(failure).__name__}: {failure}"[:500]
         if error is None:

@@ -4,6 +4,8 @@ results a provider hands back as URLs (Seedream with `response_format=url`).
 Limits: http(s) only, a byte cap read as a stream, a total time cap, at most a few redirects,
 and no private, loopback or link-local addresses (unless the server is configured to allow
 them): neither a table nor a provider's answer may make the server fetch from its own network.
+Each hop's host is checked before the request, for a clear error, and again where the
+connection is made, which connects only to the address it checked (outbound.py: DNS rebinding).
 `fetch_bytes` says why a fetch failed (`FetchFailed.kind`) so each caller can classify it;
 `fetch_image_bytes` turns that into an input error for a table's cell.
 """
@@ -11,8 +13,6 @@ them): neither a table nor a provider's answer may make the server fetch from it
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
@@ -20,6 +20,13 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from imagebatch.errors import InputError, InputIssue
+from imagebatch.imaging.outbound import (
+    AddressRefused,
+    OutboundPolicy,
+    Resolver,
+    outbound_client,
+    system_resolver,
+)
 
 MAX_REDIRECTS = 3
 PRIVATE_HINT = "use a public URL, or set IMAGEBATCH_ALLOW_PRIVATE_URLS=1 on a trusted server"
@@ -37,6 +44,11 @@ class FetchLimits:
     max_bytes: int
     timeout: float = 20.0
     allow_private: bool = False
+    resolver: Resolver = system_resolver
+
+    @property
+    def policy(self) -> OutboundPolicy:
+        return OutboundPolicy(self.allow_private, self.resolver)
 
 
 class FetchFailed(Exception):
@@ -71,7 +83,7 @@ async def fetch_bytes(url: str, limits: FetchLimits, shown: str | None = None) -
     link is a credential of sorts).
     """
     try:
-        async with httpx.AsyncClient(timeout=limits.timeout, follow_redirects=False) as client:
+        async with outbound_client(limits.policy, limits.timeout) as client:
             return await asyncio.wait_for(_follow(client, url, shown, limits), limits.timeout)
     except (httpx.HTTPError, TimeoutError) as error:
         timed_out = isinstance(error, TimeoutError | httpx.TimeoutException)
@@ -89,24 +101,34 @@ async def _follow(
 ) -> bytes:
     for _ in range(MAX_REDIRECTS + 1):
         name = shown or url
-        await _check_target(url, name, limits.allow_private)
-        async with client.stream("GET", url) as response:
-            if response.is_redirect and "location" in response.headers:
-                url = urljoin(url, response.headers["location"])
-                continue
-            if response.status_code != 200:
-                raise FetchFailed(
-                    "status",
-                    f"{name} answered HTTP {response.status_code}",
-                    "check the URL",
-                    response.status_code,
-                )
-            return await _read_capped(response, name, limits.max_bytes)
+        try:
+            await _check_target(url, name, limits.policy)
+            outcome = await _get(client, url, name, limits.max_bytes)
+        except AddressRefused as refused:  # the connection's own check, on its own lookup
+            raise _refusal(refused, name) from None
+        if isinstance(outcome, bytes):
+            return outcome
+        url = outcome
     raise FetchFailed(
         "redirects",
         f"{shown or url} redirects more than {MAX_REDIRECTS} times",
         "use the final URL",
     )
+
+
+async def _get(client: httpx.AsyncClient, url: str, name: str, cap: int) -> bytes | str:
+    """The body at `url`, or the URL it redirects to."""
+    async with client.stream("GET", url) as response:
+        if response.is_redirect and "location" in response.headers:
+            return urljoin(url, response.headers["location"])
+        if response.status_code != 200:
+            raise FetchFailed(
+                "status",
+                f"{name} answered HTTP {response.status_code}",
+                "check the URL",
+                response.status_code,
+            )
+        return await _read_capped(response, name, cap)
 
 
 async def _read_capped(response: httpx.Response, name: str, cap: int) -> bytes:
@@ -130,30 +152,38 @@ async def _read_capped(response: httpx.Response, name: str, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-async def check_public_url(url: str, where: str, *, allow_private: bool) -> None:
+async def check_public_url(
+    url: str, where: str, *, allow_private: bool, resolver: Resolver = system_resolver
+) -> None:
     """Refuse anything but http(s) URLs whose host resolves only to public addresses: an
-    InputError at `where` (a webhook's URL, say)."""
+    InputError at `where` (a webhook's URL, say). A check ahead of time only: the request
+    itself must go through `outbound_client`, which checks the address it connects to."""
     try:
-        await _check_target(url, url, allow_private)
+        await _check_target(url, url, OutboundPolicy(allow_private, resolver))
+    except AddressRefused as refused:
+        raise InputError(InputIssue(where, *_problem(refused, url))) from None
     except FetchFailed as failed:
         raise InputError(InputIssue(where, failed.problem, failed.hint)) from None
 
 
-async def _check_target(url: str, name: str, allow_private: bool) -> None:
+async def _check_target(url: str, name: str, policy: OutboundPolicy) -> None:
     parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise FetchFailed("refused", f"{name} is not an http(s) URL", "use http:// or https://")
-    if allow_private:
-        return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443)
-    except socket.gaierror:
-        raise FetchFailed(
-            "unresolvable", f"cannot resolve {parts.hostname}", "check the URL"
-        ) from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise FetchFailed(
-                "refused", f"{name} points to a private or local address ({address})", PRIVATE_HINT
-            )
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number, or out of range
+        port = 0
+    if parts.scheme not in {"http", "https"} or not parts.hostname or not port:
+        raise FetchFailed("refused", f"{name} is not an http(s) URL", "use http:// or https://")
+    if not policy.allow_private:
+        await policy.addresses(parts.hostname, port)
+
+
+def _refusal(refused: AddressRefused, name: str) -> FetchFailed:
+    problem, hint = _problem(refused, name)
+    return FetchFailed(refused.kind, problem, hint)
+
+
+def _problem(refused: AddressRefused, name: str) -> tuple[str, str]:
+    if refused.kind == "unresolvable":
+        return f"cannot resolve {refused.host}", "check the URL"
+    return f"{name} points to a private or local address ({refused.address})", PRIVATE_HINT
