@@ -8,6 +8,7 @@ ImagebatchError
 ├── NotAuthenticated      no valid session, token or password
 ├── Forbidden             authenticated, but not allowed (admin only, disabled)
 ├── TooManyAttempts       slow down (failed logins); retry_after in seconds
+│   └── TooManyActiveTasks    a user's queue is full (limit, active, requested)
 ├── TooLarge              a request or upload over its size or count limit
 ├── ConfigurationError    settings that cannot work
 └── ProviderError         a provider call failed; adapters translate wire errors into these
@@ -86,6 +87,20 @@ class TooManyAttempts(ImagebatchError):
     def __init__(self, message: str | None = None, *, retry_after: float = 60.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyActiveTasks(TooManyAttempts):
+    """Too many of your tasks are waiting or running; wait for some to finish."""
+
+    def __init__(self, limit: int, active: int, requested: int) -> None:
+        super().__init__(
+            f"you have {active} tasks waiting or running and this adds {requested}: "
+            f"at most {limit} may be active at once; wait for some to finish or cancel a batch",
+            retry_after=60.0,
+        )
+        self.limit = limit
+        self.active = active
+        self.requested = requested
 
 
 class TooLarge(ImagebatchError):

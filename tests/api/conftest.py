@@ -82,7 +82,11 @@ class Api:
 
 async def start_server(app: App, **options: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     config = uvicorn.Config(
-        create_server(app, **options), host="127.0.0.1", port=0, log_level="warning"
+        create_server(app, **options),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        proxy_headers=False,  # as `imagebatch serve`: the app decides whose headers to believe
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -69,14 +69,15 @@ async def test_stats_count_by_status_day_and_provider(api: Api) -> None:
 
 async def test_health_and_metrics(api: Api) -> None:
     await api.user("alice")
+    await api.user("root", admin=True)
     async with api.session("alice") as alice:
         created = (await alice.post("/api/batches", json={"prompt": "p", "count": 2})).json()
         await api.wait_batch(alice, created["batch"]["id"])
-    async with api.client() as anyone:
-        health = (await anyone.get("/api/health")).json()
+    async with api.session("root") as root:  # the details are for admins (tests/security)
+        health = (await root.get("/api/health")).json()
         assert health["status"] == "ok" and health["database"] == health["storage"] == "ok"
         assert health["workers"]["in_process"] == 1 and health["queue"]["pending"] == 0
-        metrics = (await anyone.get("/metrics")).text
+        metrics = (await root.get("/metrics")).text
     assert 'imagebatch_tasks{status="succeeded"} 2.0' in metrics
     assert 'imagebatch_attempts_total{outcome="succeeded",provider="demo"} 2.0' in metrics
     assert 'imagebatch_provider_latency_seconds_count{provider="demo"} 2.0' in metrics

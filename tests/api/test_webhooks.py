@@ -94,14 +94,14 @@ async def test_a_failing_receiver_is_retried_with_backoff(api: Api, receiver: Re
         [delivery] = await deliveries(alice, batch_id, "delivered")
     assert delivery["event"] == "batch.cancelled" and delivery["attempts"] == 3
     assert [r.path for r in receiver.requests] == ["/per-batch"] * 3
-    secret = await api.app.webhook_secrets.of("alice")
+    secret = await api.app.webhook_secrets.of((await api.app.users.by_name("alice")).id)
     verify(secret, receiver.requests[-1])
 
 
 async def test_webhooks_to_private_addresses_are_refused(app: App) -> None:
     """The server's default: IMAGEBATCH_ALLOW_PRIVATE_URLS off."""
-    await app.accounts.create_user("alice", "password-1")
-    batch = await submit(app, prompts("p"), owner="alice", webhook_url="http://10.1.2.3/hook")
+    alice = await app.accounts.create_user("alice", "password-1")
+    batch = await submit(app, prompts("p"), owner=alice.owner, webhook_url="http://10.1.2.3/hook")
     await run_to_end(app, [batch.id])
     dispatcher = app.webhook_dispatcher()
     async with dispatcher.client() as client:

@@ -309,8 +309,8 @@ async def test_an_allowed_result_link_keeps_its_host(ark: CdnSeedream) -> None:
 
 async def deliver(app: App, url: str, resolver: Answers, allow_private: bool = False) -> int:
     """Sends the webhook of a finished batch; the batch's id."""
-    await app.accounts.create_user("alice", "password-1")
-    batch = await submit(app, prompts("p"), owner="alice", webhook_url=url)
+    alice = await app.accounts.create_user("alice", "password-1")
+    batch = await submit(app, prompts("p"), owner=alice.owner, webhook_url=url)
     await run_to_end(app, [batch.id])
     dispatcher = WebhookDispatcher(
         app.webhooks, app.webhook_secrets, allow_private=allow_private, resolver=resolver

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from imagebatch.domain.specs import AspectRatio, Resolution
 
 Param = str | int | float | bool
 MAX_SEED = 2**63 - 1
+#: validation context key: the body came as multipart, with uploaded files
+WITH_FILES = "with_files"
+#: BatchIn fields only a JSON body takes (with files, rows and references are in the table)
+JSON_ONLY = frozenset({"rows", "variables", "reference_images"})
 
 
 class BatchOptions(BaseModel):
@@ -51,7 +55,9 @@ class BatchIn(BatchOptions):
     rows: list[dict[str, Any]] | None = Field(default=None, max_length=10_000)
 
     @model_validator(mode="after")
-    def _one_input(self) -> BatchIn:
+    def _one_input(self, info: ValidationInfo) -> BatchIn:
+        if (info.context or {}).get(WITH_FILES):
+            return self  # multipart: the uploaded images or table are the input
         if (self.prompt is None) == (self.rows is None) and self.preset_id is None:
             raise ValueError("give either prompt (a template) or rows, not both or neither")
         return self

@@ -72,6 +72,23 @@ async def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+async def optional_user(
+    request: Request,
+    app: AppDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    session: Annotated[str | None, Security(_cookie)],
+) -> User | None:
+    """The caller, or None when anonymous (or their token or session is not valid)."""
+    try:
+        return await current_user(request, app, credentials, session)
+    except NotAuthenticated:
+        return None
+
+
+#: for answers that say more to some callers than to anyone
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
 async def admin_user(user: CurrentUser) -> User:
     if not user.is_admin:
         raise Forbidden("administrators only")
@@ -82,4 +99,6 @@ AdminUser = Annotated[User, Depends(admin_user)]
 
 
 def client_address(request: Request) -> str:
+    """The peer's address; X-Forwarded-For only when the peer is a trusted proxy
+    (IMAGEBATCH_FORWARDED_ALLOW_IPS, applied by create_server), never a client's word."""
     return request.client.host if request.client else "unknown"

@@ -5,6 +5,10 @@ With hundreds of clients on one batch, per-client work is what limits: here a ta
 costs one JSON encoding, and each burst of events (those that arrive together) a queue put
 and a socket write per client. Batch snapshots (counts, status) go out at most every
 SNAPSHOT_SECONDS while the batch changes.
+
+Each user may hold a limited number of streams open (max_event_streams_per_user): one more
+closes their oldest, which ends with a `closed` event (the page then polls instead), so the
+newest tab always works. The count is per process: each API server keeps its own.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from sse_starlette import ServerSentEvent
@@ -24,10 +28,25 @@ from imagebatch.engine.events import Event, EventBus
 SNAPSHOT_SECONDS = 0.25
 #: a client this far behind loses its oldest events rather than slowing the others
 CLIENT_BACKLOG = 1000
+#: in a client's queue: its stream ends here (every real message is a non-empty event)
+END = b""
 
 
 def encode(data: str, event: str) -> bytes:
     return ServerSentEvent(data, event=event).encode()
+
+
+#: the last event of a stream closed to make room for a newer one of the same user
+SUPERSEDED = encode(
+    json.dumps(
+        {
+            "reason": "too_many_streams",
+            "message": "you opened more live streams than allowed; this oldest one was closed",
+            "hint": "close other tabs, or poll GET /api/batches/{id} instead",
+        }
+    ),
+    "closed",
+)
 
 
 def task_data(event: Event) -> dict[str, Any]:
@@ -76,6 +95,7 @@ class Feeds:
         self.events = events
         self.snapshots = snapshots
         self._feeds: dict[int, _Feed] = {}
+        self.slots = StreamSlots()
 
     @contextlib.asynccontextmanager
     async def watch(self, batch_id: int) -> AsyncIterator[asyncio.Queue[bytes]]:
@@ -95,6 +115,36 @@ class Feeds:
                 del self._feeds[batch_id]
                 if feed.task:
                     feed.task.cancel()
+
+
+class StreamSlots:
+    """The live streams each user holds open in this process, oldest first."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, list[asyncio.Queue[bytes]]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, user_id: int, queue: asyncio.Queue[bytes], limit: int) -> Iterator[None]:
+        """Count `queue` as one of the user's streams; close their oldest beyond `limit`."""
+        mine = self._open.setdefault(user_id, [])
+        while len(mine) >= limit:
+            _supersede(mine.pop(0))
+        mine.append(queue)
+        try:
+            yield
+        finally:
+            if queue in mine:
+                mine.remove(queue)
+            if not mine and self._open.get(user_id) is mine:
+                del self._open[user_id]
+
+
+def _supersede(queue: asyncio.Queue[bytes]) -> None:
+    """Tell the stream behind `queue` to say why and end (what it had not sent is moot)."""
+    while not queue.empty():
+        queue.get_nowait()
+    queue.put_nowait(SUPERSEDED)
+    queue.put_nowait(END)
 
 
 async def _burst(queue: asyncio.Queue[Event], timeout: float | None) -> list[Event]:

@@ -10,11 +10,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from imagebatch import __version__
 from imagebatch.api import errors
 from imagebatch.api.bodies import BatchIn
 from imagebatch.api.feeds import Feeds
+from imagebatch.api.headers import install_security_headers
+from imagebatch.api.limits import BodyLimit, upload_paths
 from imagebatch.api.routes import (
     admin,
     admin_users,
@@ -82,6 +85,15 @@ def create_server(
     server.state.workers = []
     server.state.metrics_cache = None
     errors.install(server)
+    server.add_middleware(
+        BodyLimit, limit=app.settings.max_json_bytes, uploads=upload_paths(ROUTERS)
+    )
+    install_security_headers(server)
+    if app.settings.forwarded_allow_ips:
+        # Whose X-Forwarded-For/-Proto to believe is ours to say, whatever ASGI server runs
+        # us (`serve` turns uvicorn's own, which trusts loopback, off): the outermost layer.
+        trusted = app.settings.forwarded_allow_ips
+        server.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     for router in ROUTERS:
         server.include_router(router)
     if extra is not None:

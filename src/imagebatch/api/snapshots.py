@@ -13,6 +13,7 @@ import time
 
 from imagebatch.api.views import BatchOut
 from imagebatch.app import App
+from imagebatch.domain.records import Batch
 
 MAX_AGE = 1.0
 MAX_BATCHES = 10_000
@@ -21,7 +22,7 @@ MAX_BATCHES = 10_000
 class Snapshots:
     def __init__(self, app: App) -> None:
         self.app = app
-        self._cache: dict[int, tuple[float, BatchOut, str]] = {}
+        self._cache: dict[int, tuple[float, Batch, str]] = {}
         self._changed: dict[int, float] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
@@ -37,21 +38,22 @@ class Snapshots:
                     if event.batch_id is not None:
                         self.touch(event.batch_id)
 
-    async def batch(self, batch_id: int) -> tuple[BatchOut, str]:
-        """The batch and its JSON; raises NotFound like the repository."""
+    async def batch(self, batch_id: int) -> tuple[Batch, str]:
+        """The batch (its owner key decides who may see it) and its JSON as people read it
+        (the owner's name); raises NotFound like the repository."""
         lock = self._locks.setdefault(batch_id, asyncio.Lock())
         async with lock:
             cached = self._cache.get(batch_id)
             if cached and self._fresh(batch_id, cached[0]):
                 return cached[1], cached[2]
             read_at = time.monotonic()
-            out = BatchOut.of(await self.app.batches.get(batch_id))
-            self._cache[batch_id] = (read_at, out, out.model_dump_json())
+            batch = await self.app.batches.get(batch_id)
+            self._cache[batch_id] = (read_at, batch, BatchOut.of(batch).model_dump_json())
             if len(self._cache) > MAX_BATCHES:  # forget the batch asked about longest ago
                 forgotten = next(iter(self._cache))
                 for table in (self._cache, self._changed, self._locks):
                     table.pop(forgotten, None)
-            return out, self._cache[batch_id][2]
+            return batch, self._cache[batch_id][2]
 
     async def get(self, batch_id: int) -> str:
         return (await self.batch(batch_id))[1]

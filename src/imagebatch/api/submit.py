@@ -6,18 +6,21 @@ the same request, or an http(s) URL. Never a path on the server, never another u
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 from imagebatch.api.bodies import BatchIn, BatchOptions, EditIn
+from imagebatch.api.table_reading import parse_uploaded_table
+from imagebatch.api.uploads import Upload
 from imagebatch.api.views import BatchCreated, BatchOut, EstimateOut, SkippedOut
 from imagebatch.app import App
 from imagebatch.domain.accounts import User
 from imagebatch.domain.credits import from_micros
 from imagebatch.domain.prompts import expand_template
-from imagebatch.domain.sheets import parse_records, parse_table
-from imagebatch.domain.specs import Mode, TaskSpec
+from imagebatch.domain.sheets import parse_records
+from imagebatch.domain.specs import Mode, TaskSpec, check_prompts
 from imagebatch.engine.ingest import STORED_IMAGE
 from imagebatch.engine.runtime import RuntimeSettings
 from imagebatch.engine.service import Submission
@@ -27,32 +30,12 @@ from imagebatch.imaging.fetch import is_url
 ASSET = "asset:"
 
 
-@dataclass(frozen=True, slots=True)
-class Upload:
-    """One uploaded file, already read (uploads are capped in size before this)."""
-
-    name: str
-    data: bytes
-
-    @property
-    def basename(self) -> str:
-        return PurePosixPath(self.name.replace("\\", "/")).name or "upload"
-
-    @property
-    def label(self) -> str:
-        """The name with any folders it came from (a dropped folder), never leaving it:
-        `../x/a.png` is `x_a.png`. Two `a.png` from different folders stay two files."""
-        parts = PurePosixPath(self.name.replace("\\", "/")).parts
-        kept = [p for p in parts if p not in ("", ".", "..", "/") and not p.endswith(":")]
-        return "_".join(kept) or "upload"
-
-
 class Submitter:
     @classmethod
     async def for_user(cls, app: App, user: User) -> Submitter:
         """With the user read again (their balance) and their own-key providers."""
         fresh = await app.users.get(user.id)
-        own = await app.own_keys.providers(user.name)
+        own = await app.own_keys.providers(user.owner)
         return cls(app, fresh, await app.runtime.current(), own)
 
     def __init__(
@@ -84,6 +67,7 @@ class Submitter:
             body.variables,
             count=body.count,
             max_tasks=self.runtime.max_tasks_per_batch,
+            max_prompt_chars=self.app.settings.max_prompt_chars,
         )
         return [
             TaskSpec(
@@ -103,11 +87,14 @@ class Submitter:
         count: int,
         files: Sequence[Upload],
         dry_run: bool,
+        refused: Sequence[SkippedOut] = (),
     ) -> BatchCreated:
+        """`refused`: files left out before this (over the size limit), reported with the rest."""
         text = await self._with_preset(options.preset_id, prompt)
-        if not files:
+        if not files and not refused:
             raise InputError(InputIssue("images", "no images uploaded", "add image files"))
-        stored, skipped = await self._store(files, dry_run)
+        stored, unusable = await self._store(files, dry_run)
+        skipped = [*refused, *unusable]
         specs = [
             TaskSpec(
                 prompt=text,
@@ -125,18 +112,26 @@ class Submitter:
         return await self._submit(options, Mode.EDIT, name, specs, skipped, {}, dry_run)
 
     async def from_table(
-        self, options: BatchOptions, table: Upload, references: Sequence[Upload], dry_run: bool
+        self,
+        options: BatchOptions,
+        table: Upload,
+        references: Sequence[Upload],
+        dry_run: bool,
+        refused: Sequence[SkippedOut] = (),
     ) -> BatchCreated:
-        specs = await self._preset_rows(options.preset_id, parse_table(table.data, table.basename))
-        stored, skipped = await self._store(references, dry_run)
-        if skipped:
-            raise InputError([_issue(s) for s in skipped])
+        """`refused`: reference files left out before this (over the size limit)."""
+        data = await table.read()
+        parsed = await parse_uploaded_table(self.app, self.runtime, data, table.basename)
+        specs = await self._preset_rows(options.preset_id, parsed)
+        stored, unusable = await self._store(references, dry_run)
+        if refused or unusable:
+            raise InputError([_issue(s) for s in (*refused, *unusable)])
         name = options.name or PurePosixPath(table.basename).stem
         uploaded = _by_name(references, stored)
         return await self._submit(options, Mode.GENERATE, name, specs, [], uploaded, dry_run)
 
     async def edit(self, image_id: int, body: EditIn) -> BatchCreated:
-        if not await self.app.assets.can_see(self.user.name, image_id):
+        if not await self.app.assets.can_see(self.user.owner, image_id):
             raise NotFound(f"no image {image_id}")
         spec = TaskSpec(
             prompt=body.prompt,
@@ -178,25 +173,29 @@ class Submitter:
     async def _store(
         self, files: Sequence[Upload], dry_run: bool
     ) -> tuple[list[tuple[str, int]], list[SkippedOut]]:
-        """Validate (and unless a dry run, store) uploaded images: (label, image id) each."""
+        """Validate (and unless a dry run, store) uploaded images: (label, image id) each.
+        One file at a time is read into memory, and decoded in a worker thread."""
         stored: list[tuple[str, int]] = []
         skipped: list[SkippedOut] = []
         for file in files:
             try:
-                if dry_run:
-                    self.ingestor.check_bytes(file.data, file.basename)
-                    stored.append((file.label, 0))
-                else:
-                    image = await self.ingestor.image_from_bytes(file.data, file.basename)
-                    stored.append((file.label, image.id))
+                stored.append((file.label, await self._image_id(file, dry_run)))
             except InputError as error:
                 issue = error.issues[0]
                 skipped.append(
                     SkippedOut(where=file.basename, problem=issue.problem, hint=issue.hint)
                 )
         if not dry_run:
-            await self.app.assets.grant(self.user.name, [image_id for _, image_id in stored])
+            await self.app.assets.grant(self.user.owner, [image_id for _, image_id in stored])
         return stored, skipped
+
+    async def _image_id(self, file: Upload, dry_run: bool) -> int:
+        """Its bytes live only for this call: the next file is not read beside them."""
+        data = await file.read()
+        if dry_run:
+            await asyncio.to_thread(self.ingestor.check_bytes, data, file.basename)
+            return 0
+        return (await self.ingestor.image_from_bytes(data, file.basename)).id
 
     async def _submit(
         self,
@@ -208,12 +207,14 @@ class Submitter:
         uploaded: dict[str, str],
         dry_run: bool,
     ) -> BatchCreated:
+        check_prompts(specs, self.app.settings.max_prompt_chars)  # presets and edits included
         specs = [
             await self._resolved(self._with_options(spec, options), uploaded) for spec in specs
         ]
         sub = self._submission(options, mode, name, specs)
         if dry_run:
             found = self.app.service.estimate(sub)
+            await self.app.batches.check_room(sub.owner, len(specs), sub.max_active_tasks)
             return BatchCreated(
                 batch=None,
                 tasks=len(specs),
@@ -239,7 +240,7 @@ class Submitter:
         webhook = str(options.webhook_url) if options.webhook_url else self.user.webhook_url
         return Submission(
             name=name[:200] or "batch",
-            owner=self.user.name,
+            owner=self.user.owner,
             mode=mode,
             provider=options.provider,
             specs=specs,
@@ -248,6 +249,7 @@ class Submitter:
             priority=options.priority,
             max_attempts=self.runtime.max_attempts,
             max_tasks=self.runtime.max_tasks_per_batch,
+            max_active_tasks=self.runtime.max_active_tasks_per_user,
             webhook_url=webhook,
             economy=options.economy,
             billed=True,
@@ -280,7 +282,7 @@ class Submitter:
         where = f"{source or 'input'}, column reference_images"
         if ref.startswith(ASSET) and ref.removeprefix(ASSET).isdigit():
             try:
-                asset = await self.app.assets.get(self.user.name, int(ref.removeprefix(ASSET)))
+                asset = await self.app.assets.get(self.user.owner, int(ref.removeprefix(ASSET)))
             except NotFound:
                 raise InputError(
                     InputIssue(where, f"no asset {ref!r} in your library", "pick another asset")

@@ -11,6 +11,7 @@ from imagebatch.domain.accounts import ApiToken, User
 from imagebatch.domain.credits import from_micros
 from imagebatch.domain.pricing import Estimate
 from imagebatch.domain.records import Batch, Image, Task
+from imagebatch.store.images import made_by
 from imagebatch.store.presets import Preset
 from imagebatch.store.records import Record
 from imagebatch.store.webhooks import Delivery
@@ -89,7 +90,10 @@ class BatchOut(BaseModel):
 
     @classmethod
     def of(cls, batch: Batch) -> BatchOut:
-        return cls.model_validate(batch, from_attributes=True)
+        out = cls.model_validate(batch, from_attributes=True)
+        # people read the account's name, never its key "user:<id>"; a CLI run keeps "local:…"
+        out.owner = batch.owner_name or batch.owner
+        return out
 
 
 class TaskOut(BaseModel):
@@ -151,7 +155,16 @@ class ImageOut(BaseModel):
 
     @classmethod
     def of(cls, image: Image) -> ImageOut:
+        """The image as given: pass it as its viewer knows it (store.images.seen_by)."""
         return cls.model_validate(image, from_attributes=True)
+
+    @classmethod
+    def in_library(cls, image: Image, name: str) -> ImageOut:
+        """A library image, named as its owner named it; where it came from is the lineage
+        endpoint's to say (the row's own name and parent may be another user's)."""
+        return cls.of(image).model_copy(
+            update={"kind": "input", "original_name": name, "parent_image_id": None}
+        )
 
 
 class EstimateLineOut(BaseModel):
@@ -232,7 +245,8 @@ class RecordOut(BaseModel):
     def of(cls, record: Record) -> RecordOut:
         out = cls.model_validate(record.task, from_attributes=True)
         out.batch_name = record.batch_name
-        out.image = ImageOut.of(record.image) if record.image else None
+        # the output of this very task: its name and input, whoever stored the bytes first
+        out.image = ImageOut.of(made_by(record.image, record.task)) if record.image else None
         return out
 
 

@@ -11,7 +11,6 @@ import asyncio
 import mimetypes
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
@@ -23,6 +22,7 @@ from imagebatch.blobs.base import (
     is_content_key,
     open_in_thread,
 )
+from imagebatch.domain.disposition import disposition
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -39,12 +39,6 @@ def parse_s3_url(url: str) -> tuple[str, str]:
         raise ValueError(f"storage URL {url!r} names no bucket: s3://bucket/prefix")
     prefix = prefix.strip("/")
     return bucket, f"{prefix}/" if prefix else ""
-
-
-def content_disposition(filename: str) -> str:
-    """attachment; with an ASCII fallback name and the exact UTF-8 one (RFC 6266)."""
-    fallback = filename.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class S3BlobStore:
@@ -126,7 +120,7 @@ class S3BlobStore:
             return None
         params: dict[str, str] = {"Bucket": self.bucket, "Key": object_key}
         if filename:
-            params["ResponseContentDisposition"] = content_disposition(filename)
+            params["ResponseContentDisposition"] = disposition(filename)
         # Signing is local computation: no request, so no thread needed.
         return self.client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=self.presign_seconds

@@ -10,8 +10,16 @@ from pathlib import Path
 from typing import TypeVar
 
 from imagebatch.domain.prompts import expand_template, parse_var
+from imagebatch.domain.sheet_readers import SheetLimits
 from imagebatch.domain.sheets import parse_table
-from imagebatch.domain.specs import AspectRatio, Mode, Resolution, TaskSpec
+from imagebatch.domain.specs import (
+    MAX_PROMPT_CHARS,
+    AspectRatio,
+    Mode,
+    Resolution,
+    TaskSpec,
+    check_prompts,
+)
 from imagebatch.errors import InputError, InputIssue
 from imagebatch.imaging.inputs import scan_images
 
@@ -47,17 +55,22 @@ class ParsedInput:
     content_id: str
 
 
-def parse_run_input(args: RunArgs, max_tasks: int) -> ParsedInput:
-    return with_params(_parse(args, max_tasks), parse_params(args.params))
+def parse_run_input(
+    args: RunArgs, max_tasks: int, max_prompt_chars: int = MAX_PROMPT_CHARS
+) -> ParsedInput:
+    limits = SheetLimits(max_rows=max_tasks, max_prompt_chars=max_prompt_chars)
+    parsed = _parse(args, limits)
+    check_prompts(parsed.specs, max_prompt_chars)  # the edit prompt of an image folder too
+    return with_params(parsed, parse_params(args.params))
 
 
-def _parse(args: RunArgs, max_tasks: int) -> ParsedInput:
+def _parse(args: RunArgs, limits: SheetLimits) -> ParsedInput:
     if not args.inputs:
-        return _from_template(args, max_tasks)
+        return _from_template(args, limits)
     if len(args.inputs) == 1 and args.inputs[0].is_dir():
         return _from_images(args, scan_images(args.inputs[0]), args.inputs[0])
     if len(args.inputs) == 1 and args.inputs[0].suffix.lower() in TABLE_SUFFIXES:
-        return _from_table(args.inputs[0])
+        return _from_table(args.inputs[0], limits)
     missing = [p for p in args.inputs if not p.exists()]
     if missing:
         raise InputError(
@@ -66,13 +79,19 @@ def _parse(args: RunArgs, max_tasks: int) -> ParsedInput:
     return _from_images(args, sorted(args.inputs), None)
 
 
-def _from_template(args: RunArgs, max_tasks: int) -> ParsedInput:
+def _from_template(args: RunArgs, limits: SheetLimits) -> ParsedInput:
     if not args.prompt:
         raise InputError(
             InputIssue("--prompt", "no input and no prompt", "give a table, a folder or --prompt")
         )
     variables = dict(parse_var(v) for v in args.variables)
-    prompts = expand_template(args.prompt, variables, count=args.count, max_tasks=max_tasks)
+    prompts = expand_template(
+        args.prompt,
+        variables,
+        count=args.count,
+        max_tasks=limits.max_rows,
+        max_prompt_chars=limits.max_prompt_chars,
+    )
     specs = [
         _spec(args, prompt, variant=v, source=f"prompt {i + 1}")
         for i, prompt in enumerate(prompts)
@@ -82,12 +101,12 @@ def _from_template(args: RunArgs, max_tasks: int) -> ParsedInput:
     return ParsedInput(Mode.GENERATE, _slug(args.prompt), specs, None, _digest(content.encode()))
 
 
-def _from_table(path: Path) -> ParsedInput:
+def _from_table(path: Path, limits: SheetLimits) -> ParsedInput:
     try:
         data = path.read_bytes()
     except OSError as error:
         raise InputError(InputIssue(str(path), f"cannot read: {error.strerror}")) from error
-    specs = parse_table(data, path.name)
+    specs = parse_table(data, path.name, limits)
     return ParsedInput(Mode.GENERATE, path.stem, specs, path.parent, _digest(data))
 
 

@@ -19,8 +19,10 @@ from imagebatch.cli.exports import export_batch
 from imagebatch.cli.inputs import ParsedInput, RunArgs, fingerprint, parse_run_input
 from imagebatch.cli.outputs import existing_stems
 from imagebatch.cli.runner import drive
-from imagebatch.cli.server import serve, users_cli, worker
+from imagebatch.cli.server import serve, worker
+from imagebatch.cli.users import users_cli
 from imagebatch.config import Settings
+from imagebatch.domain.owners import local_owner
 from imagebatch.domain.records import Batch
 from imagebatch.domain.sheet_files import template_workbook
 from imagebatch.domain.states import BatchStatus
@@ -127,7 +129,9 @@ def run(
 
     async def body(app: App) -> int:
         if dry_run:
-            parsed = parse_run_input(args, app.settings.max_tasks_per_batch)
+            parsed = parse_run_input(
+                args, app.settings.max_tasks_per_batch, app.settings.max_prompt_chars
+            )
             found = app.service.estimate(
                 _submission(app, args, parsed, reuse, Path("."), "", economy)
             )
@@ -152,7 +156,7 @@ async def _submit_or_resume(
     app: App, args: RunArgs, reuse: bool, economy: bool
 ) -> tuple[Batch, Path, int]:
     s = app.settings
-    parsed = parse_run_input(args, s.max_tasks_per_batch)
+    parsed = parse_run_input(args, s.max_tasks_per_batch, s.max_prompt_chars)
     out_dir = args.out or Path("imagebatch-out") / parsed.name
     fp = fingerprint(args, parsed, out_dir, economy)
     earlier = await app.batches.find_by_fingerprint(fp)
@@ -184,7 +188,7 @@ def _submission(
     s = app.settings
     return Submission(
         name=parsed.name,
-        owner=getpass.getuser(),
+        owner=local_owner(getpass.getuser()),  # no account: never an API user's data
         mode=parsed.mode,
         provider=args.provider,
         specs=parsed.specs,

@@ -1,12 +1,11 @@
-"""`imagebatch serve` and `imagebatch users`: the multi-user server and its accounts."""
+"""`imagebatch serve` and `imagebatch worker`: the multi-user server and its queue workers
+(its accounts: cli/users.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import secrets
 import signal
-import sys
 from typing import Annotated
 
 import typer
@@ -17,13 +16,9 @@ from rich.console import Console
 from imagebatch.api.server import create_server
 from imagebatch.app import App, build_app
 from imagebatch.config import Settings
-from imagebatch.domain.accounts import Role
-from imagebatch.domain.credits import to_micros
-from imagebatch.errors import ImagebatchError
 from imagebatch.store.queue import ClaimStats
 from imagebatch.web import install_web
 
-users_cli = typer.Typer(help="User accounts of the server.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
 
@@ -52,7 +47,9 @@ async def _serve(host: str, port: int, workers: bool) -> None:
             server,
             host=host,
             port=port,
-            proxy_headers=True,
+            # The app reads X-Forwarded-* itself, from IMAGEBATCH_FORWARDED_ALLOW_IPS only;
+            # uvicorn's own handling would believe any local process by default.
+            proxy_headers=False,
             log_level="info",
             timeout_graceful_shutdown=30,
         )
@@ -126,52 +123,3 @@ def _claim_report(stats: ClaimStats) -> str:
         f"claimed {stats.tasks} task(s) in {stats.claims} claim(s), {stats.seconds:.3f} s "
         f"({stats.waiting:.3f} s waiting for the claim turn), {per_task:.2f} ms per task"
     )
-
-
-@users_cli.command("create")
-def create_user(
-    name: str,
-    admin: Annotated[bool, typer.Option("--admin", help="Make an administrator.")] = False,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
-    credits: Annotated[
-        float | None, typer.Option(min=0, help="Credits to start with (default: configured).")
-    ] = None,
-) -> None:
-    """Create a user; the password is generated and printed unless given on stdin."""
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(12)
-
-    async def body() -> None:
-        app = await build_app(Settings())
-        try:
-            role = Role.ADMIN if admin else Role.USER
-            amount = None if credits is None else to_micros(credits)
-            user = await app.accounts.create_user(name, password, role, amount)
-        finally:
-            await app.close()
-        console.print(f"Created {user.role.value} {user.name!r}.")
-        if not password_stdin:
-            console.print(f"Password: [yellow]{password}[/] (shown once)")
-
-    try:
-        asyncio.run(body())
-    except ImagebatchError as error:
-        err.print(f"[red]Error:[/] {error.message}")
-        raise typer.Exit(2) from None
-
-
-@users_cli.command("list")
-def list_users() -> None:
-    """List users with their role, state and credits."""
-
-    async def body() -> None:
-        app = await build_app(Settings())
-        try:
-            for user in await app.users.everyone():
-                state = "disabled" if user.disabled else "active"
-                console.print(f"{user.id:>4}  {user.name:<24} {user.role.value:<6} {state}")
-        finally:
-            await app.close()
-
-    asyncio.run(body())

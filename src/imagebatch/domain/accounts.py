@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from imagebatch.domain.owners import owner_key
 from imagebatch.errors import InputError, InputIssue
 
 
@@ -31,6 +32,11 @@ class User:
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
+    @property
+    def owner(self) -> str:
+        """The key this user's batches, tasks, assets, keys and ledger entries are owned by."""
+        return owner_key(self.id)
+
 
 @dataclass(frozen=True, slots=True)
 class ApiToken:
@@ -43,6 +49,8 @@ class ApiToken:
     revoked_at: datetime | None = None
 
 
+# No ':' (owner keys are "user:<id>" and "local:<unix name>", domain/owners.py), nothing a
+# file name, a header or a shell would need quoted.
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD_LENGTH = 8
 

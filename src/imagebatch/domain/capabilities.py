@@ -43,6 +43,21 @@ class ProviderCapabilities:
         return found
 
 
+def model_for(
+    spec: TaskSpec, batch_provider: str, batch_model: str | None, caps: ProviderCapabilities
+) -> str:
+    """The model that runs `spec`, whose provider's capabilities are `caps`: the row's own
+    model; else the batch's, when the row runs on the batch's provider; else the default of the
+    provider the row names, because the batch's model is one of the batch provider's (a demo
+    batch's row on openai must be checked, priced and run as openai's default, never as
+    "openai/demo")."""
+    if spec.model:
+        return spec.model
+    if (spec.provider or batch_provider) == batch_provider and batch_model:
+        return batch_model
+    return caps.default_model
+
+
 def check_spec(
     spec: TaskSpec, mode: Mode, caps: ProviderCapabilities, model: str | None
 ) -> list[InputIssue]:

@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterable, Mapping
 
 from imagebatch.domain.records import Task
+from imagebatch.domain.sheet_files import csv_safe_rows
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = [
@@ -50,6 +51,6 @@ def manifest_csv(rows: Iterable[Mapping[str, object]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, MANIFEST_COLUMNS)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(csv_safe_rows(rows))  # prompts are the users' text: never formulas
     # UTF-8 with a BOM: Excel then shows Chinese prompts correctly.
     return ("\ufeff" + buffer.getvalue()).encode()

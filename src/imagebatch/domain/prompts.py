@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from dynamicprompts.generators import CombinatorialPromptGenerator
 
+from imagebatch.domain.specs import MAX_PROMPT_CHARS, prompt_issue
 from imagebatch.errors import InputError, InputIssue
 
 _NAME = r"[^\W\d]\w*"
@@ -28,10 +29,12 @@ def expand_template(
     *,
     count: int = 1,
     max_tasks: int = 10_000,
+    max_prompt_chars: int = MAX_PROMPT_CHARS,
 ) -> list[str]:
     """Every prompt the template stands for, first variable outermost."""
     if not template.strip():
         raise InputError(InputIssue("prompt", "the prompt is empty", "write a prompt"))
+    _check_length(template, "prompt", max_prompt_chars)
     if count < 1:
         raise InputError(InputIssue("count", f"count is {count}", "use 1 or more"))
     protected = _protected(template)
@@ -43,7 +46,16 @@ def expand_template(
         for name, value in zip(used, values, strict=True):
             filled = filled.replace("{" + name + "}", _protect(value))
         prompts.extend(_alternatives(filled))
-    return [_restore(p) for p in prompts]
+    expanded = [_restore(p) for p in prompts]
+    for number, prompt in enumerate(expanded, start=1):
+        _check_length(prompt, f"prompt {number}", max_prompt_chars)  # values make it longer
+    return expanded
+
+
+def _check_length(prompt: str, where: str, max_chars: int) -> None:
+    issue = prompt_issue(prompt, where, max_chars)
+    if issue is not None:
+        raise InputError(issue)
 
 
 def template_variables(template: str) -> list[str]:

@@ -49,6 +49,9 @@ class Batch:
     economy: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: the owning account's name, to show people (`owner` is a key, domain/owners.py); None
+    #: for a CLI run, or where the query did not look it up
+    owner_name: str | None = None
 
     @property
     def done(self) -> int:

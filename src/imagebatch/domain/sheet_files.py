@@ -1,15 +1,23 @@
-"""Writing tables: the example template, and results exported back to CSV or XLSX."""
+"""Writing tables: the example template, and results exported back to CSV or XLSX.
+
+Every cell a user wrote goes through `csv_safe` / `xlsx_cell`: a prompt such as
+`=HYPERLINK("http://x","y")` must reach a spreadsheet as text, never as a formula
+(CSV injection). Reading a table back takes our `'` off again (`sheet_readers.unquoted`).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
 
 from imagebatch.domain.sheet_columns import COLUMNS
+from imagebatch.domain.sheet_readers import FORMULA_STARTS
 
 EXAMPLES = [
     [
@@ -49,7 +57,7 @@ def template_workbook(language: str = "en") -> bytes:
     sheet.title = "任务" if chinese else "tasks"
     sheet.append([c.chinese if chinese else c.english for c in COLUMNS])
     for row in EXAMPLES:
-        sheet.append(row)
+        _append_text(sheet, row)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for letter, width in zip("ABCDEFGHIJ", (50, 20, 12, 10, 10, 16, 30, 10, 12, 16), strict=True):
@@ -72,17 +80,45 @@ def write_results(rows: Sequence[Mapping[str, object]], columns: Sequence[str], 
         text = io.StringIO()
         writer = csv.DictWriter(text, columns, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(csv_safe_rows(rows))
         return ("\ufeff" + text.getvalue()).encode()  # BOM: Excel shows Chinese correctly
     book = Workbook(write_only=True)
     sheet = book.create_sheet("results")
-    sheet.append(list(columns))
+    sheet.append([xlsx_cell(sheet, c) for c in columns])
     for row in rows:
-        sheet.append([_plain(row.get(c)) for c in columns])
+        sheet.append([xlsx_cell(sheet, row.get(c)) for c in columns])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
-def _plain(value: object) -> object:
-    return value if isinstance(value, int | float | str) or value is None else str(value)
+def is_formula_like(value: object) -> bool:
+    """Text a spreadsheet would run (=, +, -, @) or that hides a formula (tab, CR)."""
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def csv_safe(value: object) -> object:
+    """The cell for a CSV file: formula-like text gets the usual leading `'`."""
+    return f"'{value}" if is_formula_like(value) else value
+
+
+def csv_safe_rows(rows: Iterable[Mapping[str, object]]) -> Iterator[dict[str, object]]:
+    for row in rows:
+        yield {key: csv_safe(value) for key, value in row.items()}
+
+
+def xlsx_cell(sheet: Worksheet, value: object) -> object:
+    """The cell for a write-only sheet: text stays text (openpyxl would store a string that
+    begins with `=` as a formula); numbers stay numbers."""
+    if value is None or isinstance(value, int | float):
+        return value
+    cell = WriteOnlyCell(sheet, str(value))
+    cell.data_type = "s"
+    return cell
+
+
+def _append_text(sheet: Worksheet, row: Sequence[object]) -> None:
+    sheet.append(list(row))
+    for cell in sheet[sheet.max_row]:
+        if is_formula_like(cell.value):
+            cell.data_type = "s"

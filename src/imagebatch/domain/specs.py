@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from imagebatch.errors import InputError, InputIssue
 
 
 class Mode(StrEnum):
@@ -40,6 +43,8 @@ class Resolution(StrEnum):
 
 MAX_REFERENCE_IMAGES = 4
 MAX_COUNT_PER_ROW = 10
+#: characters one prompt may have unless the deployment says otherwise (max_prompt_chars)
+MAX_PROMPT_CHARS = 8_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +78,31 @@ def dimensions(aspect: AspectRatio | None, resolution: Resolution | None) -> tup
     if ratio >= 1:
         return long_side, max(1, round(long_side / ratio / 8) * 8)
     return max(1, round(long_side * ratio / 8) * 8), long_side
+
+
+def prompt_issue(prompt: str, where: str, max_chars: int) -> InputIssue | None:
+    """The problem with a prompt longer than `max_chars`, or None."""
+    if len(prompt) <= max_chars:
+        return None
+    return InputIssue(
+        where,
+        f"the prompt has {len(prompt):,} characters, at most {max_chars:,} are allowed",
+        "shorten it, or split it over several rows",
+    )
+
+
+def check_prompts(specs: Iterable[TaskSpec], max_chars: int) -> None:
+    """Refuse specs whose prompt (preset included) is too long, each named by its source."""
+    issues = [
+        issue
+        for spec in specs
+        if (issue := prompt_issue(spec.prompt, _prompt_where(spec.source), max_chars))
+    ]
+    if issues:
+        raise InputError(list(dict.fromkeys(issues)))
+
+
+def _prompt_where(source: str | None) -> str:
+    if source is None:
+        return "prompt"
+    return source if source.startswith("prompt") else f"{source}, column prompt"

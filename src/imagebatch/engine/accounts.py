@@ -2,6 +2,9 @@
 
 Passwords are hashed with Argon2 (argon2-cffi), off the event loop. Session cookies and API
 tokens are random; only their SHA-256 is stored, so a copy of the database opens nothing.
+A password is checked only after its attempt is counted (store/logins.py): failures are
+throttled per (user, address), per address, and per user as a high ceiling. A new password
+or disabling a user ends every session and API token of that user.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import asyncio
 import functools
 import hashlib
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -21,7 +25,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from imagebatch.domain.accounts import ApiToken, Role, User, check_password, check_user_name
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.errors import NotAuthenticated, TooManyAttempts
-from imagebatch.store.users import NewUser, UserRepo
+from imagebatch.store.logins import LoginAttempts, LoginLimits, Refused, Scope
+from imagebatch.store.users import Ended, NewUser, UserRepo
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +43,14 @@ def _dummy_hash() -> str:
     return PasswordHasher().hash("not a real password")
 
 
-@dataclass(frozen=True, slots=True)
-class LoginLimits:
-    window: timedelta = timedelta(minutes=15)
-    #: failed logins per user name within the window
-    per_user: int = 10
-    #: failed logins from one address within the window
-    per_address: int = 50
+_THROTTLED = {
+    Scope.PAIR: "too many failed logins for this user from your address; try again in "
+    "{minutes} min (another address is not affected)",
+    Scope.ADDRESS: "too many failed logins from your address; try again in {minutes} min",
+    Scope.USER: "too many failed logins for this user from many addresses; logins are "
+    "paused for {minutes} min, or until an administrator unlocks the account "
+    "(imagebatch users unlock NAME)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,7 @@ class AccountService:
         self.users = users
         self.clock = clock
         self.session_lifetime = session_lifetime
-        self.limits = limits or LoginLimits()
+        self.attempts = LoginAttempts(users.db, limits)
         self.hasher = hasher or PasswordHasher()
 
     async def create_user(
@@ -122,25 +128,39 @@ class AccountService:
         await self.create_user("admin", password or generated or "", Role.ADMIN)
         return generated
 
-    async def set_password(self, user_id: int, password: str) -> User:
+    async def set_password(self, user_id: int, password: str) -> Ended:
+        """Give the user a new password: their sessions and API tokens end (returned)."""
         check_password(password)
         hashed = await asyncio.to_thread(self.hasher.hash, password)
-        return await self.users.update(user_id, password_hash=hashed)
+        return (await self.update_user(user_id, password_hash=hashed))[1]
+
+    async def update_user(self, user_id: int, **values: object) -> tuple[User, Ended]:
+        """Change a user; disabling them ends their sessions and API tokens."""
+        return await self.users.update_ending_access(user_id, self.clock(), **values)
 
     async def login(self, name: str, password: str, address: str) -> NewSession:
-        await self._throttle(name, address)
+        user = await self.verify_password(name, password, address)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        now = self.clock()
+        await self.users.add_session(digest(token), user.id, csrf, now, now + self.session_lifetime)
+        return NewSession(token, csrf, user)
+
+    async def verify_password(self, name: str, password: str, address: str) -> User:
+        """The enabled user with this name and password, counted as a login attempt from
+        `address`: TooManyAttempts before any check once its failures are too many."""
+        refused = await self.attempts.begin(name, address, self.clock())
+        if refused is not None:
+            raise self._throttled(refused, name, address)
         found = await self.users.password_hash(name)
         ok = await asyncio.to_thread(self._verify, found[1] if found else _dummy_hash(), password)
         if found is None or not ok or found[0].disabled:
-            await self.users.record_failure(name, address, self.clock())
-            raise NotAuthenticated("wrong user name or password")
-        await self.users.clear_failures(name)
-        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-        now = self.clock()
-        await self.users.add_session(
-            digest(token), found[0].id, csrf, now, now + self.session_lifetime
-        )
-        return NewSession(token, csrf, found[0])
+            raise NotAuthenticated("wrong user name or password")  # the attempt stays counted
+        await self.attempts.succeeded(name, address)
+        return found[0]
+
+    async def unlock(self, name: str) -> int:
+        """Forget the failed logins for a user name (all addresses): how many there were."""
+        return await self.attempts.clear(name)
 
     def _verify(self, hashed: str, password: str) -> bool:
         try:
@@ -148,15 +168,11 @@ class AccountService:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def _throttle(self, name: str, address: str) -> None:
-        since = self.clock() - self.limits.window
-        by_user, by_address = await self.users.failures_since(name, address, since)
-        if by_user >= self.limits.per_user or by_address >= self.limits.per_address:
-            log.warning("login throttled for user %r from %s", name, address)
-            raise TooManyAttempts(
-                "too many failed logins; wait a few minutes",
-                retry_after=self.limits.window.total_seconds(),
-            )
+    def _throttled(self, refused: Refused, name: str, address: str) -> TooManyAttempts:
+        log.warning("login throttled (%s) for user %r from %s", refused.scope, name, address)
+        wait = max(1, math.ceil((refused.free_at - self.clock()).total_seconds()))
+        minutes = math.ceil(wait / 60)
+        return TooManyAttempts(_THROTTLED[refused.scope].format(minutes=minutes), retry_after=wait)
 
     async def logout(self, session_token: str) -> None:
         await self.users.drop_session(digest(session_token))

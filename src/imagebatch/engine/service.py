@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagebatch.domain.capabilities import check_spec
+from imagebatch.domain.capabilities import check_spec, model_for
 from imagebatch.domain.credits import to_micros
 from imagebatch.domain.filenames import assign_stems
 from imagebatch.domain.pricing import Estimate, estimate, price_of
@@ -46,6 +46,9 @@ class Submission:
     taken_stems: frozenset[str] = frozenset()
     max_attempts: int = 3
     max_tasks: int = 10_000
+    #: the owner's pending + running tasks, this batch's included, may not pass this (the
+    #: server's fair-use limit); None: no limit (the CLI's single local user)
+    max_active_tasks: int | None = None
     #: POSTed when the batch ends
     webhook_url: str | None = None
     #: submit as one discounted provider batch job where the provider offers it
@@ -71,6 +74,9 @@ class _Resolved:
     spec: TaskSpec
     input_image: Image | None
     references: tuple[Image, ...]
+    #: the provider and model that run it (the row's own, or the batch's: see model_for)
+    provider: str
+    model: str
 
 
 class BatchService:
@@ -97,15 +103,13 @@ class BatchService:
     async def submit(self, sub: Submission) -> Submitted:
         """Validate everything, store inputs, then create the batch in one transaction."""
         model = self._check(sub)
-        resolved, skipped = await self._resolve_images(sub)
+        resolved, skipped = await self._resolve_images(sub, model)
         if not resolved:
             raise InputError(skipped or [InputIssue("input", "no tasks", "add rows or images")])
         stems = assign_stems([r.spec for r in resolved], sub.taken_stems)
-        reuse = await self._reusable(sub, model, resolved) if sub.reuse else {}
+        reuse = await self._reusable(sub, resolved) if sub.reuse else {}
         new_tasks = [
-            _new_task(
-                seq, r, stem, sub.provider, model, reuse, self._pricer(sub), sub.own_key_providers
-            )
+            _new_task(seq, r, stem, reuse, self._pricer(sub), sub.own_key_providers)
             for seq, (r, stem) in enumerate(zip(resolved, stems, strict=True))
         ]
         new_batch = NewBatch(
@@ -122,7 +126,7 @@ class BatchService:
             webhook_url=sub.webhook_url,
             economy=sub.economy,
         )
-        batch = await self.batches.create(new_batch, new_tasks, self.clock())
+        batch = await self.batches.create(new_batch, new_tasks, self.clock(), sub.max_active_tasks)
         self.events.publish(Event("submitted", batch_id=batch.id, status=batch.status.value))
         return Submitted(batch, skipped, self._estimate(sub, model, new_tasks))
 
@@ -133,12 +137,12 @@ class BatchService:
 
     def _estimate(self, sub: Submission, model: str, new_tasks: list[NewTask] | None) -> Estimate:
         if new_tasks is None:
-            pairs = [(spec.provider, spec.model) for spec in sub.specs]
+            requests = [self._target(spec, sub.provider, model) for spec in sub.specs]
             reused = 0
         else:
-            pairs = [(t.provider, t.model) for t in new_tasks if t.reuse_image_id is None]
-            reused = len(new_tasks) - len(pairs)
-        requests = [(p or sub.provider, m or model) for p, m in pairs]
+            made = [t for t in new_tasks if t.reuse_image_id is None]
+            requests = [(t.provider or sub.provider, t.model or model) for t in made]
+            reused = len(new_tasks) - len(requests)
         # Only the providers asked for: looking at the others would build them for nothing.
         caps = {name: self.providers[name].capabilities for name, _ in requests}
         overrides = dict(self.prices)
@@ -175,32 +179,45 @@ class BatchService:
                     "split the input or raise IMAGEBATCH_MAX_TASKS_PER_BATCH",
                 )
             )
-        unusable: dict[str, InputIssue | None] = {}
-        issues: list[InputIssue] = []
+        by_provider: dict[str, list[TaskSpec]] = {sub.provider: []}
         for spec in sub.specs:
-            name = spec.provider or sub.provider
-            if name not in unusable:
-                unusable[name] = self._unusable(name, sub.own_key_providers) or (
-                    self._no_economy(name, sub) if sub.economy else None
-                )
-            if unusable[name] is None:
-                provider = self.providers[name]
-                issues += check_spec(spec, sub.mode, provider.capabilities, spec.model or sub.model)
-        issues = [issue for issue in unusable.values() if issue] + issues
-        if issues:
-            raise InputError(issues)
+            by_provider.setdefault(spec.provider or sub.provider, []).append(spec)
+        unusable: list[InputIssue] = []
+        issues: list[InputIssue] = []
+        for name, specs in by_provider.items():
+            why = self._unusable(name, sub.own_key_providers, specs) or (
+                self._no_economy(name, sub) if sub.economy and specs else None
+            )
+            if why is not None:
+                unusable.append(why)
+                continue
+            caps = self.providers[name].capabilities
+            for spec in specs:
+                model = model_for(spec, sub.provider, sub.model, caps)
+                issues += check_spec(spec, sub.mode, caps, model)
+        if unusable or issues:
+            raise InputError(unusable + issues)
         return sub.model or self.providers[sub.provider].capabilities.default_model
 
-    def _unusable(self, name: str, own_keys: frozenset[str]) -> InputIssue | None:
-        """Why a provider cannot take work here, said once per provider."""
+    def _target(self, spec: TaskSpec, batch_provider: str, batch_model: str) -> tuple[str, str]:
+        """The provider and model that run `spec` in a batch on this provider and model."""
+        provider = spec.provider or batch_provider
+        caps = self.providers[provider].capabilities
+        return provider, model_for(spec, batch_provider, batch_model, caps)
+
+    def _unusable(
+        self, name: str, own_keys: frozenset[str], specs: list[TaskSpec]
+    ) -> InputIssue | None:
+        """Why a provider cannot take work here, said once per provider, at the first row
+        that names it (`specs` are those that run on it; none: it is only the batch's)."""
         provider = self.providers.get(name)
         if provider is None:
             known = ", ".join(sorted(self.providers))
-            return InputIssue(f"provider {name!r}", "does not exist", f"use one of: {known}")
-        if not provider.configured and name not in own_keys:
+            return _provider_issue(name, specs, "does not exist", f"use one of: {known}")
+        if specs and not provider.configured and name not in own_keys:
             env = name.upper().replace("-", "_")
             hint = f"set IMAGEBATCH_{env}_API_KEY (and IMAGEBATCH_{env}_BASE_URL if needed)"
-            return InputIssue(f"provider {name}", "is not configured", hint)
+            return _provider_issue(name, specs, "is not configured", hint)
         return None
 
     def _no_economy(self, name: str, sub: Submission) -> InputIssue | None:
@@ -220,7 +237,9 @@ class BatchService:
             )
         return None
 
-    async def _resolve_images(self, sub: Submission) -> tuple[list[_Resolved], list[InputIssue]]:
+    async def _resolve_images(
+        self, sub: Submission, model: str
+    ) -> tuple[list[_Resolved], list[InputIssue]]:
         finder = ImageFinder(self.ingestor.fresh(), sub.base_dir, sub.local_files)
         resolved: list[_Resolved] = []
         skipped: list[InputIssue] = []
@@ -241,16 +260,16 @@ class BatchService:
                     reference_issues.append(got)
                 else:
                     references.append(got)
-            resolved.append(_Resolved(spec, input_image, tuple(references)))
+            target = self._target(spec, sub.provider, model)
+            resolved.append(_Resolved(spec, input_image, tuple(references), *target))
         if reference_issues:
             raise InputError(_unique(reference_issues))
         return resolved, _unique(skipped)
 
-    async def _reusable(
-        self, sub: Submission, model: str, resolved: list[_Resolved]
-    ) -> dict[str, int]:
-        keys = [request_key(r, sub.provider, model) for r in resolved]
-        return await self.queue.succeeded_outputs(keys)
+    async def _reusable(self, sub: Submission, resolved: list[_Resolved]) -> dict[str, int]:
+        # The owner's own outputs only: another user's would hand over their image, free.
+        keys = [request_key(r) for r in resolved]
+        return await self.queue.succeeded_outputs(sub.owner, keys)
 
     async def pause(self, batch_id: int) -> Batch:
         batch = await self.batches.change_status(batch_id, BatchStatus.PAUSED, self.clock())
@@ -278,12 +297,13 @@ class BatchService:
         return task
 
 
-def request_key(r: _Resolved, provider: str, model: str) -> str:
-    """Everything that determines the output: equal keys may share one output (--reuse)."""
+def request_key(r: _Resolved) -> str:
+    """Everything that determines the output: equal keys of one owner share an output (--reuse).
+    The owner is not part of the key (keys stored before stay valid): the lookup filters by it."""
     spec = r.spec
     parts = {
-        "provider": spec.provider or provider,
-        "model": spec.model or model,
+        "provider": r.provider,
+        "model": r.model,
         "prompt": spec.prompt,
         "negative_prompt": spec.negative_prompt,
         "aspect_ratio": spec.aspect_ratio,
@@ -301,17 +321,15 @@ def _new_task(
     seq: int,
     r: _Resolved,
     stem: str,
-    provider: str,
-    model: str,
     reuse: dict[str, int],
     price: Callable[[str, str], int],
     own_key_providers: frozenset[str],
 ) -> NewTask:
-    key = request_key(r, provider, model)
+    key = request_key(r)
     spec = r.spec
     return NewTask(
-        price=price(spec.provider or provider, spec.model or model),
-        own_key=(spec.provider or provider) in own_key_providers,
+        price=price(r.provider, r.model),
+        own_key=r.provider in own_key_providers,
         seq=seq,
         prompt=spec.prompt,
         output_filename=stem,
@@ -325,10 +343,21 @@ def _new_task(
         input_image_id=r.input_image.id if r.input_image else None,
         reference_image_ids=tuple(image.id for image in r.references),
         source=spec.source,
-        provider=spec.provider,
-        model=spec.model,
+        provider=r.provider,
+        model=r.model,
         reuse_image_id=reuse.get(key),
     )
+
+
+def _provider_issue(name: str, specs: list[TaskSpec], problem: str, hint: str) -> InputIssue:
+    """A provider's problem, shown at the first row that names it (with how many more do);
+    the batch's own provider, which no row names, by its name."""
+    rows = list(dict.fromkeys(spec.source for spec in specs if spec.provider == name))
+    if not rows or rows[0] is None:
+        return InputIssue(f"provider {name!r}", problem, hint)
+    others = len(rows) - 1
+    more = f" ({others} more {'row names' if others == 1 else 'rows name'} it)" if others else ""
+    return InputIssue(f"{rows[0]}, column provider", f"provider {name!r} {problem}{more}", hint)
 
 
 def _unique(issues: list[InputIssue]) -> list[InputIssue]:

@@ -18,10 +18,11 @@ from datetime import timedelta
 
 import httpx
 
+from imagebatch.domain.owners import user_id_of
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import EventBus
 from imagebatch.engine.secrets import SecretBox
-from imagebatch.errors import InputError
+from imagebatch.errors import InputError, NotFound
 from imagebatch.imaging.fetch import check_public_url
 from imagebatch.imaging.outbound import (
     AddressRefused,
@@ -56,12 +57,12 @@ class WebhookSecrets:
         self.users = users
         self.box = box
 
-    async def of(self, owner: str) -> str:
-        sealed = await self.users.webhook_secret_of(owner)
+    async def of(self, user_id: int) -> str:
+        sealed = await self.users.webhook_secret(user_id)
         if sealed:
             return self.box.open(sealed)
-        user = await self.users.by_name(owner)
-        return await self.rotate(user.id)
+        await self.users.get(user_id)  # NotFound for an account that does not exist
+        return await self.rotate(user_id)
 
     async def rotate(self, user_id: int) -> str:
         secret = "whsec_" + secrets.token_urlsafe(32)
@@ -201,7 +202,10 @@ class WebhookDispatcher:
 
     async def _headers(self, delivery: Delivery, body: bytes) -> dict[str, str]:
         timestamp = int(time.time())
-        secret = await self.secrets.of(delivery.owner)
+        user_id = user_id_of(delivery.owner)
+        if user_id is None:  # CLI runs (local owners) have no account, so no secret
+            raise NotFound(f"{delivery.owner} has no account to sign webhooks with")
+        secret = await self.secrets.of(user_id)
         return {
             "content-type": "application/json",
             "user-agent": "imagebatch-webhook/1",

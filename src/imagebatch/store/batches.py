@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, String, bindparam, cast, func, insert, literal, select, update
 
 from imagebatch.domain.records import Batch, NewBatch, NewTask
 from imagebatch.domain.states import (
@@ -15,13 +15,14 @@ from imagebatch.domain.states import (
     check_batch_transition,
     settled_batch_status,
 )
-from imagebatch.errors import NotFound
+from imagebatch.errors import NotFound, TooManyActiveTasks
 from imagebatch.store import ledger
 from imagebatch.store.access import grant_access
 from imagebatch.store.db import Database
 from imagebatch.store.outbox import enqueue_batch_ended
 from imagebatch.store.rows import batch_from_row
 from imagebatch.store.tables import batches, tasks
+from imagebatch.store.tables_accounts import users
 
 INSERT_CHUNK = 500
 
@@ -30,9 +31,22 @@ class BatchRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, new: NewBatch, new_tasks: Sequence[NewTask], now: datetime) -> Batch:
-        """Store a batch and all its tasks in one transaction: all or nothing."""
-        return await self.db.write(lambda conn: _create(conn, new, new_tasks, now))
+    async def create(
+        self,
+        new: NewBatch,
+        new_tasks: Sequence[NewTask],
+        now: datetime,
+        max_active: int | None = None,
+    ) -> Batch:
+        """Store a batch and all its tasks in one transaction: all or nothing. With
+        `max_active`, refuse it (TooManyActiveTasks) if the owner's unfinished tasks and
+        this batch's would together pass that limit."""
+        return await self.db.write(lambda conn: _create(conn, new, new_tasks, now, max_active))
+
+    async def check_room(self, owner: str, requested: int, limit: int | None) -> None:
+        """What create() would say about the limit, without holding anything (a dry run)."""
+        if limit is not None:
+            await self.db.read(lambda conn: _check_room(conn, owner, requested, limit))
 
     async def get(self, batch_id: int) -> Batch:
         return await self.db.read_small(lambda conn: _get(conn, batch_id))
@@ -55,7 +69,7 @@ class BatchRepo:
         limit: int = 50,
     ) -> list[Batch]:
         """Newest first, `limit` at a time before `before_id` (cursor paging)."""
-        query = select(batches).order_by(batches.c.id.desc()).limit(limit)
+        query = _SHOWN.order_by(batches.c.id.desc()).limit(limit)
         if owner is not None:
             query = query.where(batches.c.owner == owner)
         if status is not None:
@@ -90,8 +104,17 @@ class BatchRepo:
         return await self.db.write(work)
 
 
-def _create(conn: Connection, new: NewBatch, new_tasks: Sequence[NewTask], now: datetime) -> Batch:
+def _create(
+    conn: Connection,
+    new: NewBatch,
+    new_tasks: Sequence[NewTask],
+    now: datetime,
+    max_active: int | None,
+) -> Batch:
     reused = sum(1 for t in new_tasks if t.reuse_image_id is not None)
+    if max_active is not None:
+        _lock_owner(conn, new.owner)
+        _check_room(conn, new.owner, len(new_tasks) - reused, max_active)
     values = _batch_values(new, len(new_tasks), reused, now)
     batch_id = conn.execute(insert(batches).values(values).returning(batches.c.id)).scalar_one()
     rows = [_task_values(batch_id, new, t, now) for t in new_tasks]
@@ -107,7 +130,39 @@ def _create(conn: Connection, new: NewBatch, new_tasks: Sequence[NewTask], now: 
 
 
 # Built once: building a statement costs more of our CPU than SQLite spends running it.
-_BY_ID = select(batches).where(batches.c.id == bindparam("batch_id"))
+# The owner's account name beside each batch shown to people (owner keys are "user:<id>",
+# domain/owners.py; a CLI owner matches no account and shows no name).
+_OWNER_NAME = (
+    select(users.c.name)
+    .where(literal("user:", String) + cast(users.c.id, String) == batches.c.owner)
+    .scalar_subquery()
+    .label("owner_name")
+)
+_SHOWN = select(batches, _OWNER_NAME)
+_BY_ID = _SHOWN.where(batches.c.id == bindparam("batch_id"))
+
+
+#: what the queue has not finished: waiting (backoff delays included) or leased by a worker
+_ACTIVE = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
+# Served by ix_tasks_claim (status, owner, ...): an index range, not a scan of the table.
+_ACTIVE_COUNT = select(func.count()).where(
+    tasks.c.status.in_(_ACTIVE), tasks.c.owner == bindparam("owner")
+)
+
+
+def _lock_owner(conn: Connection, owner: str) -> None:
+    """Hold the owner's row to the end of the transaction: on PostgreSQL, two batches of one
+    user are then counted one after the other, never both against the same total (SQLite's
+    single writer already serialises them)."""
+    conn.execute(select(users.c.id).where(ledger.owned_by(owner)).with_for_update())
+
+
+def _check_room(conn: Connection, owner: str, requested: int, limit: int) -> None:
+    if not requested:
+        return  # nothing new to run (every task reused an output)
+    active = int(conn.execute(_ACTIVE_COUNT, {"owner": owner}).scalar_one())
+    if active + requested > limit:
+        raise TooManyActiveTasks(limit, active, requested)
 
 
 def _get(conn: Connection, batch_id: int) -> Batch:

@@ -1,20 +1,28 @@
-"""ImageRepo: image rows, one per distinct content (sha256)."""
+"""ImageRepo: image rows, one per distinct content (sha256).
+
+Rows are shared by content, so what a row says of an image's past (its file name, whether it was
+generated, what it was made from) is whoever stored those bytes first: maybe another user. Users
+therefore see an image as their own tasks and library describe it (`seen_by`), never the row's
+own name, kind and parent.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from imagebatch.domain.records import Image
+from imagebatch.domain.records import Image, Task
 from imagebatch.errors import NotFound
+from imagebatch.store.access import can_see
 from imagebatch.store.db import Database
 from imagebatch.store.rows import image_from_row
-from imagebatch.store.tables import images
+from imagebatch.store.tables import images, tasks
+from imagebatch.store.tables_accounts import assets
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,42 @@ def upsert_image(conn: Connection, image: NewImage, now: datetime) -> int:
     return upsert_images(conn, [image], now)[image.sha256]
 
 
+# The owner's first task that made the image, and the name they gave it in their library.
+_MADE_BY = (
+    select(tasks.c.output_filename, tasks.c.input_image_id)
+    .where(
+        tasks.c.owner == bindparam("owner"),
+        tasks.c.output_image_id == bindparam("image_id"),
+        tasks.c.deleted_at.is_(None),
+    )
+    .order_by(tasks.c.id)
+    .limit(1)
+)
+_NAMED_BY = select(assets.c.name).where(
+    assets.c.owner == bindparam("owner"), assets.c.image_id == bindparam("image_id")
+)
+
+
+def made_by(image: Image, task: Task) -> Image:
+    """The image as the output of `task`: that task's output name and input image."""
+    return _output_of(image, task.output_filename, task.input_image_id)
+
+
+def seen_by(conn: Connection, owner: str, image: Image) -> Image:
+    """The image as `owner` knows it: the output of their own task if one made it; else an
+    input, named as in their library (or nameless), made from nothing they can be shown."""
+    ids = {"owner": owner, "image_id": image.id}
+    made = conn.execute(_MADE_BY, ids).first()
+    if made is not None:
+        return _output_of(image, made.output_filename, made.input_image_id)
+    name = conn.execute(_NAMED_BY, ids).scalar()
+    return replace(image, kind="input", original_name=name, parent_image_id=None)
+
+
+def _output_of(image: Image, name: str, parent_id: int | None) -> Image:
+    return replace(image, kind="output", original_name=name, parent_image_id=parent_id)
+
+
 def _get(conn: Connection, image_id: int) -> Image:
     row = conn.execute(select(images).where(images.c.id == image_id)).first()
     if row is None:
@@ -78,6 +122,16 @@ class ImageRepo:
 
     async def get(self, image_id: int) -> Image:
         return await self.db.read(lambda conn: _get(conn, image_id))
+
+    async def visible(self, owner: str, image_id: int) -> Image:
+        """The image as `owner` sees it (`seen_by`); NotFound when they may not see it."""
+
+        def work(conn: Connection) -> Image:
+            if not can_see(conn, owner, image_id):
+                raise NotFound(f"no image {image_id}")
+            return seen_by(conn, owner, _get(conn, image_id))
+
+        return await self.db.read(work)
 
     async def get_many(self, ids: list[int]) -> dict[int, Image]:
         if not ids:

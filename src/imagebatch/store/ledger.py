@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, false, func, insert, select, update
 
 from imagebatch.domain.credits import EntryKind, InsufficientCredits, RefundPolicy
+from imagebatch.domain.owners import user_id_of
 from imagebatch.domain.states import TaskStatus
 from imagebatch.store.db import Database
 from imagebatch.store.tables import settings, tasks
@@ -47,6 +48,12 @@ class BatchCredits:
         return self.reserved == self.charged + self.released + self.open
 
 
+def owned_by(owner: str) -> ColumnElement[bool]:
+    """The users row whose balance `owner` spends: none for a CLI owner (no account)."""
+    user_id = user_id_of(owner)
+    return false() if user_id is None else users.c.id == user_id
+
+
 def reserve(
     conn: Connection,
     owner: str,
@@ -60,19 +67,17 @@ def reserve(
         return
     taken = conn.execute(
         update(users)
-        .where(users.c.name == owner, users.c.balance >= amount)
+        .where(owned_by(owner), users.c.balance >= amount)
         .values(balance=users.c.balance - amount)
     ).rowcount
     if not taken:
-        available = conn.execute(select(users.c.balance).where(users.c.name == owner)).scalar()
+        available = conn.execute(select(users.c.balance).where(owned_by(owner))).scalar()
         raise InsufficientCredits(amount, int(available or 0))
     _append(conn, [_entry(owner, batch_id, None, EntryKind.RESERVE, amount, now, note)])
 
 
 def grant(conn: Connection, owner: str, amount: int, now: datetime, note: str) -> None:
-    conn.execute(
-        update(users).where(users.c.name == owner).values(balance=users.c.balance + amount)
-    )
+    conn.execute(update(users).where(owned_by(owner)).values(balance=users.c.balance + amount))
     _append(conn, [_entry(owner, None, None, EntryKind.GRANT, amount, now, note)])
 
 
@@ -105,7 +110,7 @@ def _settle(conn: Connection, ended: Sequence[Priced], kind: EntryKind, now: dat
             returned[p.owner] += p.price
         for owner, amount in returned.items():
             conn.execute(
-                update(users).where(users.c.name == owner).values(balance=users.c.balance + amount)
+                update(users).where(owned_by(owner)).values(balance=users.c.balance + amount)
             )
 
 

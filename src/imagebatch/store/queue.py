@@ -299,11 +299,12 @@ class QueueRepo:
         value: datetime | None = await self.db.read(lambda conn: conn.execute(query).scalar())
         return value
 
-    async def succeeded_outputs(self, request_keys: Sequence[str]) -> dict[str, int]:
-        """Output image ids of succeeded tasks with these request keys (for --reuse)."""
+    async def succeeded_outputs(self, owner: str, request_keys: Sequence[str]) -> dict[str, int]:
+        """Output image ids of `owner`'s succeeded tasks with these request keys (--reuse):
+        never another user's, which would hand over their image for free."""
 
         def work(conn: Connection) -> dict[str, int]:
-            return succeeded_outputs(conn, list(dict.fromkeys(request_keys)))
+            return succeeded_outputs(conn, owner, list(dict.fromkeys(request_keys)))
 
         return await self.db.read(work)
 

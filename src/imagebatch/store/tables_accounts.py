@@ -23,7 +23,7 @@ users = Table(
     "users",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    #: also the `owner` of the user's batches, tasks, assets and ledger entries
+    #: shown to people; what the user owns is keyed by `id` ("user:<id>", domain/owners.py)
     Column("name", String(100), nullable=False, unique=True),
     Column("password_hash", Text, nullable=False),
     #: "user" or "admin"

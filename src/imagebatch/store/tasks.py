@@ -139,12 +139,14 @@ class TaskRepo:
             batch = get_batch(conn, batch_id)
             if batch.status is BatchStatus.CANCELLED:
                 raise IllegalTransition(f"batch {batch_id} was cancelled; it cannot be retried")
-            failed = (
-                conn.execute(
-                    select(tasks.c.id).where(
-                        tasks.c.batch_id == batch_id, tasks.c.status == TaskStatus.FAILED.value
-                    )
-                )
+            # Locked, in id order as everyone takes them: a second retry of the same batch
+            # waits here, then finds these tasks pending, so nothing is requeued (or
+            # reserved) twice. SQLite's single writer already runs retries one at a time.
+            failed = conn.execute(
+                select(tasks.c.id)
+                .where(tasks.c.batch_id == batch_id, tasks.c.status == TaskStatus.FAILED.value)
+                .order_by(tasks.c.id)
+                .with_for_update()
             ).scalars()
             return _requeue(conn, batch_id, list(failed.all()), now)
 
@@ -152,7 +154,8 @@ class TaskRepo:
 
     async def retry_task(self, task_id: int, now: datetime) -> Task:
         def work(conn: Connection) -> None:
-            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+            # Locked: a parallel retry of the same task waits, then sees it pending (409).
+            row = conn.execute(select(tasks).where(tasks.c.id == task_id).with_for_update()).first()
             if row is None:
                 raise NotFound(f"no task {task_id}")
             task = task_from_row(row)

@@ -222,11 +222,12 @@ def reap_expired(conn: Connection, now: datetime) -> int:
     return len(lost)
 
 
-def succeeded_outputs(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+def succeeded_outputs(conn: Connection, owner: str, keys: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for start in range(0, len(keys), 500):
         rows = conn.execute(
             select(tasks.c.request_key, tasks.c.output_image_id).where(
+                tasks.c.owner == owner,
                 tasks.c.request_key.in_(keys[start : start + 500]),
                 tasks.c.status == TaskStatus.SUCCEEDED.value,
                 tasks.c.output_image_id.is_not(None),

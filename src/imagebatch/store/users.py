@@ -1,20 +1,21 @@
-"""UserRepo: users, browser sessions, API tokens and failed logins."""
+"""UserRepo: users, browser sessions and API tokens (failed logins: store/logins.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from imagebatch.domain.accounts import ApiToken, Role, User
+from imagebatch.domain.owners import owner_key
 from imagebatch.errors import Conflict, NotFound
 from imagebatch.store import ledger
 from imagebatch.store.db import Database
-from imagebatch.store.tables_accounts import api_tokens, login_failures, sessions, users
+from imagebatch.store.tables_accounts import api_tokens, sessions, users
 
 _PUBLIC_COLUMNS = [c for c in users.c if c.name not in {"password_hash", "webhook_secret"}]
 
@@ -47,6 +48,20 @@ def _token_from_row(row: Row[Any]) -> ApiToken:
 
 
 @dataclass(frozen=True, slots=True)
+class Ended:
+    """What a change of password or disabling a user ended."""
+
+    sessions: int = 0
+    tokens: int = 0
+
+
+def _ends_access(values: dict[str, Any]) -> bool:
+    """A new password or disabling ends every session and API token: whoever had the old
+    password may have made them."""
+    return bool(values.get("disabled")) or "password_hash" in values
+
+
+@dataclass(frozen=True, slots=True)
 class NewUser:
     name: str
     password_hash: str
@@ -59,6 +74,16 @@ def _one_user(conn: Connection, *where: Any) -> User:
     if row is None:
         raise NotFound("no such user")
     return user_from_row(row)
+
+
+def _end_access(conn: Connection, user_id: int, now: datetime) -> Ended:
+    dropped = conn.execute(delete(sessions).where(sessions.c.user_id == user_id)).rowcount
+    revoked = conn.execute(
+        update(api_tokens)
+        .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+    return Ended(sessions=dropped, tokens=revoked)
 
 
 class UserRepo:
@@ -90,7 +115,7 @@ class UserRepo:
             except IntegrityError:
                 raise Conflict(f"a user named {new.name!r} already exists") from None
             if new.balance:
-                ledger.grant(conn, new.name, new.balance, now, "initial credits")
+                ledger.grant(conn, owner_key(user_id), new.balance, now, "initial credits")
             return _one_user(conn, users.c.id == user_id)
 
         return await self.db.write(work)
@@ -120,12 +145,19 @@ class UserRepo:
         return await self.db.read(work)
 
     async def update(self, user_id: int, **values: Any) -> User:
-        def work(conn: Connection) -> User:
+        return (await self.update_ending_access(user_id, datetime.now(UTC), **values))[0]
+
+    async def update_ending_access(
+        self, user_id: int, now: datetime, **values: Any
+    ) -> tuple[User, Ended]:
+        """Change the user; a new password or disabling also ends (in the same transaction)
+        their sessions and API tokens, revoked as of `now`."""
+
+        def work(conn: Connection) -> tuple[User, Ended]:
             if not conn.execute(update(users).where(users.c.id == user_id).values(values)).rowcount:
                 raise NotFound(f"no user {user_id}")
-            if values.get("disabled") or "password_hash" in values:
-                conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
-            return _one_user(conn, users.c.id == user_id)
+            ended = _end_access(conn, user_id, now) if _ends_access(values) else Ended()
+            return _one_user(conn, users.c.id == user_id), ended
 
         updated = await self.db.write(work)
         self._changed()
@@ -133,11 +165,6 @@ class UserRepo:
 
     async def webhook_secret(self, user_id: int) -> str | None:
         query = select(users.c.webhook_secret).where(users.c.id == user_id)
-        value: str | None = await self.db.read(lambda conn: conn.execute(query).scalar())
-        return value
-
-    async def webhook_secret_of(self, name: str) -> str | None:
-        query = select(users.c.webhook_secret).where(users.c.name == name)
         value: str | None = await self.db.read(lambda conn: conn.execute(query).scalar())
         return value
 
@@ -240,30 +267,3 @@ class UserRepo:
 
         await self.db.write(work)
         self._changed()
-
-    # Failed logins --------------------------------------------------------------------
-
-    async def record_failure(self, username: str, ip: str, now: datetime) -> None:
-        statement = insert(login_failures).values(username=username[:100], ip=ip[:64], at=now)
-        await self.db.write(lambda conn: conn.execute(statement))
-
-    async def failures_since(self, username: str, ip: str, since: datetime) -> tuple[int, int]:
-        """Failed logins for this user name and from this address since `since`."""
-
-        def count(conn: Connection, *where: Any) -> int:
-            return int(
-                conn.scalar(select(func.count()).select_from(login_failures).where(*where)) or 0
-            )
-
-        def work(conn: Connection) -> tuple[int, int]:
-            recent = login_failures.c.at >= since
-            return (
-                count(conn, login_failures.c.username == username, recent),
-                count(conn, login_failures.c.ip == ip, recent),
-            )
-
-        return await self.db.read(work)
-
-    async def clear_failures(self, username: str) -> None:
-        statement = delete(login_failures).where(login_failures.c.username == username)
-        await self.db.write(lambda conn: conn.execute(statement))

@@ -1,7 +1,8 @@
-"""Headers every page and static file carries: a strict Content-Security-Policy (no inline
-script or style, nothing from other origins), no MIME sniffing, no referrer to other sites.
+"""What pages and static files carry beyond the headers of every answer (no MIME sniffing, no
+referrer to other sites, no framing: imagebatch.api.headers): a strict Content-Security-Policy
+(no inline script or style, nothing from other origins).
 
-The API's JSON answers and the interactive /docs page (which needs a CDN) are left alone.
+The API's JSON answers and the interactive /docs page (which needs a CDN) get no page CSP.
 """
 
 from __future__ import annotations
@@ -15,12 +16,7 @@ CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
+HEADERS = {"Content-Security-Policy": CSP}
 
 
 def secured(response: Response) -> Response:

@@ -1,4 +1,5 @@
-"""/api/admin/users: create, disable, grant credits, reset passwords (admins only)."""
+"""/api/admin/users: create, disable, grant credits, reset passwords, unlock logins (admins
+only)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ class PasswordReset(BaseModel):
 
 class PasswordOut(BaseModel):
     password: str
+    #: the user's browser sessions that ended
+    sessions_ended: int
+    #: the user's API tokens that were revoked
+    tokens_revoked: int
+
+
+class UnlockOut(BaseModel):
+    #: failed logins forgotten (from every address)
+    failures_cleared: int
 
 
 class LedgerEntryOut(BaseModel):
@@ -90,7 +100,8 @@ async def create_user(body: NewUserIn, _admin: AdminUser, app: AppDep) -> UserCr
 async def update_user(
     user_id: ObjectId, body: UserUpdate, admin: AdminUser, app: AppDep
 ) -> UserOut:
-    """Disable or enable a user (their sessions end at once), or change their role."""
+    """Disable or enable a user (disabling ends their sessions and revokes their API tokens
+    at once), or change their role."""
     if user_id == admin.id and (body.disabled or body.role is Role.USER):
         raise Forbidden("you cannot disable yourself or give up your own admin role")
     values = body.model_dump(exclude_none=True)
@@ -98,7 +109,7 @@ async def update_user(
         values["role"] = values["role"].value
     if not values:
         return UserOut.of(await app.users.get(user_id))
-    return UserOut.of(await app.users.update(user_id, **values))
+    return UserOut.of((await app.accounts.update_user(user_id, **values))[0])
 
 
 @router.post("/{user_id}/credits", responses=responses(404, 422))
@@ -106,7 +117,7 @@ async def grant_credits(
     user_id: ObjectId, body: GrantIn, _admin: AdminUser, app: AppDep
 ) -> UserOut:
     user = await app.users.get(user_id)
-    await app.ledger.grant(user.name, to_micros(body.amount), app.clock(), body.note)
+    await app.ledger.grant(user.owner, to_micros(body.amount), app.clock(), body.note)
     return UserOut.of(await app.users.get(user_id))
 
 
@@ -119,8 +130,8 @@ async def user_credits(
 ) -> CreditsOut:
     """The user's balance, sums by kind and latest ledger entries."""
     user = await app.users.get(user_id)
-    totals = await app.ledger.totals(user.name)
-    entries = await app.ledger.entries(user.name, limit)
+    totals = await app.ledger.totals(user.owner)
+    entries = await app.ledger.entries(user.owner, limit)
     return CreditsOut(
         user=UserOut.of(user),
         totals={kind: from_micros(amount) for kind, amount in totals.items()},
@@ -130,9 +141,23 @@ async def user_credits(
 
 @router.post("/{user_id}/password", responses=responses(404, 422))
 async def reset_password(
-    user_id: ObjectId, body: PasswordReset, _admin: AdminUser, app: AppDep
+    user_id: ObjectId, body: PasswordReset, admin: AdminUser, app: AppDep
 ) -> PasswordOut:
-    """Set a new password (generated when left out); the user's sessions end."""
+    """Set a new password (generated when left out); the user's sessions end and their API
+    tokens are revoked. Not your own: a session left open must not change a password it
+    does not know (POST /api/auth/password asks for the current one)."""
+    if user_id == admin.id:
+        raise Forbidden("change your own password with POST /api/auth/password")
     password = body.password or secrets.token_urlsafe(12)
-    await app.accounts.set_password(user_id, password)
-    return PasswordOut(password=password)
+    ended = await app.accounts.set_password(user_id, password)
+    return PasswordOut(
+        password=password, sessions_ended=ended.sessions, tokens_revoked=ended.tokens
+    )
+
+
+@router.post("/{user_id}/unlock", responses=responses(404))
+async def unlock(user_id: ObjectId, _admin: AdminUser, app: AppDep) -> UnlockOut:
+    """Forget the user's failed logins, from every address: after the per-user ceiling
+    paused their logins (guessing from many addresses), once the cause is dealt with."""
+    user = await app.users.get(user_id)
+    return UnlockOut(failures_cleared=await app.accounts.unlock(user.name))

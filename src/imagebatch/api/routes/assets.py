@@ -36,7 +36,7 @@ class AssetOut(BaseModel):
             name=asset.name,
             reference=f"asset:{asset.id}",
             created_at=asset.created_at,
-            image=ImageOut.of(asset.image),
+            image=ImageOut.in_library(asset.image, asset.name),
         )
 
 
@@ -57,24 +57,27 @@ async def add_assets(request: Request, user: CurrentUser, app: AppDep) -> Assets
     form = await read_multipart(
         request, max_files=runtime.max_upload_files, max_bytes=runtime.max_image_bytes
     )
-    uploads = [file for files in form.files.values() for file in files]
-    if not uploads and not form.oversize:
-        raise InputError(InputIssue("files", "no files uploaded", "add image files"))
-    ingestor = app.ingestor.fresh(max_bytes=runtime.max_image_bytes)
-    added: list[AssetOut] = []
-    skipped = list(form.oversize)
-    for upload in uploads:
-        try:
-            image = await ingestor.image_from_bytes(upload.data, upload.basename)
-        except InputError as error:
-            issue = error.issues[0]
-            skipped.append(
-                SkippedOut(where=upload.basename, problem=issue.problem, hint=issue.hint)
-            )
-            continue
-        asset = await app.assets.add(user.name, image.id, upload.basename, app.clock())
-        added.append(AssetOut.of(asset))
-    return AssetsAdded(added=added, skipped=skipped)
+    try:
+        uploads = [file for files in form.files.values() for file in files]
+        if not uploads and not form.oversize:
+            raise InputError(InputIssue("files", "no files uploaded", "add image files"))
+        ingestor = app.ingestor.fresh(max_bytes=runtime.max_image_bytes)
+        added: list[AssetOut] = []
+        skipped = form.oversize
+        for upload in uploads:  # one at a time in memory, decoded in a worker thread
+            try:
+                image = await ingestor.image_from_bytes(await upload.read(), upload.basename)
+            except InputError as error:
+                issue = error.issues[0]
+                skipped.append(
+                    SkippedOut(where=upload.basename, problem=issue.problem, hint=issue.hint)
+                )
+                continue
+            asset = await app.assets.add(user.owner, image.id, upload.basename, app.clock())
+            added.append(AssetOut.of(asset))
+        return AssetsAdded(added=added, skipped=skipped)
+    finally:
+        form.close()
 
 
 @router.post(
@@ -86,7 +89,7 @@ async def asset_from_image(image_id: ObjectId, user: CurrentUser, app: AppDep) -
     """Keep a result (or any image you can see) in your library."""
     image = await visible_image(app, user, image_id)
     name = image.original_name or f"image-{image.id}"
-    return AssetOut.of(await app.assets.add(user.name, image.id, name, app.clock()))
+    return AssetOut.of(await app.assets.add(user.owner, image.id, name, app.clock()))
 
 
 @router.get("", responses=responses(401))
@@ -96,11 +99,11 @@ async def list_assets(
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[AssetOut]:
-    return [AssetOut.of(a) for a in await app.assets.library(user.name, limit, offset)]
+    return [AssetOut.of(a) for a in await app.assets.library(user.owner, limit, offset)]
 
 
 @router.delete(
     "/{asset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404)
 )
 async def delete_asset(asset_id: ObjectId, user: CurrentUser, app: AppDep) -> None:
-    await app.assets.delete(user.name, asset_id)
+    await app.assets.delete(user.owner, asset_id)

@@ -74,18 +74,29 @@ async def me(user: CurrentUser, app: AppDep) -> UserOut:
     return UserOut.of(await app.users.get(user.id))
 
 
-@router.post(
-    "/password", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 422)
-)
+class PasswordChanged(BaseModel):
+    #: browser sessions that ended (this one too: log in again)
+    sessions_ended: int
+    #: API tokens revoked: scripts need new ones
+    tokens_revoked: int
+
+
+@router.post("/password", responses=responses(401, 403, 422, 429))
 async def change_password(
-    body: PasswordIn, user: CurrentUser, request: Request, app: AppDep
-) -> None:
-    """Change your password; every session (this one too) is logged out."""
+    body: PasswordIn, user: CurrentUser, request: Request, response: Response, app: AppDep
+) -> PasswordChanged:
+    """Change your password: every session (this one too) ends and every API token is
+    revoked, since whoever knew the old password may have made them."""
     try:
-        await app.accounts.login(user.name, body.current_password, client_address(request))
+        await app.accounts.verify_password(
+            user.name, body.current_password, client_address(request)
+        )
     except NotAuthenticated:
         raise NotAuthenticated("the current password is wrong") from None
-    await app.accounts.set_password(user.id, body.new_password)
+    ended = await app.accounts.set_password(user.id, body.new_password)
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return PasswordChanged(sessions_ended=ended.sessions, tokens_revoked=ended.tokens)
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, responses=responses(401, 403))
@@ -109,7 +120,7 @@ async def revoke_token(token_id: ObjectId, user: CurrentUser, app: AppDep) -> No
 
 @router.get("/webhook", responses=responses(401))
 async def get_webhook(user: CurrentUser, app: AppDep) -> WebhookOut:
-    return WebhookOut(url=user.webhook_url, secret=await app.webhook_secrets.of(user.name))
+    return WebhookOut(url=user.webhook_url, secret=await app.webhook_secrets.of(user.id))
 
 
 @router.put("/webhook", responses=responses(401, 403, 422))
@@ -120,5 +131,5 @@ async def set_webhook(body: WebhookIn, user: CurrentUser, app: AppDep) -> Webhoo
     if body.rotate_secret:
         secret = await app.webhook_secrets.rotate(user.id)
     else:
-        secret = await app.webhook_secrets.of(user.name)
+        secret = await app.webhook_secrets.of(user.id)
     return WebhookOut(url=url, secret=secret)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from imagebatch.api.bodies import BatchIn, BatchOptions
+from imagebatch.api.bodies import JSON_ONLY, WITH_FILES, BatchIn
 from imagebatch.api.deps import AppDep, CurrentUser, Cursor, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.snapshots import Snapshots
@@ -16,8 +16,9 @@ from imagebatch.api.submit import Submitter
 from imagebatch.api.uploads import (
     FILE,
     FILES,
+    Uploaded,
+    form_values,
     multipart_body,
-    options_from_fields,
     read_multipart,
 )
 from imagebatch.api.views import (
@@ -32,19 +33,24 @@ from imagebatch.app import App
 from imagebatch.domain.accounts import User
 from imagebatch.domain.records import Batch, Task
 from imagebatch.domain.states import BatchStatus, TaskStatus
-from imagebatch.errors import InputError, InputIssue, NotFound
+from imagebatch.errors import InputError, InputIssue, NotFound, TooLarge
 
 router = APIRouter(tags=["batches"])
 
-MULTIPART_FIELDS = {
-    "images": FILES,
-    "table": FILE,
-    "references": FILES,
-    "prompt": {"type": "string"},
-    "count": {"type": "integer", "minimum": 1, "maximum": 10},
-    **{name: {"type": "string"} for name in BatchOptions.model_fields},
-}
-CREATE_BODY = multipart_body(MULTIPART_FIELDS, json_model="BatchIn")
+#: the JSON body's fields a multipart body takes beside its files
+FORM_FIELDS = [name for name in BatchIn.model_fields if name not in JSON_ONLY]
+_SCHEMA = BatchIn.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
+#: sent as JSON text in a form field (OpenAPI's default encoding of an object in multipart)
+JSON_FIELDS = frozenset(name for name in FORM_FIELDS if _SCHEMA[name].get("type") == "object")
+CREATE_BODY = multipart_body(
+    {
+        "images": FILES,
+        "table": FILE,
+        "references": FILES,
+        **{name: _SCHEMA[name] for name in FORM_FIELDS},
+    },
+    json_model="BatchIn",
+)
 
 
 class Retried(BaseModel):
@@ -55,26 +61,29 @@ class Retried(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 
 
-def validated(model: type[M], data: bytes | dict[str, Any]) -> M:
+def validated(
+    model: type[M], data: bytes | dict[str, Any], context: dict[str, Any] | None = None
+) -> M:
     """A body read by hand, validated with the same 422 answer FastAPI gives its own."""
     try:
         if isinstance(data, bytes):
-            return model.model_validate_json(data)
-        return model.model_validate(data)
+            return model.model_validate_json(data, context=context)
+        return model.model_validate(data, context=context)
     except ValidationError as error:
-        raise RequestValidationError(error.errors(include_url=False)) from None
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
 
 
 async def owned_batch(app: App, user: User, batch_id: ObjectId) -> Batch:
     batch = await app.batches.get(batch_id)
-    if batch.owner != user.name and not user.is_admin:
+    if batch.owner != user.owner and not user.is_admin:
         raise NotFound(f"no batch {batch_id}")
     return batch
 
 
 async def owned_task(app: App, user: User, task_id: ObjectId) -> Task:
     task = await app.tasks.get(task_id)
-    if task.owner != user.name and not user.is_admin:
+    if task.owner != user.owner and not user.is_admin:
         raise NotFound(f"no task {task_id}")
     return task
 
@@ -98,19 +107,10 @@ async def create_batch(
         form = await read_multipart(
             request, max_files=runtime.max_upload_files, max_bytes=runtime.max_image_bytes
         )
-        values = options_from_fields(form.fields)
-        prompt, count = values.pop("prompt", None), int(values.pop("count", 1) or 1)
-        options = validated(BatchOptions, values)
-        if "table" in form.files:
-            created = await submitter.from_table(
-                options, form.files["table"][0], form.files.get("references", []), dry_run
-            )
-        else:
-            created = await submitter.from_images(
-                options, prompt, count, form.files.get("images", []), dry_run
-            )
-        created.skipped[:0] = form.oversize
-        return created
+        try:
+            return await _from_form(submitter, form, dry_run)
+        finally:
+            form.close()
     if kind != "application/json":
         raise InputError(
             InputIssue(
@@ -119,6 +119,24 @@ async def create_batch(
         )
     body = validated(BatchIn, await request.body())
     return await submitter.from_json(body, dry_run)
+
+
+async def _from_form(submitter: Submitter, form: Uploaded, dry_run: bool) -> BatchCreated:
+    """The form's fields are validated as the JSON body is, by BatchIn: the files are its
+    input, images to edit with one prompt, or a table with its references."""
+    values = form_values(form.fields, JSON_FIELDS)
+    body = validated(BatchIn, values, context={WITH_FILES: True})
+    if "table" in form.refused:
+        big = form.refused["table"][0]
+        raise TooLarge(f"the table {big.where} {big.problem}: split it into smaller tables")
+    if "table" in form.files:
+        table, references = form.files["table"][0], form.files.get("references", [])
+        refused = form.refused.get("references", [])
+        return await submitter.from_table(body, table, references, dry_run, refused)
+    images = form.files.get("images", [])
+    return await submitter.from_images(
+        body, body.prompt, body.count, images, dry_run, form.refused.get("images", [])
+    )
 
 
 @router.get("/api/batches", responses=responses(401))
@@ -130,7 +148,7 @@ async def list_batches(
     cursor: Cursor = None,
 ) -> Page[BatchOut]:
     """Your batches, newest first."""
-    found = await app.batches.page(user.name, status, cursor, limit)
+    found = await app.batches.page(user.owner, status, cursor, limit)
     next_cursor = str(found[-1].id) if len(found) == limit else None
     return Page(items=[BatchOut.of(b) for b in found], next_cursor=next_cursor)
 
@@ -139,7 +157,7 @@ async def list_batches(
 async def get_batch(batch_id: ObjectId, request: Request, user: CurrentUser) -> Response:
     snapshots: Snapshots = request.app.state.snapshots
     batch, data = await snapshots.batch(batch_id)
-    if batch.owner != user.name and not user.is_admin:
+    if batch.owner != user.owner and not user.is_admin:
         raise NotFound(f"no batch {batch_id}")
     return Response(data, media_type="application/json")
 

@@ -16,9 +16,9 @@ from zipstream import ZIP_STORED, ZipStream
 from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.routes.batches import owned_batch
-from imagebatch.api.routes.images import disposition
 from imagebatch.app import App
 from imagebatch.blobs.base import BlobStore
+from imagebatch.domain.disposition import disposition
 from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.manifest import MANIFEST, manifest_csv, manifest_row
 from imagebatch.domain.records import Task

@@ -1,15 +1,19 @@
 """GET /api/health (for load balancers and people) and GET /metrics (for Prometheus).
 
-Both read the database, not this process's memory, so they count every worker's work.
+Both read the database, not this process's memory, so they count every worker's work. Anyone
+learns whether the service is up; only an admin learns more (checks, workers, queue), and only
+an admin or a scraper holding IMAGEBATCH_METRICS_TOKEN reads the metrics.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Awaitable, Iterable
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.security.utils import get_authorization_scheme_param
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -20,10 +24,13 @@ from prometheus_client.core import (
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from imagebatch.api.deps import AppDep
+from imagebatch import __version__
+from imagebatch.api.deps import AppDep, OptionalUser
+from imagebatch.api.errors import responses
 from imagebatch.app import App
 from imagebatch.domain.credits import from_micros
 from imagebatch.engine.limits import WORKER_SILENCE
+from imagebatch.errors import Forbidden, NotAuthenticated
 from imagebatch.store.stats import LATENCY_BUCKETS
 
 router = APIRouter(tags=["health"])
@@ -44,8 +51,16 @@ class WorkersOut(BaseModel):
     live: int
 
 
-class HealthOut(BaseModel):
+class StatusOut(BaseModel):
+    #: "ok", or "degraded" (answered 503) when the database or the storage fails
     status: str
+
+
+class HealthOut(StatusOut):
+    """What an admin sees."""
+
+    #: the imagebatch release this server runs
+    version: str
     database: str
     storage: str
     workers: WorkersOut
@@ -60,22 +75,36 @@ async def _check(probe: Awaitable[object]) -> str:
     return "ok"
 
 
-@router.get("/api/health", responses={503: {"model": HealthOut}})
-async def health(request: Request, app: AppDep) -> JSONResponse:
+@router.get(
+    "/api/health",
+    response_model=HealthOut | StatusOut,
+    responses={503: {"model": HealthOut | StatusOut}},
+)
+async def health(request: Request, app: AppDep, viewer: OptionalUser) -> JSONResponse:
+    """Anyone: whether the service is up. Admins: the checks, workers and queue too."""
     database = await _check(app.db.read(lambda conn: conn.execute(text("SELECT 1")).all()))
     storage = await _check(app.blobs.exists(_PROBE_KEY))
+    shown = StatusOut(status="ok" if database == storage == "ok" else "degraded")
+    if viewer is not None and viewer.is_admin:  # only they pay for the counting queries
+        shown = await _details(request, app, shown.status, database, storage)
+    return JSONResponse(shown.model_dump(), status_code=200 if shown.status == "ok" else 503)
+
+
+async def _details(
+    request: Request, app: App, status: str, database: str, storage: str
+) -> HealthOut:
     tasks = await app.stats.tasks_by_status() if database == "ok" else {}
     since = app.clock() - WORKER_SILENCE
     seen = await app.worker_registry.seen_since(since) if database == "ok" else []
     live = [w for w in seen if w.stopped_at is None]
-    body = HealthOut(
-        status="ok" if database == storage == "ok" else "degraded",
+    return HealthOut(
+        status=status,
+        version=__version__,
         database=database,
         storage=storage,
         workers=WorkersOut(in_process=len(request.app.state.workers), live=len(live)),
         queue=QueueOut(pending=tasks.get("pending", 0), running=tasks.get("running", 0)),
     )
-    return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
 
 
 class _Families:
@@ -117,8 +146,38 @@ async def _families(app: App) -> list[Metric]:
     return [tasks, depth, attempts, limited, latency, credits]
 
 
-@router.get("/metrics", response_class=Response, include_in_schema=False)
+async def metrics_reader(request: Request, app: AppDep, viewer: OptionalUser) -> None:
+    """An admin (session or API token), or a scraper sending the metrics token as bearer."""
+    if _has_metrics_token(request, app):
+        return
+    if viewer is None:
+        raise NotAuthenticated(
+            "log in as an admin, or send IMAGEBATCH_METRICS_TOKEN as Authorization: Bearer …"
+        )
+    if not viewer.is_admin:
+        raise Forbidden("metrics are for administrators and the IMAGEBATCH_METRICS_TOKEN holder")
+
+
+def _has_metrics_token(request: Request, app: App) -> bool:
+    expected = app.settings.metrics_token
+    scheme, sent = get_authorization_scheme_param(request.headers.get("Authorization"))
+    if expected is None or not expected.get_secret_value() or scheme.lower() != "bearer":
+        return False
+    # constant time: how long a wrong guess takes says nothing about how close it was
+    return hmac.compare_digest(sent.encode(), expected.get_secret_value().encode())
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    dependencies=[Depends(metrics_reader)],
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"},
+        **responses(401, 403),
+    },
+)
 async def metrics(request: Request, app: AppDep) -> Response:
+    """Prometheus metrics: tasks by status, attempts, latencies, 429s, credits spent."""
     cached = request.app.state.metrics_cache
     if cached is None or time.monotonic() - cached[0] > METRICS_CACHE_SECONDS:
         registry = CollectorRegistry()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -10,14 +10,17 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from imagebatch.api.bodies import EditIn
 from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
+from imagebatch.api.headers import IMAGE_CSP
 from imagebatch.api.submit import Submitter
 from imagebatch.api.views import BatchCreated, ImageOut
 from imagebatch.app import App
 from imagebatch.domain.accounts import User
+from imagebatch.domain.disposition import disposition
 from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.records import Image
 from imagebatch.engine.library import THUMBNAIL_MIME
 from imagebatch.errors import NotFound
+from imagebatch.imaging.sniff import HEAD_BYTES, image_mime
 
 router = APIRouter(prefix="/api/images", tags=["images"])
 
@@ -27,20 +30,16 @@ MAX_LINEAGE = 50
 
 
 async def visible_image(app: App, user: User, image_id: ObjectId) -> Image:
-    if not user.is_admin and not await app.assets.can_see(user.name, image_id):
-        raise NotFound(f"no image {image_id}")
-    return await app.images.get(image_id)
+    """The image as `user` knows it (its name, kind and parent are theirs, never those of
+    another user who stored the same bytes); an admin sees the row as stored."""
+    if user.is_admin:
+        return await app.images.get(image_id)
+    return await app.images.visible(user.owner, image_id)
 
 
 def download_name(image: Image) -> str:
     stem = image.original_name or f"image-{image.id}"
     return stem if "." in stem[-5:] else f"{stem}{extension_for(image.mime)}"
-
-
-def disposition(name: str, inline: bool) -> str:
-    kind = "inline" if inline else "attachment"
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "_")
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
 def _cached(request: Request, etag: str) -> bool:
@@ -66,18 +65,37 @@ async def image_file(
 ) -> Response:
     image = await visible_image(app, user, image_id)
     etag = f'"{image.sha256}"'
-    headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
+    headers = {"Cache-Control": IMMUTABLE, "ETag": etag, "Content-Security-Policy": IMAGE_CSP}
     if _cached(request, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     name = download_name(image)
     presigned = app.blobs.presigned_url(image.storage_key, name if download else None)
     if presigned is not None:  # object storage serves it; this server only said where
         return RedirectResponse(presigned, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
-    headers["Content-Disposition"] = disposition(name, inline=not download)
+    head, chunks = await _peek(app.blobs.open_chunks(image.storage_key), HEAD_BYTES)
+    # The type of the bytes stored, never the one recorded: what is not an image we make is
+    # only ever saved, as opaque bytes, never shown.
+    mime = image_mime(head)
+    headers["Content-Disposition"] = disposition(name, inline=mime is not None and not download)
     headers["Content-Length"] = str(image.bytes)
-    return StreamingResponse(
-        app.blobs.open_chunks(image.storage_key), media_type=image.mime, headers=headers
-    )
+    return StreamingResponse(chunks, media_type=mime or "application/octet-stream", headers=headers)
+
+
+async def _peek(chunks: AsyncIterator[bytes], size: int) -> tuple[bytes, AsyncIterator[bytes]]:
+    """The first `size` bytes of a stream (fewer if it is shorter), and the whole stream."""
+    read: list[bytes] = []
+    async for chunk in chunks:  # leaving the loop early leaves the stream open, to go on
+        read.append(chunk)
+        if sum(map(len, read)) >= size:
+            break
+
+    async def whole() -> AsyncIterator[bytes]:
+        for chunk in read:
+            yield chunk
+        async for chunk in chunks:
+            yield chunk
+
+    return b"".join(read)[:size], whole()
 
 
 @router.get(
@@ -91,7 +109,7 @@ async def thumbnail(
     """A WebP at most 256 px on its long side, made on first request."""
     image = await visible_image(app, user, image_id)
     etag = f'"t-{image.sha256}"'
-    headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
+    headers = {"Cache-Control": IMMUTABLE, "ETag": etag, "Content-Security-Policy": IMAGE_CSP}
     if _cached(request, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(await app.library.thumbnail(image), media_type=THUMBNAIL_MIME, headers=headers)
@@ -102,8 +120,10 @@ async def lineage(image_id: ObjectId, user: CurrentUser, app: AppDep) -> list[Im
     """The image and what it was made from, newest first (each edit's input, in turn)."""
     chain = [await visible_image(app, user, image_id)]
     while chain[-1].parent_image_id and len(chain) < MAX_LINEAGE:
-        parent = await app.images.get(chain[-1].parent_image_id)
-        chain.append(parent)
+        try:  # each step as the user knows it, and only as far as they may see
+            chain.append(await visible_image(app, user, chain[-1].parent_image_id))
+        except NotFound:
+            break
     return [ImageOut.of(image) for image in chain]
 
 

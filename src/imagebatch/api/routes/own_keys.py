@@ -52,7 +52,7 @@ def _check_provider(app: App, provider: str) -> None:
 
 @router.get("", responses=responses(401))
 async def list_own_keys(user: CurrentUser, app: AppDep) -> list[OwnKeyOut]:
-    return [OwnKeyOut.of(k) for k in await app.own_keys.repo.of_owner(user.name)]
+    return [OwnKeyOut.of(k) for k in await app.own_keys.repo.of_owner(user.owner)]
 
 
 @router.put("/{provider}", responses=responses(401, 403, 422))
@@ -61,11 +61,11 @@ async def save_own_key(
 ) -> OwnKeyOut:
     """Store (or replace) your key for a provider, encrypted."""
     _check_provider(app, provider)
-    return OwnKeyOut.of(await app.own_keys.save(user.name, provider, body.api_key))
+    return OwnKeyOut.of(await app.own_keys.save(user.owner, provider, body.api_key))
 
 
 @router.delete(
     "/{provider}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404)
 )
 async def delete_own_key(provider: ProviderName, user: CurrentUser, app: AppDep) -> None:
-    await app.own_keys.repo.delete(user.name, provider)
+    await app.own_keys.repo.delete(user.owner, provider)

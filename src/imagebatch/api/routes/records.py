@@ -22,7 +22,7 @@ async def search_records(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> RecordsPage:
     """Finished tasks, newest first; `search` matches every word in the prompt."""
-    found, total = await app.records.search(user.name, search, limit, offset)
+    found, total = await app.records.search(user.owner, search, limit, offset)
     return RecordsPage(
         items=[RecordOut.of(r) for r in found], total=total, limit=limit, offset=offset
     )
@@ -33,4 +33,4 @@ async def search_records(
 )
 async def delete_record(record_id: ObjectId, user: CurrentUser, app: AppDep) -> None:
     """Remove a record from your history; its file goes when nothing else uses it."""
-    await app.library.delete_record(user.name, record_id)
+    await app.library.delete_record(user.owner, record_id)

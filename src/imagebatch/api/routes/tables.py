@@ -16,12 +16,12 @@ from pydantic import BaseModel, Field
 from imagebatch.api.bodies import MAX_SEED
 from imagebatch.api.deps import AppDep, CurrentUser
 from imagebatch.api.errors import IssueOut, responses
-from imagebatch.api.routes.images import disposition
+from imagebatch.api.table_reading import uploaded_table_rows
 from imagebatch.api.uploads import FILE, multipart_body, read_multipart
+from imagebatch.domain.disposition import disposition
 from imagebatch.domain.prompts import expand_template, template_variables
 from imagebatch.domain.sheet_columns import COLUMNS
 from imagebatch.domain.sheet_files import template_workbook, write_results
-from imagebatch.domain.sheets import table_rows
 from imagebatch.errors import InputError, InputIssue, NotFound
 
 router = APIRouter(tags=["tables"])
@@ -67,7 +67,8 @@ class PreviewOut(BaseModel):
 @router.post("/api/tables/parse", openapi_extra=TABLE_BODY, responses=responses(401, 403, 413, 422))
 async def parse_table_file(request: Request, _user: CurrentUser, app: AppDep) -> TableRows:
     """Read a CSV/XLSX/JSONL task table (field `table`) into rows for editing; the same
-    problems a table batch would refuse are refused, each with its row and column."""
+    problems a table batch would refuse are refused, each with its row and column. The file
+    is read in a child process, stopped at `parse_timeout_seconds`."""
     runtime = await app.runtime.current()
     form = await read_multipart(
         request, max_files=MAX_TABLE_FILES, max_bytes=runtime.max_image_bytes
@@ -77,7 +78,7 @@ async def parse_table_file(request: Request, _user: CurrentUser, app: AppDep) ->
     files = form.files.get("table", [])
     if not files:
         raise InputError(InputIssue("table", "no table uploaded", "add a CSV, XLSX or JSONL file"))
-    rows = table_rows(files[0].data, files[0].basename)
+    rows = await uploaded_table_rows(app, runtime, await files[0].read(), files[0].basename)
     present = {key for row in rows for key in row}
     return TableRows(rows=rows, columns=[c.key for c in COLUMNS if c.key in present])
 
@@ -148,7 +149,11 @@ async def preview_prompts(body: PreviewIn, _user: CurrentUser, app: AppDep) -> P
         return PreviewOut(variables=names, prompts=[], total=0, tasks=0)
     try:
         prompts = expand_template(
-            template, variables, count=body.count, max_tasks=runtime.max_tasks_per_batch
+            template,
+            variables,
+            count=body.count,
+            max_tasks=runtime.max_tasks_per_batch,
+            max_prompt_chars=app.settings.max_prompt_chars,
         )
     except InputError as error:
         issues = [IssueOut(where=i.where, problem=i.problem, hint=i.hint) for i in error.issues]

@@ -108,7 +108,7 @@ $("#webhook-show").addEventListener("click", (event) => {
 });
 $("#webhook-copy").addEventListener("click", () => copyText(secret.value, secret));
 
-// ---- password: every session ends, this one too, so it is back to the login page ----
+// ---- password: every session ends (this one too, so back to the login page) and every token ----
 $("#password-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const issues = $("#password-issues");
@@ -122,8 +122,9 @@ $("#password-form").addEventListener("submit", async (event) => {
     return problem[0].focus();
   }
   try {
-    await api("/api/auth/password", { method: "POST", json: { current_password: current.value, new_password: fresh.value } });
-    location.assign("/login?next=/account&changed=1");
+    const ended = await api("/api/auth/password", { method: "POST", json: { current_password: current.value, new_password: fresh.value } });
+    // The login page says how many API tokens ended with the old password.
+    location.assign(`/login?next=/account&changed=1${ended.tokens_revoked ? `&tokens=${ended.tokens_revoked}` : ""}`);
   } catch (error) {
     const wrong = error.status === 401;
     showIssues(issues, wrong ? { message: t("password.wrong") } : { ...error, message: errorTitle(error) });

@@ -1,4 +1,5 @@
-// Admin settings: concurrency, retries, upload and batch limits, retention, refund policy.
+// Admin settings: concurrency, retries, upload and batch limits, fair use per user (unfinished
+// tasks, live streams), retention, refund policy.
 // Saved with PUT /api/admin/settings; workers pick the change up at once.
 import { api, errorTitle, showIssues } from "../lib/api.js";
 import { $, toast } from "../lib/dom.js";
@@ -8,7 +9,15 @@ import { refreshCredits } from "../lib/shell.js";
 const form = $("#settings-form");
 const issues = $("#settings-issues");
 const MB = 1024 * 1024;
-const NUMBERS = ["global_concurrency", "max_attempts", "max_upload_files", "max_tasks_per_batch", "retention_days"];
+const NUMBERS = [
+  "global_concurrency",
+  "max_attempts",
+  "max_upload_files",
+  "max_tasks_per_batch",
+  "max_active_tasks_per_user",
+  "max_event_streams_per_user",
+  "retention_days",
+];
 
 function show(settings) {
   for (const name of NUMBERS) $(`#set-${name}`).value = settings[name];

@@ -28,7 +28,8 @@ function row(account) {
       h("button", { type: "button", class: "btn btn-small", text: t("users.grant"), attrs: { "aria-label": t("users.grant_n", { name: account.name }) }, onclick: () => openGrant(account) }),
       h("button", { type: "button", class: "btn btn-small btn-ghost", disabled: self, text: account.disabled ? t("users.enable") : t("users.disable"), onclick: () => change(account, { disabled: !account.disabled }) }),
       h("button", { type: "button", class: "btn btn-small btn-ghost", disabled: self, text: account.role === "admin" ? t("users.make_user") : t("users.make_admin"), onclick: () => change(account, { role: account.role === "admin" ? "user" : "admin" }) }),
-      h("button", { type: "button", class: "btn btn-small btn-ghost", text: t("users.reset"), onclick: () => reset(account) })));
+      // Your own password is changed on the account page, which asks for the current one.
+      h("button", { type: "button", class: "btn btn-small btn-ghost", disabled: self, text: t("users.reset"), onclick: () => reset(account) })));
 }
 
 async function change(account, values) {
@@ -46,6 +47,7 @@ async function reset(account) {
   try {
     const answer = await api(`/api/admin/users/${account.id}/password`, { method: "POST", json: {} });
     showSecret(t("users.new_password", { name: account.name }), answer.password);
+    toast(t("users.reset_ended", { sessions: answer.sessions_ended, tokens: answer.tokens_revoked }), "success");
   } catch (error) {
     toast(errorTitle(error), "error");
   }

@@ -176,6 +176,13 @@ function connect() {
     if (FINISHED_BATCH.has(batch.status)) finish();
   });
   source.addEventListener("task", (event) => taskChanged(JSON.parse(event.data)));
+  // The server closed this stream for the user's newer one (too many open): poll instead,
+  // rather than reconnect and close the newer one in turn.
+  source.addEventListener("closed", () => {
+    source.close();
+    state.source = null;
+    startPolling();
+  });
   source.addEventListener("error", () => {
     failures += 1;
     if (source.readyState === EventSource.CLOSED || failures >= 3) {

@@ -1,10 +1,16 @@
 // Login: POST /api/auth/login (sets the session and CSRF cookies), then on to `next`.
 import { ApiError, api } from "../lib/api.js";
 import { t } from "../lib/i18n.js";
+import { throttledTitle } from "../lib/messages.js";
 
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
 const submit = document.getElementById("login-submit");
+
+// After a password change (see account.js): how many API tokens ended with the old password.
+const revoked = Number(new URLSearchParams(location.search).get("tokens"));
+const changed = document.getElementById("login-changed");
+if (changed && revoked > 0) changed.textContent += ` ${t("login.tokens_revoked", { count: revoked })}`;
 
 function fail(message, field) {
   error.textContent = message;
@@ -27,7 +33,8 @@ form.addEventListener("submit", async (event) => {
     submit.disabled = false;
     if (!(caught instanceof ApiError)) throw caught;
     if (caught.status === 401) fail(t("login.wrong"), form.elements.password);
-    else if (caught.status === 429) fail(t("login.throttled"));
+    // Which throttle (this address, this user from here, this user everywhere) and for how long.
+    else if (caught.status === 429) fail(throttledTitle(caught.message) || t("login.throttled"));
     else fail(caught.message);
   }
 });
