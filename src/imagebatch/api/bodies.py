@@ -26,7 +26,8 @@ class BatchOptions(BaseModel):
     model: str | None = Field(default=None, max_length=100)
     #: provider parameters, e.g. {"quality": "high"}
     params: dict[str, Param] = Field(default_factory=dict)
-    negative_prompt: str | None = Field(default=None, max_length=4000)
+    #: at most IMAGEBATCH_MAX_PROMPT_CHARS characters (default 8,000), like every prompt
+    negative_prompt: str | None = None
     aspect_ratio: AspectRatio | None = None
     resolution: Resolution | None = None
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
@@ -45,7 +46,7 @@ class BatchIn(BatchOptions):
     """A prompt template (with variables) × count, or rows like a task table's."""
 
     #: template: {name} variables, {a|b|c} alternatives, {{ }} for literal braces
-    prompt: str | None = Field(default=None, max_length=4000)
+    prompt: str | None = None
     #: values of the template's {name} variables
     variables: dict[str, list[str]] = Field(default_factory=dict)
     count: int = Field(default=1, ge=1, le=100)
@@ -68,7 +69,7 @@ class EditIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=4000)
+    prompt: str = Field(min_length=1)
     provider: str = Field(default="demo", min_length=1, max_length=50)
     model: str | None = Field(default=None, max_length=100)
     params: dict[str, Param] = Field(default_factory=dict)

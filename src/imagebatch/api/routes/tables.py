@@ -45,7 +45,7 @@ class TableExportIn(BaseModel):
 
 
 class PreviewIn(BaseModel):
-    prompt: str = Field(default="", max_length=4000)
+    prompt: str = ""
     variables: dict[str, list[str]] = Field(default_factory=dict)
     count: int = Field(default=1, ge=1, le=100)
     preset_id: int | None = Field(default=None, ge=1, le=MAX_SEED)
