@@ -46,6 +46,9 @@ class GeneratedImage:
 class ProviderResult:
     images: tuple[GeneratedImage, ...]
     request_id: str | None = None
+    #: the seed the provider really used, when its model takes one (the request's, or one
+    #: the adapter derived or clamped to the model's range): recorded with the task
+    seed: int | None = None
 
 
 class ImageProvider(Protocol):
