@@ -24,6 +24,7 @@ from imagebatch.domain.accounts import Role, User
 from imagebatch.domain.credits import to_micros
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.demo import DemoProvider
+from imagebatch.web import install_web
 
 PASSWORD = "correct horse"
 TERMINAL = ("completed", "completed_with_failures", "cancelled")
@@ -112,12 +113,15 @@ def providers(demo: DemoProvider) -> dict[str, ImageProvider]:
     return {"demo": demo}
 
 
-@pytest.fixture
-async def api(api_settings: Settings, providers: dict[str, ImageProvider]) -> AsyncIterator[Api]:
-    app = await build_app(api_settings, providers=providers)
+@asynccontextmanager
+async def serve_harness(
+    settings: Settings, providers: dict[str, ImageProvider], **server_options: Any
+) -> AsyncIterator[Api]:
+    """A new App on `settings`, served until the block ends (its clients closed first)."""
+    app = await build_app(settings, providers=providers)
     # Real Argon2, cheap parameters: tests create and log in many users.
     app.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    server, task, url = await start_server(app)
+    server, task, url = await start_server(app, **server_options)
     harness = Api(app, url)
     try:
         yield harness
@@ -127,6 +131,24 @@ async def api(api_settings: Settings, providers: dict[str, ImageProvider]) -> As
         server.should_exit = True
         await task
         await app.close()
+
+
+@pytest.fixture
+async def api(api_settings: Settings, providers: dict[str, ImageProvider]) -> AsyncIterator[Api]:
+    async with serve_harness(api_settings, providers) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def site(api: Api) -> AsyncIterator[Api]:
+    """The harness's app served again, this time with the web UI installed (pages and
+    static files answer too)."""
+    server, task, url = await start_server(api.app, workers=False, extra=install_web)
+    try:
+        yield Api(api.app, url, api.opened)
+    finally:
+        server.should_exit = True
+        await task
 
 
 def png(width: int = 64, height: int = 48, color: str = "red") -> bytes:

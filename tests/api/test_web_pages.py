@@ -4,24 +4,9 @@ language cookie, security headers on pages and static files."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
-import pytest
-
-from imagebatch.web import install_web
 from imagebatch.web.security import CSP
-from tests.api.conftest import Api, start_server
-
-
-@pytest.fixture
-async def site(api: Api) -> AsyncIterator[Api]:
-    """The API harness's app served again, this time with the web UI installed."""
-    server, task, url = await start_server(api.app, workers=False, extra=install_web)
-    try:
-        yield Api(api.app, url, api.opened)
-    finally:
-        server.should_exit = True
-        await task
+from tests.api.conftest import Api
 
 
 async def test_pages_need_a_session(site: Api) -> None:

@@ -14,32 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from httpx_sse import ServerSentEvent, aconnect_sse
 
-from imagebatch.app import build_app
 from imagebatch.config import Settings
 from imagebatch.domain.credits import from_micros
 from imagebatch.providers.base import ImageProvider
 from imagebatch.web import install_web
-from tests.api.conftest import DEMO_PRICE, Api, start_server
+from tests.api.conftest import DEMO_PRICE, Api, serve_harness, start_server
 
 
 @pytest.fixture
 async def idle(api_settings: Settings, providers: dict[str, ImageProvider]) -> AsyncIterator[Api]:
     """The API harness without queue workers: what is submitted stays pending."""
-    app = await build_app(api_settings, providers=providers)
-    app.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    server, task, url = await start_server(app, workers=False)
-    harness = Api(app, url)
-    try:
+    async with serve_harness(api_settings, providers, workers=False) as harness:
         yield harness
-    finally:
-        for client in harness.opened:
-            await client.aclose()
-        server.should_exit = True
-        await task
-        await app.close()
 
 
 async def admin_sets(api: Api, **values: int) -> None:

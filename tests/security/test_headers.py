@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import string
 import zipfile
-from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 import httpx
@@ -17,23 +16,11 @@ from imagebatch.api.headers import IMAGE_CSP
 from imagebatch.blobs.base import content_key
 from imagebatch.domain.disposition import MAX_NAME_CHARS, disposition
 from imagebatch.store.images import NewImage
-from imagebatch.web import install_web
 from tests.api.conftest import Api, png, start_server
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
 HTML = b"<!doctype html><html><script>alert(document.cookie)</script></html>"
 ATTR_CHARS = string.ascii_letters + string.digits + "!#$&+-.^_`|~%"
-
-
-@pytest.fixture
-async def site(api: Api) -> AsyncIterator[Api]:
-    """The harness's app served with the web UI too: pages and static files answer."""
-    server, task, url = await start_server(api.app, workers=False, extra=install_web)
-    try:
-        yield Api(api.app, url, api.opened)
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def planted(api: Api, data: bytes, mime: str, name: str) -> int:

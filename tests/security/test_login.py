@@ -15,10 +15,9 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from imagebatch.app import App, build_app
 from imagebatch.config import Settings
 from imagebatch.providers.base import ImageProvider
-from tests.api.conftest import PASSWORD, Api, start_server
+from tests.api.conftest import PASSWORD, Api, serve_harness
 
 WRONG = {"name": "alice", "password": "a wrong guess"}
 RIGHT = {"name": "alice", "password": PASSWORD}
@@ -130,18 +129,8 @@ async def behind_proxy(
 ) -> AsyncIterator[Api]:
     """The server behind a reverse proxy at 127.0.0.1 (IMAGEBATCH_FORWARDED_ALLOW_IPS)."""
     settings = api_settings.model_copy(update={"forwarded_allow_ips": "127.0.0.1"})
-    app: App = await build_app(settings, providers=providers)
-    app.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    server, task, url = await start_server(app)
-    harness = Api(app, url)
-    try:
+    async with serve_harness(settings, providers) as harness:
         yield harness
-    finally:
-        for client in harness.opened:
-            await client.aclose()
-        server.should_exit = True
-        await task
-        await app.close()
 
 
 async def test_forwarded_headers_are_believed_from_the_trusted_proxy(behind_proxy: Api) -> None:

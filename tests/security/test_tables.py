@@ -21,6 +21,7 @@ from imagebatch.domain.sheet_readers import SheetLimits
 from imagebatch.domain.sheets import parse_table
 from imagebatch.errors import InputError
 from tests.api.conftest import Api
+from tests.unit.test_sheets import xlsx
 
 MAX_ROWS = 20
 MAX_PROMPT = 100
@@ -128,7 +129,7 @@ async def test_more_than_64_columns_are_refused(api: Api, kind: str) -> None:
     header = ["prompt", *[f"extra{i}" for i in range(64)]]
     data = {
         "csv": (",".join(header) + "\nx\n").encode(),
-        "xlsx": _xlsx([header, ["x"]]),
+        "xlsx": xlsx([header, ["x"]]),
         "jsonl": json.dumps(dict.fromkeys(header, "x")).encode(),
     }[kind]
     answer = await ann.post("/api/tables/parse", files={"table": (f"wide.{kind}", data)})
@@ -142,11 +143,11 @@ async def test_more_rows_than_a_batch_may_have_are_refused(api: Api) -> None:
     ann = await api.login("ann")
     rows = [["prompt"], *[[f"cat {n}"] for n in range(MAX_ROWS + 1)]]
     for path, field in (("/api/tables/parse", "table"), ("/api/batches", "table")):
-        answer = await ann.post(path, files={field: ("many.xlsx", _xlsx(rows))})
+        answer = await ann.post(path, files={field: ("many.xlsx", xlsx(rows))})
         assert answer.status_code == 422, answer.text
         problem = answer.json()["error"]["issues"][0]["problem"]
         assert problem == f"has more than {MAX_ROWS} task rows, the limit for one batch"
-    fits = await ann.post("/api/tables/parse", files={"table": ("ok.xlsx", _xlsx(rows[:-1]))})
+    fits = await ann.post("/api/tables/parse", files={"table": ("ok.xlsx", xlsx(rows[:-1]))})
     assert fits.status_code == 200
     assert len(fits.json()["rows"]) == MAX_ROWS
 
@@ -193,14 +194,3 @@ def test_the_cli_refuses_long_prompts_too(tmp_path: Path) -> None:
     with pytest.raises(InputError) as template:
         parse_run_input(RunArgs(inputs=[], prompt="y" * 11), max_tasks=10, max_prompt_chars=10)
     assert template.value.issues[0].where == "prompt"
-
-
-def _xlsx(rows: list[list[str]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
