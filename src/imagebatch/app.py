@@ -179,7 +179,11 @@ class App:
         s = self.settings
         retry = RetryPolicy(s.max_attempts, s.retry_base_delay, s.retry_max_delay)
         sink = ResultSink(
-            self.queue, OutputWriter(self.images, self.blobs), retry, self.events, self.clock
+            self.queue,
+            OutputWriter(self.images, self.blobs, self.providers),
+            retry,
+            self.events,
+            self.clock,
         )
         options = EconomyOptions(
             poll_seconds=s.economy_poll_seconds,

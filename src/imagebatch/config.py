@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -86,8 +86,12 @@ class Settings(BaseSettings):
     #: Jimeng keys are ACCESS_KEY_ID:SECRET_ACCESS_KEY pairs (comma-separated for a pool)
     jimeng_api_key: SecretStr | None = None
     jimeng_base_url: str = "https://visual.volcengineapi.com"
-    #: a ComfyUI server, and the API-format workflow it runs (default: a basic SDXL one)
+    #: ComfyUI servers (comma-separated for a pool, e.g. one per GPU), and the API-format
+    #: workflow they run (default: a basic SDXL one)
     comfyui_base_url: str = ""
+    #: prompts each ComfyUI server runs at once (it runs one at a time itself); the comfyui
+    #: provider's limit is this times the servers, unless provider_concurrency sets one
+    comfyui_backend_concurrency: int = Field(default=1, ge=1, le=64)
     comfyui_workflow: Path | None = None
     openai_compatible_api_key: SecretStr | None = None
     openai_compatible_base_url: str = ""
@@ -139,6 +143,14 @@ class Settings(BaseSettings):
     demo_latency_ms: int = Field(default=0, ge=0)
     #: demo provider: share of calls failing with a retryable error
     demo_failure_rate: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _comfyui_pool_limit(self) -> Settings:
+        backends = [url for url in self.comfyui_base_url.split(",") if url.strip()]
+        if backends and "comfyui" not in self.provider_concurrency:
+            limit = len(backends) * self.comfyui_backend_concurrency
+            self.provider_concurrency = {**self.provider_concurrency, "comfyui": limit}
+        return self
 
     @field_validator("storage_url")
     @classmethod

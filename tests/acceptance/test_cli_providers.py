@@ -69,6 +69,34 @@ def test_impossible_parameters_are_refused(cli: Cli) -> None:
     assert result.returncode == 2 and "no resolution 4K" in result.stderr
 
 
+def test_a_transparent_jpeg_is_refused_before_anything_runs(cli: Cli) -> None:
+    cli.env["IMAGEBATCH_OPENAI_API_KEY"] = KEY
+    result = cli.run(
+        "run", "--provider", "openai", "--prompt", "x",
+        "--param", "background=transparent", "--param", "output_format=jpeg",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "refuses background=transparent with output_format=jpeg" in result.stderr
+
+
+def test_run_with_openai_compatible_answering_links(cli: Cli, fake_openai: FakeOpenAI) -> None:
+    fake_openai.links_by_default = True  # as DALL·E and LocalAI answer
+    cli.env |= {
+        "IMAGEBATCH_OPENAI_COMPATIBLE_API_KEY": KEY,
+        "IMAGEBATCH_OPENAI_COMPATIBLE_BASE_URL": fake_openai.base_url,
+        "IMAGEBATCH_OPENAI_COMPATIBLE_MODEL": "sd-xl",
+        "IMAGEBATCH_ALLOW_PRIVATE_URLS": "1",  # the fake's links point to 127.0.0.1
+    }
+    result = cli.run(
+        "run", "--provider", "openai-compatible", "--prompt", "a {red|blue} mug",
+        "--param", "response_format=url", "--out", "mugs",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(list((cli.cwd / "mugs").glob("*.png"))) == 2
+    posts = [r for r in fake_openai.requests if r.method == "POST"]
+    assert len(posts) == 2 and all(r.json()["response_format"] == "url" for r in posts)
+
+
 def test_run_with_gemini(cli: Cli) -> None:
     with FakeGemini("gemini-cli-key-5678") as fake:
         cli.env |= {
@@ -157,7 +185,7 @@ def test_providers_lists_configuration(cli: Cli) -> None:
 
 
 def test_run_with_comfyui(cli: Cli) -> None:
-    with FakeComfyUI(polls_before_done=0) as fake:
+    with FakeComfyUI() as fake:
         cli.env["IMAGEBATCH_COMFYUI_BASE_URL"] = fake.url
         result = cli.run(
             "run",

@@ -4,10 +4,13 @@
 
 Answers are long-running operations in the wire format: states `BATCH_STATE_*`, counts as
 JSON strings, the output both in `metadata.output` and in `response` once done. Jobs finish
-when the test says so (`finish_jobs()`, `expire_jobs()`) or after `polls_to_finish` GETs
+when the test says so (`finish_jobs()`, `expire_jobs()`, `fail_jobs()`) or after
+`polls_to_finish` GETs
 (None: never). Each request runs through the same validation and answer as a normal call; a
 prompt containing `[blocked]` is blocked (HTTP 200 with promptFeedback), one containing
-`[item-error]` fails its item with an error status.
+`[item-error]` fails its item with an error status. A failed job is a done operation with
+`metadata.state` BATCH_STATE_FAILED and the operation's `error` (a google.rpc.Status: gRPC
+code, message, details), which google-genai's BatchJob converter does not copy.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Job:
     polls: int = 0
     created: str = field(default_factory=lambda: _now())
     responses: list[dict[str, Any]] | None = None
+    #: the operation's google.rpc.Status once the job failed
+    error: dict[str, Any] | None = None
 
 
 def error(code: int, status: str, message: str) -> Reply:
@@ -63,6 +68,13 @@ class GeminiBatches:
         for job in self.jobs.values():
             if job.state in RUNNING:
                 job.state = "BATCH_STATE_EXPIRED"
+
+    def fail_jobs(self, code: int = 3, message: str = "Batch job failed.") -> None:
+        """Fail every running job as the service does: `code` is a google.rpc.Code."""
+        for job in self.jobs.values():
+            if job.state in RUNNING:
+                job.state = "BATCH_STATE_FAILED"
+                job.error = {"code": code, "message": message, "details": []}
 
     def handle(self, request: Request) -> Reply | None:
         path = urlsplit(request.path).path
@@ -186,6 +198,8 @@ def _operation(job: Job) -> dict[str, Any]:
         return operation
     operation["done"] = True
     metadata["endTime"] = _now()
+    if job.error is not None:
+        operation["error"] = job.error
     if job.responses is not None:
         failed = sum(1 for r in job.responses if "error" in r)
         stats |= {"successfulRequestCount": str(total - failed)}

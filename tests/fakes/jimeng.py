@@ -25,6 +25,24 @@ AUTH = re.compile(
     r"HMAC-SHA256 Credential=(?P<ak>[^/]+)/(?P<scope>[^,]+), "
     r"SignedHeaders=(?P<signed>[^,]+), Signature=(?P<signature>[0-9a-f]+)"
 )
+#: the documented business codes: (HTTP status, message)
+CODES = {
+    50411: (400, "Pre Img Risk Not Pass"),
+    50511: (400, "Post Img Risk Not Pass"),
+    50412: (400, "Text Risk Not Pass"),
+    50512: (400, "Post Text Risk Not Pass"),
+    50413: (400, "Post Text Risk Not Pass"),
+    50429: (429, "Request Has Reached API Limit, Please Try Later"),
+    50430: (429, "Request Has Reached API Concurrent Limit, Please Try Later"),
+    50500: (500, "Internal Error"),
+    50501: (500, "Internal RPC Error"),
+}
+
+
+def documented(code: int) -> Reply:
+    """A documented business error, with its HTTP status and message."""
+    status, message = CODES[code]
+    return business_error(status, code, message)
 
 
 def business_error(status: int, code: int, message: str) -> Reply:
@@ -41,9 +59,11 @@ def business_error(status: int, code: int, message: str) -> Reply:
     )
 
 
-def gateway_error(code: str, message: str) -> Reply:
+def gateway_error(code: str, message: str, status: int = 401) -> Reply:
+    """The common Volcengine envelope: signature and key faults (401), or the gateway's own
+    trouble (`InternalError` 500, `ServiceUnavailable` 503)."""
     return Reply(
-        401,
+        status,
         {
             "ResponseMetadata": {
                 "RequestId": "fake",
@@ -85,9 +105,14 @@ class FakeJimeng(FakeServer):
     def _submit(self, body: dict[str, Any]) -> Reply:
         if body.get("req_key") != "jimeng_t2i_v40" or not body.get("prompt"):
             return business_error(400, 50400, "Invalid parameter")
-        area = int(body.get("width", 2048)) * int(body.get("height", 2048))
-        if not 1024 * 1024 <= area <= 4096 * 4096:
-            return business_error(400, 50400, f"size out of range: {area}")
+        width, height = int(body.get("width", 2048)), int(body.get("height", 2048))
+        # documented: width × height within [1024², 4096²], width / height within
+        # [min_ratio, max_ratio] (defaults 1/3 and 3)
+        if not 1024 * 1024 <= width * height <= 4096 * 4096:
+            return business_error(400, 50400, f"size out of range: {width * height}")
+        low, high = float(body.get("min_ratio", 1 / 3)), float(body.get("max_ratio", 3))
+        if not low <= width / height <= high:
+            return business_error(400, 50400, f"ratio out of range: {width}x{height}")
         task_id = str(uuid.uuid4().int)[:19]
         self.tasks[task_id] = {"body": body, "polls": 0}
         return Reply(
@@ -117,12 +142,13 @@ class FakeJimeng(FakeServer):
             )
         code, self.finish_code = self.finish_code, 10000
         if code != 10000:  # done, yet failed: only the outer code says so
+            status, message = CODES[code]
             return Reply(
-                400,
+                status,
                 {
                     "code": code,
                     "data": {"status": "done"},
-                    "message": "Post Img Risk Not Pass",
+                    "message": message,
                     "request_id": "poll-fake",
                     "status": code,
                 },

@@ -3,6 +3,8 @@
 With `response_format=url` the image is served by the same loopback server, as a TOS-like
 signed link (GET /results/NAME.jpeg?X-Tos-…); `fail_next_download()` queues faults for those
 downloads: an expired link (403), a slow answer, an oversized body, a redirect loop.
+`endpoints` maps the account's endpoint ids (`ep-…`) to the model each serves; each model
+takes only the reference image formats it lists (4.0: JPEG and PNG).
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from PIL import Image
 
 from tests.fakes.server import FakeServer, Reply, Request
 
-MODELS = {"doubao-seedream-4-0-250828", "doubao-seedream-4-5-251128"}
+#: each model and the reference image formats it lists
+MODELS = {
+    "doubao-seedream-4-0-250828": ("jpeg", "png"),
+    "doubao-seedream-4-5-251128": ("jpeg", "png", "webp", "bmp", "tiff", "gif"),
+}
 #: the query of a TOS presigned link, as Ark's result URLs carry it
 SIGNED = (
     "X-Tos-Algorithm=TOS4-HMAC-SHA256&X-Tos-Credential=AKLTfake%2F20261124%2Fcn-beijing%2Ftos"
@@ -92,6 +98,21 @@ def failed_item() -> Reply:
     )
 
 
+def whole_call_failed(code: str, message: str) -> Reply:
+    """HTTP 200 whose body is the SDK's ImagesResponse with its top-level `error` and no image."""
+    return Reply(
+        200,
+        {
+            "model": "doubao-seedream-4-0-250828",
+            "created": int(time.time()),
+            "data": [],
+            "error": {"code": code, "message": message},
+            "usage": {"generated_images": 0, "output_tokens": 0, "total_tokens": 0},
+        },
+        {"x-request-id": "0217-fake"},
+    )
+
+
 def expired() -> Reply:
     """TOS's answer to a signed link past its X-Tos-Expires."""
     xml = (
@@ -122,6 +143,8 @@ class FakeSeedream(FakeServer):
         #: images behind the result links, by name
         self.results: dict[str, bytes] = {}
         self.download_faults: deque[Reply] = deque()
+        #: the account's endpoint ids and the model behind each
+        self.endpoints: dict[str, str] = {}
         self._names = itertools.count(1)
 
     @property
@@ -150,7 +173,16 @@ class FakeSeedream(FakeServer):
                 "Unauthorized",
             )
         body = request.json()
-        problem = _invalid(body)
+        model = self.endpoints.get(body.get("model"), body.get("model"))
+        if model not in MODELS:
+            return error(
+                404,
+                "InvalidEndpointOrModel.NotFound",
+                f"The model or endpoint {body.get('model')} does not exist or you do not have "
+                "access to it.",
+                "NotFound",
+            )
+        problem = _invalid({**body, "model": model})
         if problem:
             return error(400, "InvalidParameter", problem)
         width, height = (int(v) for v in SIZE.fullmatch(body["size"]).groups())  # type: ignore[union-attr]
@@ -163,7 +195,7 @@ class FakeSeedream(FakeServer):
         return Reply(
             200,
             {
-                "model": body["model"],
+                "model": model,
                 "created": int(time.time()),
                 "data": [item],
                 "usage": {
@@ -186,8 +218,6 @@ class FakeSeedream(FakeServer):
 
 
 def _invalid(body: dict[str, Any]) -> str | None:
-    if body.get("model") not in MODELS:
-        return f"The specified model {body.get('model')!r} does not exist."
     if not body.get("prompt"):
         return "The parameter `prompt` specified in the request are not valid."
     match = SIZE.fullmatch(str(body.get("size", "")))
@@ -201,8 +231,9 @@ def _invalid(body: dict[str, Any]) -> str | None:
         if not low <= area <= 16_777_216:
             return f"The parameter `size` is out of range: {area} pixels."
     images = body.get("image", [])
+    formats = "|".join(MODELS[body["model"]])
     for image in images if isinstance(images, list) else [images]:
-        if not re.match(r"data:image/(png|jpeg|webp);base64,", image):
+        if not re.match(rf"data:image/({formats});base64,", image):
             return "The parameter `image` specified in the request are not valid."
     return None
 

@@ -74,7 +74,8 @@ CASES = [
         "AKLTcontract:contract-secret-7777",
         lambda: jimeng.FakeJimeng("AKLTcontract", "contract-secret-7777", polls=0),
         lambda f, k, t: JimengProvider(SecretStr(k), f.url, t, poll_seconds=0.01),
-        lambda: jimeng.business_error(500, 50500, "Internal Error"),
+        # (50500 is documented as not worth a retry: the gateway's own 503 is)
+        lambda: jimeng.gateway_error("ServiceUnavailable", "Service is unavailable", 503),
     ),
 ]
 

@@ -128,3 +128,26 @@ def test_item_errors_in_either_code_space() -> None:
     assert isinstance(item_error(13, "internal"), ProviderUnavailable)
     assert isinstance(item_error(500, "internal"), ProviderUnavailable)
     assert isinstance(item_error(3, "bad"), InvalidRequest)
+
+
+async def test_a_failed_job_keeps_the_reason_the_service_gave(
+    fake: FakeGemini, client: GeminiBatchProvider
+) -> None:
+    job = await client.submit_batch([("t1", request())], "m-failed")
+    fake.batches.fail_jobs(3, "Request payload contains an invalid model configuration.")
+    state = await client.poll_batch(job)
+    assert state.status == "failed" and state.results == {}
+    assert state.error == (
+        "gemini batch job failed (code 3): Request payload contains an invalid model configuration."
+    )
+
+
+async def test_a_failed_job_whose_reason_cannot_be_read_still_fails(
+    fake: FakeGemini, client: GeminiBatchProvider
+) -> None:
+    job = await client.submit_batch([("t1", request())], "m-failed")
+    fake.batches.fail_jobs()
+    fake.batches.jobs[job.external_id].error = None  # an operation without its status
+    state = await client.poll_batch(job)
+    assert (state.status, state.error) == ("failed", None)
+    assert [r.path for r in fake.requests[-2:]] == [f"/v1beta/{job.external_id}"] * 2

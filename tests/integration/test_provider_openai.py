@@ -91,6 +91,45 @@ async def test_edit_sends_every_image_as_multipart(fake: FakeOpenAI) -> None:
     assert probe_output(result.images[0].data)[0] == "image/png"
 
 
+async def test_a_single_edit_image_goes_as_image_like_the_sdk_sends_it(fake: FakeOpenAI) -> None:
+    # openai-python sends a lone file as `image` and a list as `image[]`; many compatible
+    # servers read only `image`
+    client = provider(fake)
+    await client.generate(request(mode=Mode.EDIT, prompt="make it blue", images=(png(),)))
+    await client.aclose()
+    [sent] = fake.requests
+    assert [name for name, filename, _ in sent.form() if filename] == ["image"]
+
+
+def test_a_transparent_jpeg_is_refused_before_spending() -> None:
+    caps = OpenAIImagesProvider(SecretStr(KEY), "http://x/v1", 1).capabilities
+    params = {"background": "transparent", "output_format": "jpeg"}
+    spec = TaskSpec(prompt="x", params=params, source="row 4")
+    [issue] = check_spec(spec, Mode.GENERATE, caps, None)
+    assert issue.where == "row 4"
+    assert "background=transparent with output_format=jpeg" in issue.problem
+    assert "png or webp" in issue.hint
+    for fine in ({"background": "transparent"}, {**params, "output_format": "png"}):
+        assert check_spec(TaskSpec(prompt="x", params=fine), Mode.GENERATE, caps, None) == []
+
+
+async def test_the_fake_refuses_a_transparent_jpeg_as_the_api_does(fake: FakeOpenAI) -> None:
+    client = provider(fake)
+    with pytest.raises(InvalidRequest, match="Transparent background"):
+        await client.generate(
+            request(params={"background": "transparent", "output_format": "jpeg"})
+        )
+    await client.aclose()
+
+
+def test_gpt_image_models_take_no_response_format() -> None:
+    # the API answers 400 unknown_parameter: refused at submission instead
+    caps = OpenAIImagesProvider(SecretStr(KEY), "http://x/v1", 1).capabilities
+    spec = TaskSpec(prompt="x", params={"response_format": "url"})
+    [issue] = check_spec(spec, Mode.GENERATE, caps, None)
+    assert "no parameter 'response_format'" in issue.problem
+
+
 @pytest.mark.parametrize(
     ("reply", "error", "retry_after"),
     [

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -90,6 +92,8 @@ async def test_generation_request_and_result(fake: FakeSeedream) -> None:
         (fake_api.quota_exceeded(), QuotaExhausted),
         (fake_api.internal(), ProviderUnavailable),
         (fake_api.error(400, "InvalidParameter", "bad size"), InvalidRequest),
+        (fake_api.error(400, "InputImageRiskDetection", "risky input image"), ContentRejected),
+        (fake_api.error(400, "ContentSecurityDetectionError", "risk service"), ProviderUnavailable),
         (Reply(502, b"<html>bad gateway</html>"), ProviderUnavailable),
         (Reply(200, b"{not json"), ProviderUnavailable),
     ],
@@ -209,3 +213,85 @@ async def test_the_key_is_free_while_the_result_downloads(fake: FakeSeedream) ->
     assert not slow_one.done()
     assert (await slow_one).images[0].data == b"\xff\xd8 too late"  # the engine probes it
     await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("InputTextRiskDetection", ContentRejected),
+        ("InputImageRiskDetection", ContentRejected),
+        ("OutputImageRiskDetection", ContentRejected),
+        ("OutputTextRiskDetection", ContentRejected),
+        ("OutputImageSensitiveContentDetected", ContentRejected),
+        ("InputImageSensitiveContentDetected.PrivacyInformation", ContentRejected),
+        ("SensitiveContentDetected.SevereViolation", ContentRejected),
+        ("InvalidParameter.Size", InvalidRequest),
+        ("SetLimitExceeded", QuotaExhausted),
+        ("ModelAccountIpmRateLimitExceeded", RateLimited),
+        ("ContentSecurityDetectionError", ProviderUnavailable),
+        ("SomethingNew", ProviderUnavailable),
+    ],
+)
+async def test_a_200_with_a_failed_call_is_classified_by_its_code(
+    fake: FakeSeedream, code: str, error: type[ProviderError]
+) -> None:
+    fake.fail_next(fake_api.whole_call_failed(code, "the reason Ark gives"))
+    client = SeedreamProvider(SecretStr(KEY), fake.url, 10)
+    with pytest.raises(error, match=re.escape(f"{code}: the reason Ark gives")) as caught:
+        await client.generate(request())
+    await client.aclose()
+    assert caught.value.request_id == "0217-fake"
+    assert caught.value.retryable == (error in (RateLimited, ProviderUnavailable))
+
+
+def test_endpoint_ids_are_models_with_the_default_models_abilities() -> None:
+    caps = SeedreamProvider(SecretStr(KEY), "http://x", 1).capabilities
+    spec = TaskSpec(prompt="x", resolution=Resolution.K1, params={"response_format": "url"})
+    assert check_spec(spec, Mode.GENERATE, caps, "ep-20250101123456-abcde") == []
+    found = caps.model("ep-20250101123456-abcde")
+    assert found is not None and found.name == "ep-20250101123456-abcde"
+    assert found.price_per_image == caps.models[caps.default_model].price_per_image
+    [issue] = check_spec(spec, Mode.GENERATE, caps, "ep-")
+    assert "has no model 'ep-'" in issue.problem
+
+
+async def test_an_endpoint_id_is_sent_as_the_model(fake: FakeSeedream) -> None:
+    fake.endpoints["ep-20250101123456-abcde"] = "doubao-seedream-4-0-250828"
+    client = SeedreamProvider(SecretStr(KEY), fake.url, 10)
+    result = await client.generate(
+        request(model="ep-20250101123456-abcde", resolution=Resolution.K1)
+    )
+    with pytest.raises(InvalidRequest, match=r"InvalidEndpointOrModel\.NotFound"):
+        await client.generate(request(model="ep-20990101000000-zzzzz"))
+    await client.aclose()
+    assert fake.requests[0].json()["model"] == "ep-20250101123456-abcde"
+    assert result.seed is None  # Seedream 4.x takes no seed
+    assert probe_output(result.images[0].data)[0] == "image/jpeg"
+
+
+def encoded(fmt: str, mode: str = "RGB") -> InputImage:
+    buffer = io.BytesIO()
+    Image.new(mode, (24, 16), (10, 200, 30, 128) if mode == "RGBA" else "white").save(buffer, fmt)
+    return InputImage(buffer.getvalue(), f"image/{fmt.lower()}")
+
+
+@pytest.mark.parametrize(
+    ("model", "image", "sent"),
+    [
+        ("doubao-seedream-4-0-250828", encoded("WEBP"), "image/jpeg"),
+        ("doubao-seedream-4-0-250828", encoded("WEBP", "RGBA"), "image/png"),
+        ("doubao-seedream-4-0-250828", encoded("PNG"), "image/png"),
+        ("doubao-seedream-4-5-251128", encoded("WEBP"), "image/webp"),
+    ],
+)
+async def test_reference_images_are_sent_in_a_format_the_model_lists(
+    fake: FakeSeedream, model: str, image: InputImage, sent: str
+) -> None:
+    client = SeedreamProvider(SecretStr(KEY), fake.url, 10)
+    await client.generate(request(model=model, images=(image,)))
+    await client.aclose()
+    [data_url] = fake.requests[0].json()["image"]
+    assert data_url.startswith(f"data:{sent};base64,")
+    decoded = Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1])))
+    assert decoded.size == (24, 16)
+    assert (decoded.mode == "RGBA") == (sent == "image/png" and image.mime == "image/webp")

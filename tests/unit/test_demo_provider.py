@@ -34,12 +34,21 @@ async def test_generates_at_the_requested_ratio_and_resolution() -> None:
     assert size(result.images[0].data) == (2048, 1152)
 
 
-async def test_is_deterministic_and_copies_differ() -> None:
+async def test_is_deterministic_and_copies_differ_unless_a_seed_pins_them() -> None:
     demo = DemoProvider()
     first = (await demo.generate(request(seed=1))).images[0].data
     again = (await demo.generate(request(seed=1))).images[0].data
-    other = (await demo.generate(request(seed=1, variant=1))).images[0].data
-    assert first == again and first != other
+    pinned = (await demo.generate(request(seed=1, variant=1))).images[0].data
+    other = (await demo.generate(request(seed=2))).images[0].data
+    copy = (await demo.generate(request(variant=1))).images[0].data
+    unseeded = (await demo.generate(request())).images[0].data
+    assert first == again == pinned and first != other and copy != unseeded
+
+
+async def test_reports_the_seed_it_used() -> None:
+    demo = DemoProvider()
+    assert (await demo.generate(request(seed=12345))).seed == 12345
+    assert (await demo.generate(request())).seed is None
 
 
 async def test_edit_transforms_the_input() -> None:

@@ -106,6 +106,9 @@ class TaskOut(BaseModel):
     aspect_ratio: str | None
     resolution: str | None
     seed: int | None
+    #: the seed the provider really used (the user's, or one derived for a model that takes
+    #: one); set when the output is stored
+    seed_used: int | None
     variant: int
     params: dict[str, Any]
     provider: str
@@ -232,6 +235,7 @@ class RecordOut(BaseModel):
     aspect_ratio: str | None
     resolution: str | None
     seed: int | None
+    seed_used: int | None
     params: dict[str, Any]
     provider: str
     model: str

@@ -29,6 +29,7 @@ from imagebatch.domain.states import BatchStatus
 from imagebatch.engine.service import Submission
 from imagebatch.errors import ImagebatchError, InputError
 from imagebatch.imaging import provenance
+from imagebatch.providers.base import BackendStatuses
 from imagebatch.store.migrations import upgrade
 from imagebatch.store.settings import GLOBAL_CONCURRENCY
 
@@ -343,8 +344,22 @@ def providers() -> None:
                     f"{model.price_per_image:g}",
                 )
         console.print(table)
+        await _print_backends(app)
 
     _with_app(body)
+
+
+async def _print_backends(app: App) -> None:
+    """Each server of a pooled provider (ComfyUI GPUs): up or benched, load, last error."""
+    for name, provider in sorted(app.providers.items()):
+        if not isinstance(provider, BackendStatuses) or not provider.configured:
+            continue
+        table = Table("backend", "state", "ours running", "its queue", "last error", title=name)
+        for backend in await provider.backend_statuses():
+            queue = "?" if backend.queue_length is None else str(backend.queue_length)
+            state = "up" if backend.up else "benched"
+            table.add_row(backend.url, state, str(backend.running), queue, backend.last_error)
+        console.print(table)
 
 
 def _key_state(provider: object) -> str:

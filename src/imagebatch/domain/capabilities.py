@@ -13,6 +13,14 @@ ALL_RESOLUTIONS = frozenset(Resolution)
 
 
 @dataclass(frozen=True, slots=True)
+class ParamConflict:
+    """Parameter values a model refuses together (each allowed alone), and what to do instead."""
+
+    values: Mapping[str, str]
+    hint: str
+
+
+@dataclass(frozen=True, slots=True)
 class ModelCapabilities:
     name: str
     modes: frozenset[Mode] = frozenset(Mode)
@@ -26,6 +34,8 @@ class ModelCapabilities:
     description: str = ""
     #: provider-specific parameters this model takes, with their allowed values
     params: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: combinations of those parameters' values the model refuses
+    param_conflicts: tuple[ParamConflict, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,4 +132,9 @@ def _check_params(spec: TaskSpec, model: ModelCapabilities, where: str) -> list[
                     f"use one of {' '.join(sorted(choices))}",
                 )
             )
+    for conflict in model.param_conflicts:
+        if all(str(spec.params.get(k)) == v for k, v in conflict.values.items()):
+            together = " with ".join(f"{k}={v}" for k, v in conflict.values.items())
+            problem = f"model {model.name} refuses {together}"
+            issues.append(InputIssue(where, problem, conflict.hint))
     return issues

@@ -36,7 +36,7 @@ def manifest_row(task: Task, file: str) -> dict[str, object]:
         "negative_prompt": task.negative_prompt or "",
         "aspect_ratio": task.aspect_ratio.value if task.aspect_ratio else "",
         "resolution": task.resolution.value if task.resolution else "",
-        "seed": "" if task.seed is None else task.seed,
+        "seed": _seed(task),
         "provider": task.provider,
         "model": task.model,
         "source": task.source or "",
@@ -45,6 +45,13 @@ def manifest_row(task: Task, file: str) -> dict[str, object]:
         "task_id": task.id,
         "reused": "yes" if task.reused else "",
     }
+
+
+def _seed(task: Task) -> int | str:
+    """The seed the provider used; the user's own for a task that recorded none (not run yet,
+    or finished before seeds were recorded)."""
+    seed = task.seed if task.seed_used is None else task.seed_used
+    return "" if seed is None else seed
 
 
 def manifest_csv(rows: Iterable[Mapping[str, object]]) -> bytes:

@@ -84,6 +84,9 @@ class Task:
     reference_image_ids: tuple[int, ...] = ()
     source: str | None = None
     priority: int = 0
+    #: the seed the provider really used (the user's, one derived from the request, or one
+    #: the provider narrowed to its range); None for models that take no seed
+    seed_used: int | None = None
     error_kind: str | None = None
     error_message: str | None = None
     output_image_id: int | None = None

@@ -61,6 +61,7 @@ class AttemptRunner:
             await self.slots.gate.wait(task.id)
             started = time.perf_counter()  # the attempt's latency counts from its call
             result = await self._call(task, request)
+            task = self.outputs.with_seed_used(task, result)  # stamped and recorded with it
             image = await self.outputs.store(task, result)
         except ProviderError as error:
             await self._failed(task, error, _elapsed_ms(started))

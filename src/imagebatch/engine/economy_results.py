@@ -60,6 +60,8 @@ class ResultSink:
                     f"{job.provider}: the batch job failed: {state.error or 'no reason given'}"
                 )
             if isinstance(outcome, ProviderResult):
+                # a job's results carry no request: the seed sent is derived from the task again
+                task = self.outputs.with_seed_used(task, outcome)
                 try:
                     image = await self.outputs.store(task, outcome)
                 except ProviderError as error:

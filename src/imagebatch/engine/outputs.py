@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from dataclasses import replace
 
 from imagebatch import __version__
 from imagebatch.blobs.base import BlobStore, content_key
 from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.records import Task
+from imagebatch.domain.seeds import derived_seed
 from imagebatch.domain.specs import Mode
 from imagebatch.errors import ProviderUnavailable
 from imagebatch.imaging import provenance
 from imagebatch.imaging.inputs import probe_output
-from imagebatch.providers.base import InputImage, ProviderRequest, ProviderResult
+from imagebatch.providers.base import ImageProvider, InputImage, ProviderRequest, ProviderResult
 from imagebatch.store.images import ImageRepo, NewImage
 
 
 class OutputWriter:
-    def __init__(self, images: ImageRepo, blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        images: ImageRepo,
+        blobs: BlobStore,
+        providers: Mapping[str, ImageProvider] | None = None,
+    ) -> None:
         self.images = images
         self.blobs = blobs
+        #: which models take a seed: they get one derived when the user gave none
+        self.providers = providers or {}
 
     async def request_for(self, task: Task) -> ProviderRequest:
         ids = ([task.input_image_id] if task.input_image_id else []) + list(
@@ -34,11 +44,29 @@ class OutputWriter:
             negative_prompt=task.negative_prompt,
             aspect_ratio=task.aspect_ratio,
             resolution=task.resolution,
-            seed=task.seed,
+            seed=self.seed_for(task),
             variant=task.variant,
             images=tuple(loaded),
             params=task.params,
         )
+
+    def seed_for(self, task: Task) -> int | None:
+        """The seed to send: the user's; else, for a model that takes one, one derived from
+        the request (the same on every attempt, so the recorded seed reproduces the image)."""
+        if task.seed is not None or not self._takes_seed(task):
+            return task.seed
+        return derived_seed(task.request_key)
+
+    def with_seed_used(self, task: Task, result: ProviderResult) -> Task:
+        """The task with the seed its provider used: the one the provider reports (it may
+        narrow ours to its range), else the one we sent."""
+        used = result.seed if result.seed is not None else self.seed_for(task)
+        return replace(task, seed_used=used)
+
+    def _takes_seed(self, task: Task) -> bool:
+        provider = self.providers.get(task.provider)
+        model = provider.capabilities.model(task.model) if provider is not None else None
+        return model is not None and model.seed
 
     async def store(self, task: Task, result: ProviderResult) -> NewImage:
         """Check the bytes are a whole image, stamp provenance, write under their hash."""
@@ -77,7 +105,8 @@ def provenance_of(task: Task) -> dict[str, object]:
         "negative_prompt": task.negative_prompt,
         "aspect_ratio": task.aspect_ratio.value if task.aspect_ratio else None,
         "resolution": task.resolution.value if task.resolution else None,
-        "seed": task.seed,
+        # the seed really used; the user's own when it was never recorded (older outputs)
+        "seed": task.seed if task.seed_used is None else task.seed_used,
         "variant": task.variant,
         "params": task.params,
         "provider": task.provider,

@@ -73,7 +73,7 @@ class Worker:
             self.id,
             queue,
             ProviderCaller(providers, rate_limits, own_keys),
-            OutputWriter(images, blobs),
+            OutputWriter(images, blobs, providers),
             retry,
             self._slots,
             clock,

@@ -137,3 +137,27 @@ def wire_size(request: ProviderRequest) -> int:
     """About how many bytes a request takes inside a JSON batch: images travel as base64."""
     images = sum((len(image.data) + 2) // 3 * 4 for image in request.images)
     return images + len(request.prompt.encode()) + 1024
+
+
+# --- Providers that spread work over several servers (a pool of ComfyUI GPUs) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStatus:
+    """One server of a provider's pool, as an admin sees it."""
+
+    url: str
+    #: False while benched: it refused connections and answers no probe yet
+    up: bool
+    #: our prompts on it now
+    running: int
+    #: its own queue (every client's prompts, running and pending); None when unknown
+    queue_length: int | None
+    last_error: str = ""
+
+
+@runtime_checkable
+class BackendStatuses(Protocol):
+    """A provider whose calls go to one of several servers."""
+
+    async def backend_statuses(self) -> Sequence[BackendStatus]: ...

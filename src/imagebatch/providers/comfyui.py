@@ -1,94 +1,92 @@
-"""A user's own ComfyUI server: an API-format workflow with placeholders, queued via /prompt,
-polled via /history, fetched via /view.
+"""A user's own ComfyUI servers: an API-format workflow with placeholders (see
+comfyui_workflow), queued on the least-busy server of the pool, watched via /queue and
+/history, fetched via /view.
 
-Placeholders (strings in the workflow JSON): {{prompt}}, {{negative_prompt}}, {{seed}},
-{{width}}, {{height}}, {{input_image}}. A value that is exactly "{{seed}}", "{{width}}" or
-"{{height}}" becomes a number. What the workflow has placeholders for decides what the
-provider accepts: no {{negative_prompt}} means negative prompts are refused, no
-{{input_image}} means no edits. Without a seed, one is derived from the request, so copies
-differ and a rerun is reproducible (ComfyUI would otherwise serve a cached result).
+Every prompt gets an id derived from the request (the filled-in workflow) and a generation
+number, so any worker can find an earlier attempt's prompt again: a retry first reuses the
+outputs of a prompt that finished, or waits for one still queued, and queues the next
+generation only when the earlier ones failed. The timeout counts from the moment ComfyUI
+starts running the prompt, not while it waits in ComfyUI's queue. A call that is abandoned
+(cancel, pause, shutdown) or times out deletes its prompt from the queue and interrupts it
+if it runs. Without a seed, one is derived from the request, and every seed is narrowed
+into the range the workflow's seed inputs take (GET /object_info); the seed used is returned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import httpx
 
-from imagebatch.domain.capabilities import ModelCapabilities, ProviderCapabilities
+from imagebatch.domain.capabilities import ProviderCapabilities
 from imagebatch.domain.specs import Mode, dimensions
 from imagebatch.errors import (
-    ConfigurationError,
+    ConnectionFailed,
     InvalidRequest,
+    ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
 )
-from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.providers.base import (
+    BackendStatus,
+    GeneratedImage,
+    ProviderRequest,
+    ProviderResult,
+)
+from imagebatch.providers.comfyui_pool import Backend, BackendPool, describe
+from imagebatch.providers.comfyui_workflow import (
+    SEED,
+    SeedRange,
+    capabilities_for,
+    fill,
+    input_options,
+    seed_inputs,
+    seed_range,
+)
+from imagebatch.providers.comfyui_workflow import load_workflow as load_workflow
 from imagebatch.providers.transport import network_errors
 
-DEFAULT_WORKFLOW = Path(__file__).parent / "workflows" / "sdxl_txt2img.json"
-NUMBERS = {"{{seed}}", "{{width}}", "{{height}}"}
+#: generations of one request's prompt tried before giving up (each a failed run)
+MAX_GENERATIONS = 8
+#: seconds the clean-up of an abandoned prompt may take
+CLEANUP_SECONDS = 5.0
+_IDS = uuid.UUID("6c6b1f0e-6f1c-4a43-9b8e-2f3c0d0e1a14")
+#: connection failures that leave nothing queued: the next backend gets the call for free
+_NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
-def load_workflow(path: Path | None) -> dict[str, Any]:
-    source = path or DEFAULT_WORKFLOW
-    try:
-        workflow = json.loads(source.read_text("utf-8"))
-    except (OSError, ValueError) as error:
-        raise ConfigurationError(f"ComfyUI workflow {source}: {error}") from None
-    if not isinstance(workflow, dict) or "{{prompt}}" not in json.dumps(workflow):
-        raise ConfigurationError(
-            f"ComfyUI workflow {source} must be API-format JSON containing a {{{{prompt}}}} value"
-        )
-    return workflow
-
-
-def capabilities_for(workflow: dict[str, Any]) -> ProviderCapabilities:
-    text = json.dumps(workflow)
-    modes = {Mode.GENERATE} | ({Mode.EDIT} if "{{input_image}}" in text else set())
-    model = ModelCapabilities(
-        name="workflow",
-        modes=frozenset(modes),
-        max_reference_images=0,
-        seed="{{seed}}" in text,
-        negative_prompt="{{negative_prompt}}" in text,
-        description="your ComfyUI workflow (IMAGEBATCH_COMFYUI_WORKFLOW)",
-    )
-    return ProviderCapabilities("comfyui", "workflow", {"workflow": model})
-
-
-def fill(node: Any, values: dict[str, Any]) -> Any:
-    """The workflow with every placeholder replaced."""
-    if isinstance(node, dict):
-        return {key: fill(value, values) for key, value in node.items()}
-    if isinstance(node, list):
-        return [fill(value, values) for value in node]
-    if isinstance(node, str):
-        if node in NUMBERS:
-            return values[node]
-        for placeholder, value in values.items():
-            node = node.replace(placeholder, str(value))
-    return node
+def backend_urls(value: str | Sequence[str]) -> list[str]:
+    """IMAGEBATCH_COMFYUI_BASE_URL: one URL or several, comma-separated."""
+    urls = value.split(",") if isinstance(value, str) else list(value)
+    return [url.strip() for url in urls if url.strip()]
 
 
 class ComfyUIProvider:
     name: ClassVar[str] = "comfyui"
 
     def __init__(
-        self, base_url: str, workflow: dict[str, Any], timeout: float, poll_seconds: float = 0.5
+        self,
+        base_url: str | Sequence[str],
+        workflow: dict[str, Any],
+        timeout: float,
+        poll_seconds: float = 0.5,
+        backend_concurrency: int = 1,
     ) -> None:
-        self._base_url = base_url
         self._workflow = workflow
+        self._fingerprint = json.dumps(workflow, sort_keys=True)
         self._capabilities = capabilities_for(workflow)
         self._timeout = timeout
         self._poll = poll_seconds
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self.pool = BackendPool(backend_urls(base_url), backend_concurrency, timeout)
+        self._seeds: SeedRange | None = None
+        self._cleanups: set[asyncio.Task[None]] = set()
 
     @property
     def capabilities(self) -> ProviderCapabilities:
@@ -96,111 +94,290 @@ class ComfyUIProvider:
 
     @property
     def configured(self) -> bool:
-        return bool(self._base_url)
+        return bool(self.pool.backends)
+
+    async def backend_statuses(self) -> Sequence[BackendStatus]:
+        return await self.pool.statuses()
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
+        self._check_inputs(request)
         with network_errors("comfyui"):
-            graph = fill(self._workflow, await self._values(request))
-            prompt_id = await self._queue(graph)
-            outputs = await self._wait(prompt_id)
-            image = await self._fetch(outputs)
-        return ProviderResult((image,), request_id=prompt_id)
+            seed = await self._seed(request)
+            values = _values(request, seed)
+            key = self._request_key(request, values)
+            backend, prompt_id, entry = await self._run(request, values, key)
+            image = await self._fetch(backend, entry)
+        used = seed if self._capabilities.models["workflow"].seed else None
+        return ProviderResult((image,), request_id=prompt_id, seed=used)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._cleanups:  # abandoned prompts are being removed: let them finish first
+            await asyncio.wait(self._cleanups, timeout=CLEANUP_SECONDS)
+        await self.pool.aclose()
 
-    async def _values(self, request: ProviderRequest) -> dict[str, Any]:
-        width, height = dimensions(request.aspect_ratio, request.resolution)
-        values: dict[str, Any] = {
-            "{{prompt}}": request.prompt,
-            "{{negative_prompt}}": request.negative_prompt or "",
-            "{{seed}}": request.seed if request.seed is not None else _derived_seed(request),
-            "{{width}}": width,
-            "{{height}}": height,
-        }
-        if request.images:
-            values["{{input_image}}"] = await self._upload(
-                request.images[0].data, request.images[0].mime
+    def _check_inputs(self, request: ProviderRequest) -> None:
+        edits = Mode.EDIT in self._capabilities.models["workflow"].modes
+        if edits and not request.images:
+            raise InvalidRequest(
+                "comfyui: this workflow edits an image ({{input_image}}) and the task has "
+                "none; give each task an input image, or use a text-to-image workflow"
             )
-        return values
+        if not edits and request.images:
+            raise InvalidRequest(
+                "comfyui: this workflow has no {{input_image}} placeholder, so it cannot edit"
+            )
 
-    async def _upload(self, data: bytes, mime: str) -> str:
-        name = f"imagebatch-{hashlib.sha256(data).hexdigest()[:16]}.{mime.rsplit('/', 1)[-1]}"
-        response = await self._http.post(
-            "/upload/image", files={"image": (name, data, mime)}, data={"overwrite": "true"}
-        )
-        _check(response, "upload")
-        uploaded = response.json()
-        sub = uploaded.get("subfolder") or ""
-        return f"{sub}/{uploaded['name']}" if sub else str(uploaded["name"])
+    # --- seeds ---------------------------------------------------------------------------
 
-    async def _queue(self, graph: dict[str, Any]) -> str:
-        response = await self._http.post(
-            "/prompt", json={"prompt": graph, "client_id": uuid.uuid4().hex}
-        )
-        if response.status_code == 400:
-            raise InvalidRequest(f"comfyui refused the workflow: {_summary(response)}")
-        _check(response, "prompt")
-        return str(response.json()["prompt_id"])
+    async def _seed(self, request: ProviderRequest) -> int:
+        if self._seeds is None:
+            self._seeds = await self._seed_range()
+        if request.seed is not None:
+            return self._seeds.fit(request.seed)
+        key = json.dumps([request.prompt, request.negative_prompt, request.variant])
+        return self._seeds.draw(key.encode())
 
-    async def _wait(self, prompt_id: str) -> dict[str, Any]:
-        deadline = time.monotonic() + self._timeout
-        while time.monotonic() < deadline:
-            response = await self._http.get(f"/history/{prompt_id}")
-            _check(response, "history")
-            entry = response.json().get(prompt_id)
+    async def _seed_range(self) -> SeedRange:
+        """The range every {{seed}} input takes, read once per workflow from the server."""
+        limits = []
+        for node_id, class_type, name in seed_inputs(self._workflow):
+            info = await self._object_info(class_type)
+            where = f"node {node_id} ({class_type}) input {name}"
+            limits.append((where, input_options(info, class_type, name)))
+        return seed_range(limits)
+
+    async def _object_info(self, class_type: str) -> dict[str, Any]:
+        for backend in self.pool.up() or self.pool.backends:
+            try:
+                return await backend.server.object_info(class_type)
+            except _NOTHING_SENT as error:
+                self.pool.bench(backend, describe(error))
+        raise ConnectionFailed(f"comfyui: no backend answers ({self.pool.errors()})")
+
+    # --- running one prompt --------------------------------------------------------------
+
+    def _request_key(self, request: ProviderRequest, values: dict[str, Any]) -> str:
+        image = hashlib.sha256(request.images[0].data).hexdigest() if request.images else ""
+        material = json.dumps([self._fingerprint, sorted(values.items()), image])
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    async def _run(
+        self, request: ProviderRequest, values: dict[str, Any], key: str
+    ) -> tuple[Backend, str, dict[str, Any]]:
+        found = await self._earlier(key)
+        if found.entry is not None and found.backend is not None:
+            return found.backend, found.prompt_id, found.entry  # a finished run: reuse it
+        if found.backend is not None:  # still queued or running there: wait for it
+            backend = found.backend
+            self.pool.hold(backend)
+        else:
+            backend = await self._submit(request, values, found.prompt_id)
+        try:
+            entry = await self._watch(backend, found.prompt_id)
+        finally:
+            await self.pool.release(backend)
+        return backend, found.prompt_id, _outputs(entry, found.transient_failures)
+
+    async def _earlier(self, key: str) -> Earlier:
+        """The first generation of this request's prompt that did not fail, on any backend."""
+        transient = 0
+        for generation in range(MAX_GENERATIONS):
+            prompt_id = str(uuid.uuid5(_IDS, f"{key}:{generation}"))
+            backend, entry = await self._find(prompt_id)
+            if entry is None or _succeeded(entry):
+                return Earlier(prompt_id, backend, entry, transient)
+            transient += _is_transient(entry)
+        raise InvalidRequest(f"comfyui: this request failed {MAX_GENERATIONS} times; not again")
+
+    async def _find(self, prompt_id: str) -> tuple[Backend | None, dict[str, Any] | None]:
+        """Where `prompt_id` is: its history entry, or the backend whose queue holds it."""
+        up = self.pool.up()
+        entries = await asyncio.gather(*(_quietly(b.server.history(prompt_id)) for b in up))
+        for backend, entry in zip(up, entries, strict=True):
             if entry:
-                return _finished(entry)
+                return backend, entry
+        queues = await asyncio.gather(*(_quietly(b.server.queue()) for b in up))
+        for backend, queue in zip(up, queues, strict=True):
+            if queue and prompt_id in queue.running + queue.pending:
+                return backend, None
+        return None, None
+
+    async def _submit(
+        self, request: ProviderRequest, values: dict[str, Any], prompt_id: str
+    ) -> Backend:
+        """Queue on the least-busy backend; one refusing connections is benched and the next
+        one tried: nothing was queued, so no attempt is spent."""
+        tried: set[Backend] = set()
+        while True:
+            backend = await self.pool.acquire(tried)
+            try:
+                if request.images:
+                    image = request.images[0]
+                    values["{{input_image}}"] = await backend.server.upload(image.data, image.mime)
+                await backend.server.queue_prompt(fill(self._workflow, values), prompt_id)
+                return backend
+            except _NOTHING_SENT as error:
+                self.pool.bench(backend, describe(error))
+                tried.add(backend)
+            except BaseException as error:
+                if isinstance(error, asyncio.CancelledError):  # it may have been queued
+                    self._clean_up(backend, prompt_id)
+                await self.pool.release(backend)
+                raise
+            await self.pool.release(backend)
+
+    async def _watch(self, backend: Backend, prompt_id: str) -> dict[str, Any]:
+        try:
+            return await self._wait(backend, prompt_id)
+        except ProviderTimeout:
+            await self._clean_up(backend, prompt_id)
+            raise
+        except httpx.TransportError as error:
+            # It died mid-prompt: this attempt is lost; the others go elsewhere meanwhile.
+            self.pool.bench(backend, describe(error))
+            raise ConnectionFailed(f"comfyui: {backend.shown_url} stopped answering") from None
+        except asyncio.CancelledError:
+            # Shielded: a second cancel must not cut the clean-up short.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._clean_up(backend, prompt_id))
+            raise
+
+    async def _wait(self, backend: Backend, prompt_id: str) -> dict[str, Any]:
+        """The history entry once the prompt ends; the timeout runs from when it started."""
+        started: float | None = None
+        while True:
+            entry = await backend.server.history(prompt_id)
+            if entry:
+                return entry
+            queue = await backend.server.queue()
+            if prompt_id in queue.running:
+                started = started or time.monotonic()
+            elif prompt_id not in queue.pending:
+                # It may have finished between the two looks.
+                if entry := await backend.server.history(prompt_id):
+                    return entry
+                raise ProviderUnavailable(
+                    f"comfyui: prompt {prompt_id} left the queue of {backend.shown_url} without "
+                    "a result (deleted there, or the server restarted)"
+                )
+            if started is not None and time.monotonic() - started > self._timeout:
+                raise ProviderTimeout(
+                    f"comfyui: prompt {prompt_id} ran longer than {self._timeout:g} s on "
+                    f"{backend.shown_url}; it was interrupted"
+                )
             await asyncio.sleep(self._poll)
-        raise ProviderTimeout(
-            f"comfyui: prompt {prompt_id} did not finish in {self._timeout:.0f} s"
-        )
 
-    async def _fetch(self, outputs: dict[str, Any]) -> GeneratedImage:
-        for output in outputs.values():
-            for image in output.get("images", []):
-                if image.get("type", "output") != "output":
-                    continue
-                params = {k: image.get(k, "") for k in ("filename", "subfolder", "type")}
-                response = await self._http.get("/view", params=params)
-                _check(response, "view")
-                mime = response.headers.get("content-type", "image/png").split(";")[0]
-                return GeneratedImage(response.content, mime)
-        raise ProviderUnavailable("comfyui: the workflow finished without an output image")
+    def _clean_up(self, backend: Backend, prompt_id: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(_remove(backend, prompt_id))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        return task
+
+    async def _fetch(self, backend: Backend, entry: dict[str, Any]) -> GeneratedImage:
+        image = _saved_images(entry)[0]
+        data, mime = await backend.server.view(image)
+        return GeneratedImage(data, mime)
 
 
-def _finished(entry: dict[str, Any]) -> dict[str, Any]:
-    status = entry.get("status") or {}
-    if status.get("status_str") == "error":
-        messages = [m[1] for m in status.get("messages", []) if m and m[0] == "execution_error"]
-        detail = messages[0].get("exception_message", "") if messages else ""
-        raise ProviderUnavailable(f"comfyui: the workflow failed: {detail}".rstrip(": "))
-    return dict(entry.get("outputs") or {})
+class Earlier:
+    """What a lookup found of a request's prompt: the id to wait on or queue, and where."""
+
+    def __init__(
+        self,
+        prompt_id: str,
+        backend: Backend | None,
+        entry: dict[str, Any] | None,
+        transient_failures: int,
+    ) -> None:
+        self.prompt_id = prompt_id
+        self.backend = backend
+        self.entry = entry
+        self.transient_failures = transient_failures
 
 
-def _derived_seed(request: ProviderRequest) -> int:
-    key = json.dumps([request.prompt, request.negative_prompt, request.variant], ensure_ascii=False)
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:6], "big")
-
-
-def _check(response: httpx.Response, step: str) -> None:
-    if response.status_code >= 500:
-        raise ProviderUnavailable(f"comfyui {step}: HTTP {response.status_code}")
-    if response.status_code >= 400:
-        raise InvalidRequest(f"comfyui {step}: HTTP {response.status_code}: {_summary(response)}")
-
-
-def _summary(response: httpx.Response) -> str:
+async def _remove(backend: Backend, prompt_id: str) -> None:
+    """Delete the prompt from the queue, and interrupt it if it is the one running. The
+    interrupt names the prompt (servers since 0.3.4x interrupt only that one); we ask only
+    when /queue shows it running, so an older server's global interrupt hits nobody else."""
     try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    error = body.get("error", {}) if isinstance(body, dict) else {}
-    message = error.get("message", "") if isinstance(error, dict) else str(error)
-    nodes = body.get("node_errors", {}) if isinstance(body, dict) else {}
-    details = "; ".join(
-        f"node {node}: {e.get('message', '')}"
-        for node, info in nodes.items()
-        for e in info.get("errors", [])
-    )
-    return " — ".join(part for part in (message, details) if part)[:500]
+        async with asyncio.timeout(CLEANUP_SECONDS):
+            await backend.server.delete(prompt_id)
+            if prompt_id in (await backend.server.queue()).running:
+                await backend.server.interrupt(prompt_id)
+    except (TimeoutError, httpx.HTTPError, ProviderError) as error:
+        backend.last_error = f"clean-up of {prompt_id}: {describe(error)}"
+
+
+async def _quietly(call: Any) -> Any:
+    """A lookup's answer, or None when that backend cannot answer it now."""
+    try:
+        return await call
+    except (httpx.HTTPError, ProviderError):
+        return None
+
+
+def _values(request: ProviderRequest, seed: int) -> dict[str, Any]:
+    width, height = dimensions(request.aspect_ratio, request.resolution)
+    return {
+        "{{prompt}}": request.prompt,
+        "{{negative_prompt}}": request.negative_prompt or "",
+        SEED: seed,
+        "{{width}}": width,
+        "{{height}}": height,
+    }
+
+
+# --- reading a finished prompt ------------------------------------------------------------
+
+#: exception types worth one more run: the GPU was short of memory this time
+TRANSIENT_EXCEPTIONS = ("OutOfMemoryError", "OOM_EXCEPTION")
+
+
+def _execution_error(entry: dict[str, Any]) -> dict[str, Any] | None:
+    for message in (entry.get("status") or {}).get("messages") or []:
+        if message and message[0] in {"execution_error", "execution_interrupted"}:
+            return {"kind": message[0], **(message[1] if len(message) > 1 else {})}
+    if (entry.get("status") or {}).get("status_str") == "error":
+        return {"kind": "execution_error"}
+    return None
+
+
+def _succeeded(entry: dict[str, Any]) -> bool:
+    return _execution_error(entry) is None
+
+
+def _is_transient(entry: dict[str, Any]) -> bool:
+    error = _execution_error(entry) or {}
+    kind = str(error.get("exception_type", ""))
+    return kind.endswith(TRANSIENT_EXCEPTIONS)
+
+
+def _outputs(entry: dict[str, Any], transient_failures: int) -> dict[str, Any]:
+    """The entry of a prompt that ran well; a failed run raised as final or retryable."""
+    error = _execution_error(entry)
+    if error is None:
+        _saved_images(entry)  # refuse now a run that saved nothing
+        return entry
+    if error["kind"] == "execution_interrupted":
+        raise ProviderUnavailable("comfyui: the prompt was interrupted on the server")
+    node = f"node {error.get('node_id', '?')} ({error.get('node_type', '?')})"
+    kind = str(error.get("exception_type", ""))
+    text = f"comfyui: the workflow failed at {node}: {kind}: {error.get('exception_message', '')}"
+    if kind.endswith(TRANSIENT_EXCEPTIONS) and transient_failures == 0:
+        raise ProviderUnavailable(text.strip())  # out of memory: worth one more run
+    raise InvalidRequest(text.strip())
+
+
+def _saved_images(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    images = [
+        image
+        for output in (entry.get("outputs") or {}).values()
+        for image in output.get("images") or []
+        if image.get("type") == "output"
+    ]
+    if not images:
+        raise InvalidRequest(
+            "comfyui: the workflow finished without a SaveImage output (previews are "
+            "temporary); end the workflow with a SaveImage node"
+        )
+    return images

@@ -77,7 +77,9 @@ class DemoProvider:
             # The simulated latency is the whole call, drawing included, as a remote API's is.
             await asyncio.sleep(max(0.0, self.latency_ms / 1000 - (time.monotonic() - started)))
             return ProviderResult(
-                (GeneratedImage(data, "image/jpeg"),), request_id=f"demo-{self.calls}"
+                (GeneratedImage(data, "image/jpeg"),),
+                request_id=f"demo-{self.calls}",
+                seed=request.seed,
             )
         finally:
             self.in_flight -= 1
@@ -113,11 +115,13 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def _seed_of(request: ProviderRequest) -> bytes:
+    # As with a real seeded model, a seed pins the picture: copies differ by variant only
+    # when none is given, so a recorded seed reproduces its image whatever copy it was.
     key = [
         request.prompt,
         request.negative_prompt,
         request.seed,
-        request.variant,
+        request.variant if request.seed is None else 0,
         dict(request.params),
         [hashlib.sha256(i.data).hexdigest() for i in request.images],
     ]

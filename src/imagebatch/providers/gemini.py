@@ -11,6 +11,7 @@ California). Negative prompts are refused (the API has none); SDK retries are of
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -99,7 +100,8 @@ class GeminiProvider:
                 response = await self._send(key, request)
         except ValueError as error:  # a 200 whose body is not the JSON it should be
             raise ProviderUnavailable(f"gemini: malformed response ({error})") from None
-        return result_of(response)
+        # Gemini takes the seed without echoing it: the one sent is the one used.
+        return replace(result_of(response), seed=request.seed)
 
     async def _send(self, key: str, request: ProviderRequest) -> types.GenerateContentResponse:
         own = request.api_key is not None  # a user's own key: a client for this call only

@@ -6,6 +6,8 @@ inlined response is matched to its task by that key, never by position. On the w
 are `BATCH_STATE_*`; the SDK renames them `JOB_STATE_*`. Our marker is the job's display
 name, so a job created just before a crash is found again. A response is judged like a normal
 call's (blocked prompt, refused image, no image); an item error like the same HTTP error.
+Why a whole job failed is the operation's `error`, which google-genai does not copy into its
+BatchJob: for a failed job it is read from the raw operation.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
+import httpx
 from google.genai import errors, types
 
 from imagebatch.errors import (
@@ -113,7 +116,24 @@ class GeminiBatchProvider(GeminiProvider):
         responses = found.dest.inlined_responses if found.dest else None
         results = dict(_outcome(item) for item in responses or [] if _key(item))
         message = found.error.message if found.error else None
+        if status == "failed" and message is None:
+            message = await self._failure_reason(key, job.external_id)
         return JobState(status, results, message)
+
+    async def _failure_reason(self, key: str, name: str) -> str | None:
+        """The failed job's reason from its raw operation; None if that cannot be had (the job
+        failed all the same: a missing reason must not keep it from being settled)."""
+        url = f"{self._base_url.rstrip('/')}/v1beta/{name}"
+        try:
+            with network_errors("gemini"):
+                async with httpx.AsyncClient(timeout=self._timeout) as http:
+                    response = await http.get(url, headers={"x-goog-api-key": key})
+            found = response.json().get("error")
+        except (ProviderError, ValueError, AttributeError):
+            return None
+        if not isinstance(found, dict) or not found.get("message"):
+            return None
+        return f"gemini batch job failed (code {found.get('code')}): {found['message']}"
 
     async def cancel_batch(self, job: SubmittedJob) -> None:
         key = self.keys.by_ref(job.key_ref)

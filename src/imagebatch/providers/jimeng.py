@@ -3,8 +3,11 @@
 Requests are signed with the official Volcengine SDK's SignerV4 (service cv, region
 cn-north-1); the key is "ACCESS_KEY_ID:SECRET_ACCESS_KEY". Text to image only: the API takes
 input images as public URLs (`image_urls`), which a self-hosted batch has no business
-publishing. Size: the aspect ratio at the resolution's area. `force_single` is on, so one
-request is one billed image. A "done" poll can still be a failure: the outer code decides.
+publishing. Size (`size_for`): the documented recommended width × height where there is one,
+else the aspect ratio at the resolution's area, in steps of 16 and inside the documented
+bounds (area 1024²–4096², width/height 1/3–3). `force_single` is on, so one request is one
+billed image. A "done" poll can still be a failure: the outer code decides. Jimeng 4.0 takes
+no seed, so results carry none.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from imagebatch.domain.specs import AspectRatio, Mode, Resolution
 from imagebatch.errors import (
     AuthFailed,
     ContentRejected,
+    FinalError,
     InvalidRequest,
     ProviderError,
     ProviderTimeout,
@@ -41,9 +45,14 @@ from imagebatch.providers.transport import network_errors
 
 VERSION = "2022-08-31"
 OK = 10000
-REJECTED = {50411, 50412, 50413}  # input image / input text / sensitive words: final
-RETRYABLE_RISK = {50511, 50512}  # output image / output text risk: sampling may pass next time
-RATE_LIMITED = {50429, 50430}  # QPS / concurrency limits
+# The business codes and whether the documentation says a retry helps ("是否需要重试"):
+#: input image / input text / output text / sensitive or copyrighted words: final
+REJECTED = {50411, 50412, 50512, 50413}
+#: output image risk: documented as retryable, a new sample may pass
+RETRYABLE_RISK = {50511}
+RATE_LIMITED = {50429, 50430}  # QPS / concurrency limits: retryable
+#: internal error / internal algorithm (RPC) error: documented as not worth a retry
+INTERNAL_FINAL = {50500, 50501}
 AUTH_CODES = {"SignatureDoesNotMatch", "InvalidAccessKey", "InvalidCredential", "AccessDenied"}
 
 JIMENG_CAPABILITIES = ProviderCapabilities(
@@ -63,10 +72,58 @@ JIMENG_CAPABILITIES = ProviderCapabilities(
 )
 
 
+MIN_AREA, MAX_AREA = 1024 * 1024, 4096 * 4096
+#: the default min_ratio / max_ratio of width / height
+MIN_RATIO, MAX_RATIO = 1 / 3, 3.0
+#: computed sides are multiples of this (the documented 1K/2K sizes are too)
+SIZE_STEP = 16
+#: the documented recommended sizes, landscape; portrait ratios take them turned
+PRESETS: dict[tuple[Resolution, str], tuple[int, int]] = {
+    (Resolution.K1, "1:1"): (1024, 1024),
+    (Resolution.K2, "1:1"): (2048, 2048),
+    (Resolution.K2, "4:3"): (2304, 1728),
+    (Resolution.K2, "3:2"): (2496, 1664),
+    (Resolution.K2, "16:9"): (2560, 1440),
+    (Resolution.K2, "21:9"): (3024, 1296),
+    (Resolution.K4, "1:1"): (4096, 4096),
+    (Resolution.K4, "4:3"): (4694, 3520),
+    (Resolution.K4, "3:2"): (4992, 3328),
+    (Resolution.K4, "16:9"): (5404, 3040),
+    (Resolution.K4, "21:9"): (6198, 2656),
+}
+
+
 def size_for(aspect: AspectRatio | None, resolution: Resolution | None) -> tuple[int, int]:
-    ratio = (aspect or AspectRatio.R1_1).ratio
-    area = (resolution or Resolution.K2).long_side ** 2
-    return int(math.sqrt(area * ratio)), int(math.sqrt(area / ratio))
+    """Width and height for a ratio at a resolution, within the documented bounds."""
+    aspect, resolution = aspect or AspectRatio.R1_1, resolution or Resolution.K2
+    width, height = (int(side) for side in aspect.value.split(":"))
+    preset = PRESETS.get((resolution, f"{max(width, height)}:{min(width, height)}"))
+    if preset is not None:
+        return preset if width >= height else (preset[1], preset[0])
+    return _computed(aspect.ratio, resolution.long_side**2)
+
+
+def _computed(ratio: float, area: int) -> tuple[int, int]:
+    """The step-aligned size nearest the ratio and area, among those inside the bounds: at 1K
+    a wide ratio rounded down would fall under the minimum area (1365×768 < 1024²)."""
+    exact_width, exact_height = math.sqrt(area * ratio), math.sqrt(area / ratio)
+    candidates = [
+        (width, height)
+        for width in _steps_around(exact_width)
+        for height in _steps_around(exact_height)
+        if MIN_AREA <= width * height <= MAX_AREA and MIN_RATIO <= width / height <= MAX_RATIO
+    ]
+    return min(
+        candidates,
+        key=lambda size: (
+            abs(math.log(size[0] / size[1] / ratio)) + abs(math.log(size[0] * size[1] / area))
+        ),
+    )
+
+
+def _steps_around(side: float) -> tuple[int, int]:
+    below = int(side) // SIZE_STEP * SIZE_STEP
+    return below, below + SIZE_STEP
 
 
 class JimengProvider:
@@ -183,7 +240,11 @@ def translate(status: int, payload: dict[str, Any]) -> ProviderError:
     gateway = (payload.get("ResponseMetadata") or {}).get("Error") or {}
     if gateway:
         text = f"jimeng {status} {gateway.get('Code')}: {gateway.get('Message', '')}"
-        return AuthFailed(text) if gateway.get("Code") in AUTH_CODES else InvalidRequest(text)
+        if gateway.get("Code") in AUTH_CODES:
+            return AuthFailed(text)
+        if status == 429:
+            return RateLimited(text)
+        return ProviderUnavailable(text) if status >= 500 else InvalidRequest(text)
     code = payload.get("code")
     text = f"jimeng {status} {code}: {payload.get('message', '')}"
     request_id = payload.get("request_id")
@@ -191,6 +252,10 @@ def translate(status: int, payload: dict[str, Any]) -> ProviderError:
         return ContentRejected(text, request_id=request_id)
     if code in RATE_LIMITED or status == 429:
         return RateLimited(text, request_id=request_id)
+    if code in INTERNAL_FINAL:
+        return FinalError(
+            f"{text} (Jimeng documents this error as not worth a retry)", request_id=request_id
+        )
     if code in RETRYABLE_RISK or status >= 500:
         return ProviderUnavailable(text, request_id=request_id)
     return InvalidRequest(text, request_id=request_id)

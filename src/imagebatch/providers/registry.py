@@ -31,6 +31,15 @@ def key_limits(settings: Settings, provider: str) -> KeyLimits:
     )
 
 
+def result_downloads(settings: Settings) -> FetchLimits:
+    """Limits for images a provider answers with as links (they obey allow_private_urls)."""
+    return FetchLimits(
+        max_bytes=settings.max_output_bytes,
+        timeout=settings.url_fetch_timeout,
+        allow_private=settings.allow_private_urls,
+    )
+
+
 def _openai(settings: Settings) -> ImageProvider:
     from imagebatch.providers.openai_batch import OpenAIBatchProvider
 
@@ -39,6 +48,7 @@ def _openai(settings: Settings) -> ImageProvider:
         settings.openai_base_url,
         settings.provider_timeout,
         key_limits=key_limits(settings, "openai"),
+        download=result_downloads(settings),
         batch_discount=settings.economy_discount.get("openai", 0.5),
     )
 
@@ -58,6 +68,7 @@ def _openai_compatible(settings: Settings) -> ImageProvider:
         name="openai-compatible",
         capabilities=compatible_capabilities(settings.openai_compatible_model),
         key_limits=key_limits(settings, "openai-compatible"),
+        download=result_downloads(settings),
     )
 
 
@@ -94,7 +105,12 @@ def _comfyui(settings: Settings) -> ImageProvider:
     from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
 
     workflow = load_workflow(settings.comfyui_workflow)
-    return ComfyUIProvider(settings.comfyui_base_url, workflow, settings.provider_timeout)
+    return ComfyUIProvider(
+        settings.comfyui_base_url,
+        workflow,
+        settings.provider_timeout,
+        backend_concurrency=settings.comfyui_backend_concurrency,
+    )
 
 
 def _jimeng(settings: Settings) -> ImageProvider:

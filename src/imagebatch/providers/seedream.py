@@ -5,40 +5,92 @@ answer carries a signed link (valid 24 hours) that is downloaded at once, within
 output size cap, a time cap, at most 3 redirects, no private addresses (imaging/fetch.py).
 Size: the aspect ratio at the resolution's pixel area (1K = 1024², 2K = 2048², 4K = 4096²) as
 "WxH", since 1K at a wide ratio would fall under Seedream 4.0's minimum area. The watermark is
-off unless `watermark=true` is passed. A 200 can still carry a failed image (`data[].error`):
-that is a failure too. Negative prompts and seeds are refused (4.x takes neither).
+off unless `watermark=true` is passed. A 200 can still carry a failure, per image
+(`data[].error`) or for the whole call (the SDK's `ImagesResponse.error`): each is classified
+by its code like an HTTP error. Negative prompts and seeds are refused (4.x takes neither), so
+results carry no seed. Endpoint ids (`ep-…`) are accepted as model names; reference images in
+a format the model does not list are re-encoded (PNG with transparency, else JPEG) first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import io
 import math
+import re
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
+from PIL import Image
 from pydantic import SecretStr
 
 from imagebatch.domain.capabilities import ModelCapabilities, ProviderCapabilities
 from imagebatch.domain.specs import AspectRatio, Resolution
 from imagebatch.errors import (
     AuthFailed,
-    ConnectionFailed,
     ContentRejected,
     InvalidRequest,
     ProviderError,
-    ProviderTimeout,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
 )
-from imagebatch.imaging.fetch import FetchFailed, FetchLimits, fetch_bytes
-from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.imaging.fetch import FetchLimits
+from imagebatch.providers.base import (
+    GeneratedImage,
+    InputImage,
+    ProviderRequest,
+    ProviderResult,
+)
 from imagebatch.providers.keys import KeyLimits, KeyPool
+from imagebatch.providers.result_links import fetch_result
 from imagebatch.providers.transport import network_errors
 
-QUOTA_CODES = {"QuotaExceeded", "AccountQuotaExceeded", "SetLimitExceeded", "AccountOverdueError"}
+QUOTA_CODES = {
+    "QuotaExceeded",
+    "AccountQuotaExceeded",
+    "SetLimitExceeded",
+    "AccountOverdueError",
+    "OperationDenied.ServiceOverdue",
+}
+#: Ark's 429 codes besides the quota ones: worth a retry after a pause
+RATE_CODES = (
+    "RateLimitExceeded",
+    "ModelAccountRpmRateLimitExceeded",
+    "ModelAccountTpmRateLimitExceeded",
+    "ModelAccountIpmRateLimitExceeded",
+    "APIAccountRpmRateLimitExceeded",
+    "AccountRateLimitExceeded",
+    "InflightBatchsizeExceeded",
+    "ServerOverloaded",
+    "RequestBurstTooFast",
+)
+#: the moderation service itself failed, or Ark did: not the content's fault
+TRANSIENT_CODES = {"ContentSecurityDetectionError", "InternalServiceError"}
+#: the request as sent cannot succeed (codes may carry a ".{parameter}" suffix)
+INVALID_CODES = (
+    "InvalidParameter",
+    "MissingParameter",
+    "InvalidImageURL",
+    "InvalidArgumentError",
+    "OutofContextError",
+    "InvalidEndpointOrModel",
+    "InvalidEndpoint",
+    "ModelNotOpen",
+)
+AUTH_CODES = ("AuthenticationError", "AccessDenied", "InvalidAccountStatus", "OperationDenied")
+#: an endpoint id of the caller's account, usable wherever a model id is
+ENDPOINT_ID = re.compile(r"ep-[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+#: the reference image formats each model lists; endpoints: the ones every model takes
+INPUT_FORMATS = {
+    "doubao-seedream-4-0-250828": frozenset({"image/jpeg", "image/png"}),
+    "doubao-seedream-4-5-251128": frozenset({"image/jpeg", "image/png", "image/webp"}),
+}
+COMMON_INPUT_FORMATS = frozenset({"image/jpeg", "image/png"})
+REENCODED_JPEG_QUALITY = 95
 PARAMS = {
     "watermark": frozenset({"true", "false"}),
     "response_format": frozenset({"b64_json", "url"}),
@@ -58,7 +110,23 @@ def _model(name: str, resolutions: set[Resolution], price: float) -> ModelCapabi
     )
 
 
-SEEDREAM_CAPABILITIES = ProviderCapabilities(
+@dataclass(frozen=True, slots=True)
+class ArkCapabilities(ProviderCapabilities):
+    """Seedream's models, plus the account's endpoint ids (`ep-…`): some accounts may call a
+    model only through an endpoint created for it. Which model an endpoint serves is not known
+    here, so it is checked and priced as the default model (Seedream 4.0, the widest: 1K–4K);
+    should it serve 4.5, Ark itself refuses a 1K size."""
+
+    def model(self, name: str | None) -> ModelCapabilities | None:
+        # (no zero-argument super() in a slots dataclass)
+        found = ProviderCapabilities.model(self, name)
+        if found is None and name and ENDPOINT_ID.fullmatch(name):
+            default = self.models[self.default_model]
+            return replace(default, name=name, description=f"Ark endpoint; as {default.name}")
+        return found
+
+
+SEEDREAM_CAPABILITIES = ArkCapabilities(
     provider="seedream",
     default_model="doubao-seedream-4-0-250828",
     models={
@@ -117,10 +185,11 @@ class SeedreamProvider:
         return ProviderResult((GeneratedImage(data, "image/jpeg"),), request_id)
 
     async def _post(self, key: str, request: ProviderRequest) -> tuple[dict[str, Any], str | None]:
+        images = await accepted_images(request.model, request.images)
         with network_errors("seedream"):
             response = await self._http.post(
                 "/api/v3/images/generations",
-                json=_body(request),
+                json=_body(request, images),
                 headers={"Authorization": f"Bearer {key}"},
             )
         request_id = response.headers.get("x-request-id")
@@ -133,17 +202,41 @@ class SeedreamProvider:
 
     async def _fetch(self, url: str, request_id: str | None) -> bytes:
         """The image behind a result URL; the link's signature stays out of every message."""
-        shown = "the result URL " + urlsplit(url)._replace(query="", fragment="").geturl()
-        try:
-            return await fetch_bytes(url, self._download, shown=shown)
-        except FetchFailed as failed:
-            raise download_error(failed, self._download, request_id) from None
+        return await fetch_result(url, self._download, "seedream", request_id)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
 
-def _body(request: ProviderRequest) -> dict[str, Any]:
+async def accepted_images(model: str, images: tuple[InputImage, ...]) -> tuple[InputImage, ...]:
+    """The images, each in a format the model lists; re-encoding runs off the event loop."""
+    formats = INPUT_FORMATS.get(model, COMMON_INPUT_FORMATS)
+    if all(image.mime in formats for image in images):
+        return images
+    return await asyncio.to_thread(
+        lambda: tuple(image if image.mime in formats else _reencoded(image) for image in images)
+    )
+
+
+def _reencoded(image: InputImage) -> InputImage:
+    """PNG when it has transparency (JPEG would lose it), else a high-quality JPEG (smaller,
+    and Ark takes at most 10 MB an image)."""
+    buffer = io.BytesIO()
+    try:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            if opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info:
+                opened.convert("RGBA").save(buffer, "PNG")
+                return InputImage(buffer.getvalue(), "image/png")
+            opened.convert("RGB").save(buffer, "JPEG", quality=REENCODED_JPEG_QUALITY)
+    except (OSError, ValueError) as error:  # checked at upload, so only a damaged copy
+        raise InvalidRequest(
+            f"seedream: a {image.mime} reference image could not be converted to PNG or JPEG, "
+            f"which this model needs ({error})"
+        ) from None
+    return InputImage(buffer.getvalue(), "image/jpeg")
+
+
+def _body(request: ProviderRequest, images: tuple[InputImage, ...]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
         "prompt": request.prompt,
@@ -153,10 +246,9 @@ def _body(request: ProviderRequest) -> dict[str, Any]:
         "watermark": str(request.params.get("watermark", "false")).lower() == "true",
         "stream": False,
     }
-    if request.images:
+    if images:
         body["image"] = [
-            f"data:{image.mime};base64,{base64.b64encode(image.data).decode()}"
-            for image in request.images
+            f"data:{image.mime};base64,{base64.b64encode(image.data).decode()}" for image in images
         ]
     return body
 
@@ -175,11 +267,14 @@ def _json(response: httpx.Response, request_id: str | None) -> dict[str, Any]:
 
 def _item(payload: dict[str, Any], request_id: str | None) -> dict[str, Any]:
     items = payload.get("data") or []
+    whole = payload.get("error")
+    if isinstance(whole, dict) and whole and not (items and "error" not in items[0]):
+        raise body_error(whole, request_id)  # HTTP 200, yet the whole call failed
     if not items or not isinstance(items[0], dict):
         raise ProviderUnavailable("seedream answered without an image", request_id=request_id)
     item: dict[str, Any] = items[0]
     if "error" in item:
-        raise _item_error(item["error"], request_id)
+        raise body_error(item["error"], request_id)
     return item
 
 
@@ -192,40 +287,35 @@ def _decoded(item: dict[str, Any], request_id: str | None) -> bytes:
         ) from None
 
 
-def download_error(
-    failed: FetchFailed, limits: FetchLimits, request_id: str | None
-) -> ProviderError:
-    """How a failed result download counts: a retry generates (and bills) a new image, so only
-    failures a new link may not meet again are retryable."""
-    text = f"seedream: downloading {failed.problem}"
-    if failed.kind == "timeout":
-        return ProviderTimeout(text, request_id=request_id)
-    if failed.kind in ("network", "unresolvable"):
-        return ConnectionFailed(text, request_id=request_id)
-    if failed.kind == "status":
-        # 5xx/429: the CDN is struggling. 403/404/410: the link expired or is not there yet
-        # (clock skew, replication); a new generation brings a fresh link.
-        return ProviderUnavailable(
-            f"{text}; a retry generates the image again", request_id=request_id
-        )
-    if failed.kind == "too_large":
-        limit = limits.max_bytes / 1_048_576
-        return InvalidRequest(
-            f"{text} (over {limit:.0f} MiB): raise IMAGEBATCH_MAX_OUTPUT_BYTES or ask for a "
-            "smaller resolution",
-            request_id=request_id,
-        )
-    # refused (a private address or not http) or a redirect loop: the same next time
-    hint = f" ({failed.hint})" if failed.hint else ""
-    return InvalidRequest(f"{text}{hint}", request_id=request_id)
-
-
-def _item_error(error: dict[str, Any], request_id: str | None) -> ProviderError:
+def body_error(error: dict[str, Any], request_id: str | None) -> ProviderError:
+    """An error inside a 200 answer (per image or for the call), by its code; an unknown code
+    is retried, its reason kept."""
     code, message = str(error.get("code", "")), str(error.get("message", ""))
     text = f"seedream: {code}: {message}"
-    if "Sensitive" in code:
+    found = by_code(code, text, request_id)
+    return found or ProviderUnavailable(text, request_id=request_id)
+
+
+def content_risk(code: str) -> bool:
+    """Ark's moderation codes: `…SensitiveContentDetected[.reason]` from its own filters,
+    `{Input,Output}{Text,Image}RiskDetection` from Volcengine's risk service."""
+    return "SensitiveContentDetected" in code or code.endswith("RiskDetection")
+
+
+def by_code(code: str, text: str, request_id: str | None) -> ProviderError | None:
+    if content_risk(code):
         return ContentRejected(text, request_id=request_id)
-    return ProviderUnavailable(text, request_id=request_id)
+    if code in QUOTA_CODES:
+        return QuotaExhausted(text, request_id=request_id)
+    if code.startswith(RATE_CODES):
+        return RateLimited(text, request_id=request_id)
+    if code in TRANSIENT_CODES:
+        return ProviderUnavailable(text, request_id=request_id)
+    if code.startswith(AUTH_CODES):
+        return AuthFailed(text, request_id=request_id)
+    if code.startswith(INVALID_CODES):
+        return InvalidRequest(text, request_id=request_id)
+    return None
 
 
 def translate(
@@ -243,9 +333,9 @@ def translate(
         )
     if status in (401, 403) or code.startswith("AuthenticationError"):
         return AuthFailed(message, request_id=request_id)
-    if "Sensitive" in code:
+    if content_risk(code):
         return ContentRejected(message, request_id=request_id)
-    if status >= 500:
+    if status >= 500 or code in TRANSIENT_CODES:
         return ProviderUnavailable(message, request_id=request_id)
     return InvalidRequest(message, request_id=request_id)
 

@@ -120,6 +120,8 @@ def _create(
     rows = [_task_values(batch_id, new, t, now) for t in new_tasks]
     for start in range(0, len(rows), INSERT_CHUNK):
         conn.execute(insert(tasks), rows[start : start + INSERT_CHUNK])
+    if reused:
+        conn.execute(_REUSED_SEEDS, {"reusing_batch": batch_id})
     used = [t.input_image_id for t in new_tasks if t.input_image_id]
     grant_access(conn, new.owner, used + [i for t in new_tasks for i in t.reference_image_ids])
     price = sum(t.price for t in new_tasks if t.reuse_image_id is None)
@@ -141,6 +143,23 @@ _OWNER_NAME = (
 _SHOWN = select(batches, _OWNER_NAME)
 _BY_ID = _SHOWN.where(batches.c.id == bindparam("batch_id"))
 
+# A reused output was made with the seed its first task recorded: the new task records it too.
+_EARLIER = tasks.alias("earlier")
+_REUSED_SEEDS = (
+    update(tasks)
+    .where(tasks.c.batch_id == bindparam("reusing_batch"), tasks.c.reused == 1)
+    .values(
+        seed_used=select(_EARLIER.c.seed_used)
+        .where(
+            _EARLIER.c.owner == tasks.c.owner,
+            _EARLIER.c.request_key == tasks.c.request_key,
+            _EARLIER.c.output_image_id == tasks.c.output_image_id,
+            _EARLIER.c.seed_used.is_not(None),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+)
 
 #: what the queue has not finished: waiting (backoff delays included) or leased by a worker
 _ACTIVE = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)

@@ -119,6 +119,9 @@ tasks = Table(
     Column("aspect_ratio", String(8)),
     Column("resolution", String(4)),
     Column("seed", BigInteger),
+    #: the seed the provider really used, recorded with the output (the seed above is the
+    #: user's, part of the request key; this one may be derived or narrowed to a range)
+    Column("seed_used", BigInteger),
     Column("variant", Integer, nullable=False, default=0),
     Column("params", JSON, nullable=False),
     Column("input_image_id", Id, ForeignKey("images.id")),

@@ -64,6 +64,7 @@ FINISH = (
         lease_until=None,
         finished_at=bindparam("now"),
         output_image_id=bindparam("image_id"),
+        seed_used=bindparam("seed_used"),
         error_kind=bindparam("e_kind"),
         error_message=bindparam("e_message"),
     )
@@ -149,6 +150,8 @@ def finish_params(
         "new_status": status.value,
         "now": now,
         "image_id": image_id,
+        # the engine sets it from the provider's answer; it goes with the output
+        "seed_used": task.seed_used if image_id is not None else None,
         "e_kind": end.error_kind if end else None,
         "e_message": end.error_message if end else None,
     }

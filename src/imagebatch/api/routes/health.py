@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Iterable
+from dataclasses import asdict
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -31,6 +32,7 @@ from imagebatch.app import App
 from imagebatch.domain.credits import from_micros
 from imagebatch.engine.limits import WORKER_SILENCE
 from imagebatch.errors import Forbidden, NotAuthenticated
+from imagebatch.providers.base import BackendStatuses
 from imagebatch.store.stats import LATENCY_BUCKETS
 
 router = APIRouter(tags=["health"])
@@ -56,6 +58,19 @@ class StatusOut(BaseModel):
     status: str
 
 
+class BackendOut(BaseModel):
+    """One server of a provider's pool (ComfyUI GPUs)."""
+
+    url: str
+    #: False while benched (it refused connections and answers no probe yet)
+    up: bool
+    #: this process's prompts on it now
+    running: int
+    #: its own queue, every client's prompts; null when it cannot be read
+    queue_length: int | None
+    last_error: str
+
+
 class HealthOut(StatusOut):
     """What an admin sees."""
 
@@ -65,6 +80,8 @@ class HealthOut(StatusOut):
     storage: str
     workers: WorkersOut
     queue: QueueOut
+    #: per pooled provider (comfyui), each backend server
+    backends: dict[str, list[BackendOut]] = {}
 
 
 async def _check(probe: Awaitable[object]) -> str:
@@ -104,7 +121,21 @@ async def _details(
         storage=storage,
         workers=WorkersOut(in_process=len(request.app.state.workers), live=len(live)),
         queue=QueueOut(pending=tasks.get("pending", 0), running=tasks.get("running", 0)),
+        backends=await _backends(app),
     )
+
+
+async def _backends(app: App) -> dict[str, list[BackendOut]]:
+    """The backends of every pooled provider configured here. Only ComfyUI pools today:
+    looking at the others would build (and import the SDK of) every provider."""
+    found: dict[str, list[BackendOut]] = {}
+    names = ["comfyui"] if app.settings.comfyui_base_url.strip(" ,") else []
+    for name in names:
+        provider = app.providers.get(name)
+        if isinstance(provider, BackendStatuses):
+            statuses = await provider.backend_statuses()
+            found[name] = [BackendOut(**asdict(status)) for status in statuses]
+    return found
 
 
 class _Families:

@@ -73,7 +73,7 @@ export class Lightbox {
       ["lightbox.provider", `${item.provider} · ${item.model}`],
       ["lightbox.aspect_ratio", item.aspect_ratio],
       ["lightbox.resolution", item.resolution],
-      ["lightbox.seed", item.seed],
+      ["lightbox.seed", item.seed_used ?? item.seed],
       ["lightbox.negative", item.negative_prompt],
       ...Object.entries(item.params || {}).map(([name, value]) => [null, `${name} = ${value}`]),
     ].filter(([, value]) => value !== null && value !== undefined && value !== "");

@@ -75,10 +75,30 @@ function showWorkers(workers) {
   $("#workers-empty").hidden = workers.length > 0;
 }
 
+function backendRow(provider, backend) {
+  return h("tr", { dataset: { url: backend.url } },
+    h("td", { text: provider }),
+    h("td", { class: "strong", text: backend.url }),
+    h("td", {}, h("span", { class: `badge ${backend.up ? "badge-completed" : "badge-failed"}`, text: t(backend.up ? "backends.up" : "backends.benched") })),
+    h("td", { class: "num", text: formatNumber(backend.running) }),
+    h("td", { class: "num", text: backend.queue_length === null ? "–" : formatNumber(backend.queue_length) }),
+    h("td", { class: "small muted", text: backend.last_error || "" }));
+}
+
+// The ComfyUI pool's servers, from the admin's view of /api/health (a 503 still has a body).
+async function showBackends() {
+  const response = await fetch("/api/health", { credentials: "same-origin" });
+  const pools = (await response.json()).backends || {};
+  const rows = Object.entries(pools).flatMap(([provider, backends]) => backends.map((b) => backendRow(provider, b)));
+  $("#backends-body").replaceChildren(...rows);
+  $("#backends").hidden = rows.length === 0;
+}
+
 async function refresh() {
   try {
     const [stats, batches, workers] = await Promise.all([api("/api/admin/stats?days=30"), api("/api/admin/batches?limit=50"), api("/api/admin/workers")]);
     showWorkers(workers);
+    showBackends().catch(() => {}); // a pool that cannot be read must not hide the rest
     showStats(stats);
     $("#monitor-body").replaceChildren(...batches.items.map(row));
     $("#monitor-body").setAttribute("aria-busy", "false");
