@@ -104,7 +104,8 @@ async def test_a_success_forgives_its_own_address_only(api: Api) -> None:
     assert await guesses(other, 9) == [401] * 9
     assert (await typist.post("/api/auth/login", json=RIGHT)).is_success
     assert await guesses(typist, 10) == [401] * 10  # a fresh count at the forgiven address
-    assert await guesses(other, 2) == [401, 429]  # the other address kept its nine
+    # the other address kept its nine: one more is checked, the next refused (in any order)
+    assert sorted(await guesses(other, 2)) == [401, 429]
 
 
 async def test_forwarded_headers_are_ignored_by_default(api: Api) -> None:

@@ -53,6 +53,8 @@ USERS = {
     "erin": Role.USER,
     "frank": Role.USER,
     "grace": Role.USER,
+    #: the hardening messages test (grace changes her password in test_account)
+    "heidi": Role.USER,
 }
 #: the server's OpenAI key, and one a user brings as their own (the fake accepts both)
 OPENAI_KEY = "sk-server-key-1111"

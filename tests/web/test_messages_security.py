@@ -58,7 +58,7 @@ def test_a_table_with_too_many_columns_is_explained_in_chinese(web: Browse, tmp_
     table = tmp_path / "宽表.csv"
     header = ",".join(["提示词", *(f"备注{n}" for n in range(1, 70))])
     table.write_text(f"{header}\n{'一只猫,' * 69}x\n", encoding="utf-8")
-    page = web.login("grace", locale="zh-CN")
+    page = web.login("heidi", locale="zh-CN")
     page.get_by_role("tab", name="表格").click()
     web.console.allow("status of 422")
     page.locator("#table-file").set_input_files(table)
@@ -74,7 +74,7 @@ def test_a_table_with_too_many_columns_is_explained_in_chinese(web: Browse, tmp_
 
 
 def test_new_input_issues_of_the_live_server_are_rebuilt_in_chinese(web: Browse) -> None:
-    page = web.login("grace", locale="zh-CN")
+    page = web.login("heidi", locale="zh-CN")
     dry = "/api/batches?dry_run=true"
     long = "猫" * 8_001
     issues = _issues(page, dry, data={"prompt": long})
@@ -144,7 +144,7 @@ def test_reading_failures_and_provider_setup_are_rebuilt_in_chinese(web: Browse)
 
 
 def test_size_limits_and_login_throttles_have_chinese_headlines(web: Browse) -> None:
-    page = web.login("grace", locale="zh-CN")
+    page = web.login("heidi", locale="zh-CN")
     huge = {"prompt": "猫", "params": {"pad": "x" * 3_000_000}}
     answer = page.request.post("/api/batches", data=huge, headers={"X-CSRF-Token": csrf(page)})
     assert answer.status == 413, answer.text()
