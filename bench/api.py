@@ -65,6 +65,8 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "IMAGEBATCH_DEMO_LATENCY_MS": "1000",
         "IMAGEBATCH_CONCURRENCY": "10",
         "IMAGEBATCH_MAX_TASKS_PER_BATCH": str(TASKS),
+        # every subscriber is the admin: the per-user stream limit (default 20) would close them
+        "IMAGEBATCH_MAX_EVENT_STREAMS_PER_USER": "1000",
     }
     command = [sys.executable, "-m", "imagebatch", "serve", "--port", str(port)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

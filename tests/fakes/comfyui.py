@@ -1,31 +1,58 @@
-"""Fake ComfyUI server answering as ComfyUI 0.3.x does: /prompt (a client-chosen prompt_id is
-kept; 400 with the error and node_errors shapes), GET /queue and POST /queue {"delete"},
-/interrupt {"prompt_id"}, /history/{id} ({} while queued or running), /object_info/{class},
-/system_stats, /upload/image and /view. One prompt runs at a time, in a thread, like the real
-executor; an identical graph is served from the cache under the same file name.
+"""Fake ComfyUI server answering as ComfyUI 0.3.64 does; every answer is held against the
+real server's recordings (tests/fakes/recordings/comfyui/, checked by
+tests/integration/test_comfyui_fake_fidelity.py):
 
-Tests steer it: `hold()` keeps prompts running until `release()` (a slow prompt), and
-`fail_execution` makes the next run fail as the executor reports it.
+- POST /prompt keeps a client-chosen prompt_id (a reused one is accepted; its old history
+  entry is served until the new run replaces it); 400 with the error / node_errors shapes
+  (comfyui_nodes.validate).
+- GET /prompt → {"exec_info": {"queue_remaining": n}} (running + pending, every client's).
+- GET /queue; POST /queue {"delete": [ids]} removes pending prompts only (a running id is
+  ignored), {"clear": true} every pending one; both answer 200 with an empty body.
+- POST /interrupt {"prompt_id"} interrupts only that prompt if it runs; without a body, the
+  running prompt whoever queued it. 200, empty body, either way.
+- GET /history/{id}: {} while queued or running, and forever for a prompt deleted unrun.
+- GET /object_info/{class} ({} for an unknown class), /system_stats, /features,
+  POST /upload/image (an existing name is renamed "name (1).png" unless overwrite=true),
+  GET /view; no route deletes an input (405). Every route also answers under /api/.
+One prompt runs at a time, in a thread, like the real executor (comfyui_executor).
+
+Tests steer it: `hold()` keeps prompts running until `release()` or an interrupt (a slow
+prompt: at its TestSleep node if it has one), and `fail_execution` makes the next run fail
+as the executor reports it.
 """
 
 from __future__ import annotations
 
-import io
-import json
+import posixpath
 import socket
 import threading
-import time
+import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from PIL import Image
-
-from tests.fakes.comfyui_nodes import node_inputs, object_info, validate
+from tests.fakes.comfyui_executor import Executor, Interrupted
+from tests.fakes.comfyui_nodes import OUTPUT_NODES, node_inputs, object_info, validate
 from tests.fakes.server import FakeServer, Reply, Request
 
 QueueItem = list[Any]  # [number, prompt_id, graph, extra_data, outputs_to_execute]
+JSON = "application/json; charset=utf-8"
+SYSTEM = {
+    "os": "posix",
+    "ram_total": 25276182528,
+    "ram_free": 22862974976,
+    "comfyui_version": "0.3.64",
+    "required_frontend_version": "1.27.10",
+    "installed_templates_version": "0.1.95",
+    "required_templates_version": "0.1.95",
+    "python_version": "3.11.7",
+    "pytorch_version": "2.14.1+cpu",
+    "embedded_python": False,
+    "argv": ["main.py", "--cpu"],
+}
+DEVICE = {"name": "cpu", "type": "cpu", "index": None, "vram_total": 25276182528}
+DEVICE |= {"vram_free": 22862974976, "torch_vram_total": 0, "torch_vram_free": 0}
 
 
 class FakeComfyUI(FakeServer):
@@ -42,8 +69,6 @@ class FakeComfyUI(FakeServer):
         self.entries: dict[str, dict[str, Any]] = {}
         self.pending: deque[QueueItem] = deque()
         self.running: QueueItem | None = None
-        self._files: dict[str, tuple[bytes, str]] = {}
-        self._cache: dict[str, str] = {}
         self._number = 0
         self._work = threading.Condition()
         self._go = threading.Event()
@@ -51,13 +76,21 @@ class FakeComfyUI(FakeServer):
         self._interrupt = threading.Event()
         self._stopped = False
         self.dead = False
-        #: (exception_type, message) for the next prompt to fail as it runs
-        self.fail_execution: tuple[str, str] | None = None
-        self._executor = threading.Thread(target=self._execute_forever, daemon=True)
+        self.executor = Executor(self.uploads, self._wait_to_go_on)
+        self._thread_executor = threading.Thread(target=self._execute_forever, daemon=True)
+
+    @property
+    def fail_execution(self) -> tuple[str, str] | None:
+        """(exception_type, message) for the next prompt to fail as it runs."""
+        return self.executor.fail_execution
+
+    @fail_execution.setter
+    def fail_execution(self, value: tuple[str, str] | None) -> None:
+        self.executor.fail_execution = value
 
     def __enter__(self) -> FakeComfyUI:
         super().__enter__()
-        self._executor.start()
+        self._thread_executor.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -100,6 +133,18 @@ class FakeComfyUI(FakeServer):
             if not self._work.wait_for(lambda: not self.pending and not self.running, timeout):
                 raise TimeoutError("the fake ComfyUI is still busy")
 
+    def wait_finished(self, prompt_id: str, timeout: float = 5.0) -> None:
+        """Block until `prompt_id` has its history entry."""
+        with self._work:
+            if not self._work.wait_for(lambda: prompt_id in self.entries, timeout):
+                raise TimeoutError(f"prompt {prompt_id} did not finish")
+
+    def wait_settled(self, timeout: float = 5.0) -> None:
+        """Block until the executor has taken the next pending prompt, if any."""
+        with self._work:
+            if not self._work.wait_for(lambda: self.running or not self.pending, timeout):
+                raise TimeoutError("the fake ComfyUI did not start its next prompt")
+
     def queue_length(self) -> int:
         with self._work:
             return len(self.pending) + (self.running is not None)
@@ -108,14 +153,20 @@ class FakeComfyUI(FakeServer):
 
     def handle(self, request: Request) -> Reply:
         path, method = urlsplit(request.path).path, request.method
+        path = path.removeprefix("/api") if path.startswith("/api/") else path
         routes = {
             ("POST", "/upload/image"): lambda: self._upload(request),
             ("POST", "/prompt"): lambda: self._prompt(request.json()),
+            ("GET", "/prompt"): self._queue_remaining,
             ("GET", "/queue"): self._queue,
             ("POST", "/queue"): lambda: self._queue_delete(request.json()),
             ("POST", "/interrupt"): lambda: self._interrupt_prompt(request),
-            ("GET", "/system_stats"): _system_stats,
+            ("GET", "/system_stats"): lambda: _json({"system": SYSTEM, "devices": [DEVICE]}),
+            ("GET", "/features"): lambda: _json(
+                {"supports_preview_metadata": True, "max_upload_size": 104857600}
+            ),
             ("GET", "/view"): lambda: self._view(request),
+            ("GET", "/internal/files/input"): lambda: _json(sorted(self.uploads)),
         }
         if (method, path) in routes:
             return routes[(method, path)]()
@@ -123,10 +174,25 @@ class FakeComfyUI(FakeServer):
             prompt_id = path.removeprefix("/history/")
             with self._work:
                 entry = self.entries.get(prompt_id)
-            return Reply(200, {prompt_id: entry} if entry else {})
+            return _json({prompt_id: entry} if entry else {})
         if method == "GET" and path.startswith("/object_info/"):
-            return Reply(200, object_info(path.removeprefix("/object_info/"), self._inputs()))
-        return Reply(404, b"404: Not Found")
+            return _json(object_info(path.removeprefix("/object_info/"), self._inputs()))
+        if method == "DELETE" and path in ("/upload/image", "/view"):
+            allow = "GET,HEAD,POST" if path == "/upload/image" else "GET,HEAD"
+            return _text(405, "405: Method Not Allowed", {"Allow": allow})
+        if path.startswith("/userdata/"):  # no such user file: aiohttp's bare 404
+            return Reply(404, b"", {"Cache-Control": "public, max-age=3600"})
+        return _text(404, "404: Not Found")
+
+    def _send(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        if reply.body == b"":  # aiohttp sends an empty answer with no Content-Type at all
+            handler.send_response(reply.status)
+            for name, value in reply.headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        super()._send(handler, reply)
 
     def _inputs(self) -> dict[str, dict[str, Any]]:
         return node_inputs(self.checkpoints, list(self.uploads))
@@ -136,37 +202,49 @@ class FakeComfyUI(FakeServer):
         filename, content = fields.get("image", (None, b""))
         if not filename:
             return Reply(400, b"")
+        overwrite = fields.get("overwrite", (None, b""))[1].decode() in ("true", "1")
+        stem, dot, suffix = filename.rpartition(".")
+        copy = 0
+        while filename in self.uploads and not overwrite:
+            copy += 1
+            filename = f"{stem} ({copy}){dot}{suffix}"
         self.uploads[filename] = content
-        return Reply(200, {"name": filename, "subfolder": "", "type": "input"})
+        return _json({"name": filename, "subfolder": "", "type": "input"})
 
     def _prompt(self, body: dict[str, Any]) -> Reply:
         if "prompt" not in body:
             error = {"type": "no_prompt", "message": "No prompt provided"}
             error |= {"details": "No prompt provided", "extra_info": {}}
-            return Reply(400, {"error": error, "node_errors": {}})
+            return _json({"error": error, "node_errors": {}}, 400)
         graph = body["prompt"]
         refusal = validate(graph, self._inputs())
         if refusal:
-            return Reply(400, refusal)
-        prompt_id = str(body.get("prompt_id") or f"fake-{self._number}")
+            return _json(refusal, 400)
+        extra = dict(body.get("extra_data") or {})
+        if "client_id" in body:
+            extra["client_id"] = body["client_id"]
         with self._work:
             self._number += 1
+            prompt_id = str(body.get("prompt_id") or uuid.uuid4())
             self.graphs[prompt_id] = graph
-            outputs = [
-                i for i, n in graph.items() if n["class_type"] in ("SaveImage", "PreviewImage")
-            ]
-            self.pending.append([self._number, prompt_id, graph, {}, outputs])
+            outputs = [i for i, n in graph.items() if n["class_type"] in OUTPUT_NODES]
+            self.pending.append([self._number, prompt_id, graph, extra, outputs])
             self._work.notify_all()
             number = self._number
-        return Reply(200, {"prompt_id": prompt_id, "number": number, "node_errors": {}})
+        return _json({"prompt_id": prompt_id, "number": number, "node_errors": {}})
+
+    def _queue_remaining(self) -> Reply:
+        return _json({"exec_info": {"queue_remaining": self.queue_length()}})
 
     def _queue(self) -> Reply:
         with self._work:
             running = [self.running] if self.running else []
-            return Reply(200, {"queue_running": running, "queue_pending": list(self.pending)})
+            return _json({"queue_running": running, "queue_pending": list(self.pending)})
 
     def _queue_delete(self, body: dict[str, Any]) -> Reply:
         with self._work:
+            if body.get("clear"):
+                self.pending.clear()
             for prompt_id in body.get("delete") or []:
                 self.deleted.append(prompt_id)
                 self.pending = deque(item for item in self.pending if item[1] != prompt_id)
@@ -183,13 +261,28 @@ class FakeComfyUI(FakeServer):
         return Reply(200, b"")
 
     def _view(self, request: Request) -> Reply:
-        query = parse_qs(urlsplit(request.path).query)
-        found = self._files.get(query.get("filename", [""])[0])
-        if not found or found[1] != query.get("type", ["output"])[0]:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(request.path).query).items()}
+        name, kind = query.get("filename", ""), query.get("type", "output")
+        if kind == "input" and name in self.uploads:
+            found: tuple[bytes, str] | None = (self.uploads[name], "input")
+        else:
+            found = self.executor.files.get((query.get("subfolder", ""), name))
+        if not found or found[1] != kind:
             return Reply(404, b"")
-        return Reply(200, found[0], {"Content-Type": "image/png"})
+        disposition = f'filename="{posixpath.basename(name)}"'
+        return Reply(
+            200, found[0], {"Content-Type": "image/png", "Content-Disposition": disposition}
+        )
 
     # --- the executor --------------------------------------------------------------------
+
+    def _wait_to_go_on(self) -> None:
+        """A slow node: it ends on release(), or raises Interrupted when interrupted."""
+        while not self._go.wait(0.01):
+            if self._interrupt.is_set():
+                break
+        if self._interrupt.is_set():
+            raise Interrupted
 
     def _execute_forever(self) -> None:
         while True:
@@ -197,123 +290,22 @@ class FakeComfyUI(FakeServer):
                 self._work.wait_for(lambda: self.pending or self._stopped)
                 if self._stopped:
                     return
-                self.running = self.pending.popleft()
-                self.executed.append(self.running[1])
+                item = self.running = self.pending.popleft()
+                self.executed.append(item[1])
                 self._interrupt.clear()
                 self._work.notify_all()
-            prompt_id, graph = self.running[1], self.running[2]
-            while not self._go.wait(0.01) and not self._interrupt.is_set():
-                pass
-            entry = self._finish(prompt_id, graph)
+            entry = self.executor.run(item)
             with self._work:
-                self.entries[prompt_id] = entry
+                self.entries[item[1]] = entry
                 self.running = None
                 self._work.notify_all()
 
-    def _finish(self, prompt_id: str, graph: dict[str, Any]) -> dict[str, Any]:
-        start = ["execution_start", {"prompt_id": prompt_id, "timestamp": _now()}]
-        key = json.dumps(graph, sort_keys=True)
-        cached = [
-            "execution_cached",
-            {
-                "nodes": list(graph) if key in self._cache else [],
-                "prompt_id": prompt_id,
-                "timestamp": _now(),
-            },
-        ]
-        messages: list[Any] = [start, cached]
-        if self._interrupt.is_set():
-            node = next(iter(graph))
-            messages.append(
-                [
-                    "execution_interrupted",
-                    {
-                        "prompt_id": prompt_id,
-                        "node_id": node,
-                        "node_type": graph[node]["class_type"],
-                        "executed": [],
-                    },
-                ]
-            )
-            return _entry(prompt_id, graph, {}, messages, "error")
-        if self.fail_execution:
-            (kind, text), self.fail_execution = self.fail_execution, None
-            node = next(iter(graph))
-            messages.append(
-                [
-                    "execution_error",
-                    {
-                        "prompt_id": prompt_id,
-                        "node_id": node,
-                        "node_type": graph[node]["class_type"],
-                        "executed": [],
-                        "exception_message": text,
-                        "exception_type": kind,
-                        "traceback": ["Traceback ..."],
-                        "current_inputs": {},
-                        "current_outputs": {},
-                    },
-                ]
-            )
-            return _entry(prompt_id, graph, {}, messages, "error")
-        outputs = {
-            node_id: {"images": [self._image(key, node_id, graph)]}
-            for node_id, node in graph.items()
-            if node["class_type"] in ("SaveImage", "PreviewImage")
-        }
-        messages.append(["execution_success", {"prompt_id": prompt_id, "timestamp": _now()}])
-        return _entry(prompt_id, graph, outputs, messages, "success")
 
-    def _image(self, key: str, node_id: str, graph: dict[str, Any]) -> dict[str, str]:
-        kind = "output" if graph[node_id]["class_type"] == "SaveImage" else "temp"
-        cache_key = f"{key}#{node_id}"
-        if cache_key not in self._cache:
-            name = f"ComfyUI_{len(self._files) + 1:05d}_.png"
-            self._files[name] = (self._render(graph), kind)
-            self._cache[cache_key] = name
-            self._cache[key] = name
-        return {"filename": self._cache[cache_key], "subfolder": "", "type": kind}
-
-    def _render(self, graph: dict[str, Any]) -> bytes:
-        image = Image.new("RGB", (64, 64), (90, 160, 90))
-        for node in graph.values():
-            inputs = node.get("inputs") or {}
-            if node["class_type"] in ("EmptyLatentImage", "EmptyImage"):
-                image = Image.new(
-                    "RGB", (int(inputs["width"]), int(inputs["height"])), (90, 160, 90)
-                )
-            if node["class_type"] == "LoadImage":
-                image = Image.open(io.BytesIO(self.uploads[inputs["image"]])).convert("RGB")
-        buffer = io.BytesIO()
-        image.save(buffer, "PNG")
-        return buffer.getvalue()
+def _json(body: Any, status: int = 200) -> Reply:
+    return Reply(status, body, {"Content-Type": JSON})
 
 
-def _entry(
-    prompt_id: str, graph: dict[str, Any], outputs: dict[str, Any], messages: list[Any], status: str
-) -> dict[str, Any]:
-    return {
-        "prompt": [0, prompt_id, graph, {"client_id": "imagebatch"}, list(outputs)],
-        "outputs": outputs,
-        "status": {"status_str": status, "completed": status == "success", "messages": messages},
-        "meta": {
-            node: {"node_id": node, "display_node": node, "parent_node": None, "real_node_id": node}
-            for node in outputs
-        },
-    }
-
-
-def _system_stats() -> Reply:
-    system = {
-        "os": "posix",
-        "comfyui_version": "0.3.64",
-        "python_version": "3.12",
-        "embedded_python": False,
-    }
+def _text(status: int, text: str, headers: dict[str, str] | None = None) -> Reply:
     return Reply(
-        200, {"system": system, "devices": [{"name": "cpu", "type": "cpu", "index": None}]}
+        status, text.encode(), {"Content-Type": "text/plain; charset=utf-8", **(headers or {})}
     )
-
-
-def _now() -> int:
-    return int(time.time() * 1000)

@@ -128,6 +128,7 @@ async def test_an_edit_workflow_refuses_a_task_without_an_input_image(fake: Fake
     spec = TaskSpec(prompt="x", source="row 2")
     [issue] = check_spec(spec, Mode.GENERATE, client.capabilities, None)
     assert "cannot generate" in issue.problem
+    assert "edits images ({{input_image}}): upload images to edit" in issue.hint
     with pytest.raises(InvalidRequest, match=r"edits an image \(\{\{input_image\}\}\).*has none"):
         await client.generate(request())
     await client.aclose()
@@ -252,6 +253,66 @@ async def test_cancel_deletes_pending_prompts_and_interrupts_the_running_one(
     async with httpx.AsyncClient() as http:
         queue = (await http.get(f"{fake.url}/queue")).json()
     assert queue["queue_pending"] == [] and fake.executed == [running]
+
+
+async def test_a_prompt_deleted_on_the_server_before_it_ran_fails_at_once(
+    fake: FakeComfyUI,
+) -> None:
+    client = provider(fake, timeout=30)
+    fake.hold()
+    async with httpx.AsyncClient() as http:  # another client's prompt occupies the GPU
+        await http.post(f"{fake.url}/prompt", json={"prompt": fake_graph()})
+    task = asyncio.create_task(client.generate(request()))
+    while fake.queue_length() < 2:
+        await asyncio.sleep(0.01)
+    [ours] = [p for p in fake.graphs if p != fake.executed[0]]
+    async with httpx.AsyncClient() as http:  # someone deletes it in ComfyUI's own UI
+        await http.post(f"{fake.url}/queue", json={"delete": [ours]})
+    with pytest.raises(ProviderUnavailable, match="left the queue"):
+        await asyncio.wait_for(task, 5)  # not polled until the 30 s timeout: its /history stays {}
+    fake.release()
+    await client.aclose()
+
+
+async def test_a_retry_queues_anew_when_the_abandoned_prompt_it_found_was_interrupted(
+    fake: FakeComfyUI,
+) -> None:
+    first, again = provider(fake, timeout=0.2), provider(fake)
+    fake.hold()
+    with pytest.raises(ProviderTimeout):
+        await first.generate(request())
+    await first.aclose()
+    fake.release()
+    result = await again.generate(request())  # the retry: no attempt lost to the interrupt
+    await again.aclose()
+    earlier, retried = fake.executed
+    assert fake.entries[earlier]["status"]["messages"][-1][0] == "execution_interrupted"
+    assert result.request_id == retried != earlier and result.images
+
+
+async def test_a_retry_never_queues_again_an_id_whose_run_succeeded(fake: FakeComfyUI) -> None:
+    first, again = provider(fake), provider(fake)
+    one = await first.generate(request())
+    fake.executor.forget()  # other prompts ran since: ComfyUI's own cache lost it
+    two = await again.generate(request())
+    await first.aclose()
+    await again.aclose()
+    posted = [r for r in fake.requests if r.method == "POST" and r.path == "/prompt"]
+    assert len(posted) == 1 and one.request_id == two.request_id == fake.executed[0]
+
+
+async def test_the_pool_reads_queue_lengths_from_get_prompt(fake: FakeComfyUI) -> None:
+    client = provider(fake)
+    fake.hold()
+    async with httpx.AsyncClient() as http:
+        for _ in range(2):
+            await http.post(f"{fake.url}/prompt", json={"prompt": fake_graph()})
+    await asyncio.to_thread(fake.wait_running)
+    [status] = await client.backend_statuses()
+    fake.release()
+    await client.aclose()
+    assert status.queue_length == 2
+    assert not any(r.path == "/queue" for r in fake.requests)  # never the heavy GET /queue
 
 
 def fake_graph() -> dict[str, Any]:

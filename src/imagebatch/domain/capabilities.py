@@ -36,6 +36,8 @@ class ModelCapabilities:
     params: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: combinations of those parameters' values the model refuses
     param_conflicts: tuple[ParamConflict, ...] = ()
+    #: what to do when a task asks for a mode the model lacks (when more than "choose another")
+    mode_hint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,8 @@ def check_spec(
         issues.append(InputIssue(where, problem, hint))
 
     if mode not in found.modes:
-        refuse(f"model {found.name} cannot {mode.value} images", "choose another model or provider")
+        hint = found.mode_hint or "choose another model or provider"
+        refuse(f"model {found.name} cannot {mode.value} images", hint)
     if spec.aspect_ratio and spec.aspect_ratio not in found.aspect_ratios:
         allowed = " ".join(sorted(r.value for r in found.aspect_ratios))
         refuse(

@@ -164,19 +164,24 @@ class ComfyUIProvider:
     async def _run(
         self, request: ProviderRequest, values: dict[str, Any], key: str
     ) -> tuple[Backend, str, dict[str, Any]]:
-        found = await self._earlier(key)
-        if found.entry is not None and found.backend is not None:
-            return found.backend, found.prompt_id, found.entry  # a finished run: reuse it
-        if found.backend is not None:  # still queued or running there: wait for it
-            backend = found.backend
-            self.pool.hold(backend)
-        else:
-            backend = await self._submit(request, values, found.prompt_id)
-        try:
-            entry = await self._watch(backend, found.prompt_id)
-        finally:
-            await self.pool.release(backend)
-        return backend, found.prompt_id, _outputs(entry, found.transient_failures)
+        while True:
+            found = await self._earlier(key)
+            if found.entry is not None and found.backend is not None:
+                return found.backend, found.prompt_id, found.entry  # a finished run: reuse it
+            if found.backend is None:
+                backend = await self._submit(request, values, found.prompt_id)
+            else:  # still queued or running there: wait for it
+                backend = found.backend
+                self.pool.hold(backend)
+            try:
+                entry = await self._watch(backend, found.prompt_id)
+            finally:
+                await self.pool.release(backend)
+            if found.backend is not None and _interrupted(entry):
+                # An abandoned attempt's prompt, interrupted by its clean-up while we looked:
+                # not a failure of this attempt; queue the next generation.
+                continue
+            return backend, found.prompt_id, _outputs(entry, found.transient_failures)
 
     async def _earlier(self, key: str) -> Earlier:
         """The first generation of this request's prompt that did not fail, on any backend."""
@@ -329,7 +334,8 @@ def _values(request: ProviderRequest, seed: int) -> dict[str, Any]:
 
 # --- reading a finished prompt ------------------------------------------------------------
 
-#: exception types worth one more run: the GPU was short of memory this time
+#: exception types worth one more run: the GPU was short of memory this time (ComfyUI
+#: 0.3.64 names torch's module-qualified: "torch.OutOfMemoryError")
 TRANSIENT_EXCEPTIONS = ("OutOfMemoryError", "OOM_EXCEPTION")
 
 
@@ -340,6 +346,10 @@ def _execution_error(entry: dict[str, Any]) -> dict[str, Any] | None:
     if (entry.get("status") or {}).get("status_str") == "error":
         return {"kind": "execution_error"}
     return None
+
+
+def _interrupted(entry: dict[str, Any]) -> bool:
+    return (_execution_error(entry) or {}).get("kind") == "execution_interrupted"
 
 
 def _succeeded(entry: dict[str, Any]) -> bool:
@@ -359,7 +369,10 @@ def _outputs(entry: dict[str, Any], transient_failures: int) -> dict[str, Any]:
         _saved_images(entry)  # refuse now a run that saved nothing
         return entry
     if error["kind"] == "execution_interrupted":
-        raise ProviderUnavailable("comfyui: the prompt was interrupted on the server")
+        raise ProviderUnavailable(
+            "comfyui: the prompt was interrupted on the server (not by imagebatch: someone "
+            "there pressed cancel, or another client interrupted everything)"
+        )
     node = f"node {error.get('node_id', '?')} ({error.get('node_type', '?')})"
     kind = str(error.get("exception_type", ""))
     text = f"comfyui: the workflow failed at {node}: {kind}: {error.get('exception_message', '')}"

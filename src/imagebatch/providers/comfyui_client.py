@@ -7,7 +7,9 @@ GET /queue → {"queue_running": [[number, id, graph, extra, outputs]], "queue_p
 POST /queue {"delete": [id]}; POST /interrupt {"prompt_id"} (interrupts only that prompt, if
 it is the one running); GET /history/{id} → {} while queued or running, else {id: {"prompt",
 "outputs", "status": {"status_str", "completed", "messages"}, "meta"}};
-GET /object_info/{class}; GET /system_stats; POST /upload/image; GET /view.
+GET /prompt → {"exec_info": {"queue_remaining": n}} (every client's prompts, running and
+pending); GET /object_info/{class}; GET /system_stats; POST /upload/image; GET /view.
+Answers recorded from a real 0.3.64: tests/fakes/recordings/comfyui/.
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ class ComfyUIServer:
             [str(item[1]) for item in body.get("queue_pending") or []],
         )
 
+    async def queue_remaining(self) -> int:
+        """The server's queue length, cheaply: GET /queue would send every queued graph."""
+        response = await self._http.get("/prompt", timeout=self._short)
+        check(response, "prompt")
+        return int(response.json()["exec_info"]["queue_remaining"])
+
     async def delete(self, prompt_id: str) -> None:
         response = await self._http.post(
             "/queue", json={"delete": [prompt_id]}, timeout=self._short
@@ -87,6 +95,8 @@ class ComfyUIServer:
         check(response, "queue delete")
 
     async def interrupt(self, prompt_id: str) -> None:
+        # Always with the prompt's id: without one, ComfyUI interrupts whatever runs, any
+        # client's. (POST /queue {"clear": true} would likewise wipe everyone's queue.)
         response = await self._http.post(
             "/interrupt", json={"prompt_id": prompt_id}, timeout=self._short
         )

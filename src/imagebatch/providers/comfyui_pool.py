@@ -102,7 +102,7 @@ class BackendPool:
         length = None
         if backend.up:
             try:
-                length = len(await backend.server.queue())
+                length = await backend.server.queue_remaining()
             except (httpx.HTTPError, ProviderError) as error:
                 backend.last_error = f"queue: {describe(error)}"
         return BackendStatus(

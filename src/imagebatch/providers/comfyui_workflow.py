@@ -23,6 +23,15 @@ NUMBERS = {"{{seed}}", "{{width}}", "{{height}}"}
 SEED = "{{seed}}"
 #: the node that writes a file to ComfyUI's output folder; previews only go to temp/
 SAVE_NODE = "SaveImage"
+EDIT_ONLY_HINT = (
+    "this ComfyUI workflow edits images ({{input_image}}): upload images to edit, or set "
+    "IMAGEBATCH_COMFYUI_WORKFLOW to a text-to-image workflow"
+)
+GENERATE_ONLY_HINT = (
+    "this ComfyUI workflow has no {{input_image}}, so it only generates: leave out the input "
+    "images, or set IMAGEBATCH_COMFYUI_WORKFLOW to an edit workflow (LoadImage with "
+    "{{input_image}})"
+)
 #: ComfyUI's own widest seed range (KSampler: 0 … 2^64 - 1); ours is derived within 2^48
 WIDEST_SEED = (0, 2**64 - 1)
 
@@ -73,6 +82,7 @@ def capabilities_for(workflow: dict[str, Any]) -> ProviderCapabilities:
             if edits
             else "your ComfyUI workflow (IMAGEBATCH_COMFYUI_WORKFLOW)"
         ),
+        mode_hint=EDIT_ONLY_HINT if edits else GENERATE_ONLY_HINT,
     )
     return ProviderCapabilities("comfyui", "workflow", {"workflow": model})
 
