@@ -52,7 +52,9 @@ class Reply:
     delay: float = 0.0
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """A threading HTTP server for fakes: a deep listen backlog, quiet about gone clients."""
+
     # socketserver's default listen backlog is 5. A burst of new connections beyond it (16
     # calls starting together) overflows it, and the kernel drops the extra SYNs: those
     # clients retry after 1 s, which spreads a burst out as no real provider would.
@@ -103,7 +105,7 @@ class FakeServer:
             def log_message(self, *args: object) -> None:
                 return None
 
-        self._httpd = _Server(("127.0.0.1", 0), Handler)
+        self._httpd = LoopbackServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from imagebatch.config import Settings
 from imagebatch.domain.specs import TaskSpec
 from imagebatch.errors import InputError
 from imagebatch.providers.demo import DemoProvider
+from tests.fakes.server import LoopbackServer
 from tests.integration.helpers import submit
 
 
@@ -45,7 +46,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # quiet when the client hangs up first (a refused oversize download does)
+    httpd = LoopbackServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
