@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -152,6 +153,23 @@ class Settings(BaseSettings):
             self.provider_concurrency = {**self.provider_concurrency, "comfyui": limit}
         return self
 
+    @field_validator(
+        "openai_base_url",
+        "gemini_base_url",
+        "seedream_base_url",
+        "jimeng_base_url",
+        "openai_compatible_base_url",
+        "comfyui_base_url",
+    )
+    @classmethod
+    def _http_urls(cls, value: str) -> str:
+        """Each URL (comma-separated for ComfyUI's pool) is http(s) with a host and a numeric
+        port, so a typo is one clear line at start, not a traceback at the first call."""
+        for url in (part.strip() for part in value.split(",")):
+            if url:
+                check_http_url(url)
+        return value
+
     @field_validator("storage_url")
     @classmethod
     def _known_storage(cls, value: str) -> str:
@@ -187,6 +205,17 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+
+def check_http_url(url: str) -> None:
+    """ValueError unless `url` is an http(s) URL with a host (and a numeric port, if any)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host")
+    try:
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise ValueError(f"{url!r} has a port that is not a number") from None
 
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")

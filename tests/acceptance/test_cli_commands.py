@@ -76,3 +76,23 @@ def test_global_concurrency_is_shown_and_set(cli: Cli) -> None:
     assert "Global concurrency: 7" in cli.run("concurrency", "7").stdout
     assert cli.query("select value from settings where key='global_concurrency'") == [(7,)]
     assert cli.run("concurrency", "101").returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("IMAGEBATCH_COMFYUI_BASE_URL", "http://a:1,http://b:x", "has a port that is not a number"),
+        ("IMAGEBATCH_PROVIDER_RPM", "{bad", "is not valid JSON"),
+        ("IMAGEBATCH_CONCURRENCY", "abc", "valid integer"),
+    ],
+)
+def test_a_wrong_setting_is_one_line_naming_it(
+    cli: Cli, variable: str, value: str, said: str
+) -> None:
+    cli.env[variable] = value
+    result = cli.run("run", "--prompt", "x")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"Configuration: {variable}") and said in lines[0]
+    assert f"(e.g. {variable}=" in lines[0]

@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import json
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -21,15 +22,15 @@ from imagebatch.cli.outputs import existing_stems
 from imagebatch.cli.runner import drive
 from imagebatch.cli.server import serve, worker
 from imagebatch.cli.users import users_cli
-from imagebatch.config import Settings
 from imagebatch.domain.owners import local_owner
 from imagebatch.domain.records import Batch
 from imagebatch.domain.sheet_files import template_workbook
 from imagebatch.domain.states import BatchStatus
 from imagebatch.engine.service import Submission
-from imagebatch.errors import ImagebatchError, InputError
+from imagebatch.errors import ConfigurationError, ImagebatchError, InputError
 from imagebatch.imaging import provenance
 from imagebatch.providers.base import BackendStatuses
+from imagebatch.settings_loader import load_settings
 from imagebatch.store.migrations import upgrade
 from imagebatch.store.settings import GLOBAL_CONCURRENCY
 
@@ -48,12 +49,17 @@ T = TypeVar("T")
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cli()
+    try:
+        cli()
+    except ConfigurationError as error:  # a setting that cannot work: its line, no traceback
+        for line in error.message.splitlines():
+            err.print(f"[red]Configuration:[/] {line}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_INVALID)
 
 
 def _with_app(body: Callable[[App], Awaitable[T]]) -> T:
     async def runner() -> T:
-        app = await build_app(Settings())
+        app = await build_app(load_settings())
         try:
             return await body(app)
         finally:
@@ -64,6 +70,8 @@ def _with_app(body: Callable[[App], Awaitable[T]]) -> T:
     except InputError as error:
         err.print(f"[red]Invalid input:[/] {error.message}")
         raise typer.Exit(EXIT_INVALID) from None
+    except ConfigurationError:
+        raise  # main() prints it, as for every command
     except ImagebatchError as error:
         err.print(f"[red]Error:[/] {error.message}")
         raise typer.Exit(EXIT_INVALID) from None
@@ -310,7 +318,7 @@ def template(
     if lang not in {"en", "zh"}:
         err.print("--lang must be en or zh")
         raise typer.Exit(EXIT_INVALID)
-    out.write_bytes(template_workbook(lang))
+    out.write_bytes(template_workbook(lang, local_files=True))
     console.print(f"Wrote {out}")
 
 
@@ -388,5 +396,5 @@ def concurrency(
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations (also done automatically at start)."""
-    upgrade(Settings().resolved_database_url)
+    upgrade(load_settings().resolved_database_url)
     console.print("Database is up to date.")

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from imagebatch.api.server import create_server
 from imagebatch.app import App, build_app
-from imagebatch.config import Settings
+from imagebatch.settings_loader import load_settings
 from imagebatch.store.queue import ClaimStats
 from imagebatch.web import install_web
 
@@ -37,7 +37,7 @@ def serve(
 
 
 async def _serve(host: str, port: int, workers: bool) -> None:
-    settings = Settings()
+    settings = load_settings()
     app = await build_app(settings)
     try:
         await _first_admin(app)
@@ -91,7 +91,7 @@ def worker(
 
 
 async def _work(capacity: int | None) -> None:
-    app = await build_app(Settings())
+    app = await build_app(load_settings())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -13,10 +13,10 @@ import typer
 from rich.console import Console
 
 from imagebatch.app import App, build_app
-from imagebatch.config import Settings
 from imagebatch.domain.accounts import Role, User
 from imagebatch.domain.credits import to_micros
-from imagebatch.errors import ImagebatchError
+from imagebatch.errors import ConfigurationError, ImagebatchError
+from imagebatch.settings_loader import load_settings
 from imagebatch.store.users import Ended
 
 users_cli = typer.Typer(help="User accounts of the server.", no_args_is_help=True)
@@ -33,7 +33,7 @@ def _run(work: Callable[[App], Awaitable[None]]) -> None:
     """Run `work` against the configured database; our errors end with exit code 2."""
 
     async def body() -> None:
-        app = await build_app(Settings())
+        app = await build_app(load_settings())
         try:
             await work(app)
         finally:
@@ -41,6 +41,8 @@ def _run(work: Callable[[App], Awaitable[None]]) -> None:
 
     try:
         asyncio.run(body())
+    except ConfigurationError:
+        raise  # main() prints it, as for every command
     except ImagebatchError as error:
         err.print(f"[red]Error:[/] {error.message}")
         raise typer.Exit(2) from None
