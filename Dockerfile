@@ -13,7 +13,7 @@ RUN pip install . && useradd --create-home --uid 10001 imagebatch \
     && mkdir /data && chown imagebatch /data
 
 USER imagebatch
-# Everything is configured through IMAGEBATCH_* variables (see README, Configuration).
+# Everything is configured through IMAGEBATCH_* variables (see docs/configuration.md).
 ENV IMAGEBATCH_DATA_DIR=/data
 VOLUME /data
 EXPOSE 8000

@@ -1,4 +1,4 @@
-"""`imagebatch run --provider NAME` against each provider's fake, as the README shows."""
+"""`imagebatch run --provider NAME` against each provider's fake, as docs/providers.md shows."""
 
 from __future__ import annotations
 
