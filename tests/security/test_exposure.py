@@ -10,7 +10,8 @@ from imagebatch.config import Settings
 from tests.api.conftest import Api
 
 TOKEN = "scrape-me-0123456789abcdef"
-ADMIN_DETAILS = {"status", "version", "database", "storage", "workers", "queue"}
+#: what an admin sees (backends: each ComfyUI server of the pool, none here)
+ADMIN_DETAILS = {"status", "version", "database", "storage", "workers", "queue", "backends"}
 
 
 @pytest.fixture
