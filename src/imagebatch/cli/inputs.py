@@ -1,4 +1,5 @@
-"""Turning `imagebatch run` arguments into a Submission: template, table or images."""
+"""Reading `imagebatch run` arguments — a template, a table or images, and the flags — for
+the shared pipeline (domain/submissions.py) that turns them into task specs."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from imagebatch.domain.prompts import expand_template, parse_var
+from imagebatch.domain.prompts import parse_var
 from imagebatch.domain.sheet_readers import SheetLimits
 from imagebatch.domain.sheets import parse_table
-from imagebatch.domain.specs import (
-    MAX_PROMPT_CHARS,
-    AspectRatio,
-    Mode,
-    Resolution,
-    TaskSpec,
-    check_prompts,
+from imagebatch.domain.specs import MAX_PROMPT_CHARS, AspectRatio, Mode, Resolution, TaskSpec
+from imagebatch.domain.submissions import (
+    ImageToEdit,
+    TaskOptions,
+    edit_specs,
+    finish,
+    planned_task,
+    template_specs,
 )
 from imagebatch.errors import InputError, InputIssue
 from imagebatch.imaging.inputs import scan_images
@@ -49,6 +51,7 @@ class RunArgs:
 class ParsedInput:
     mode: Mode
     name: str
+    #: the tasks as they will run: the batch options already applied
     specs: list[TaskSpec]
     base_dir: Path | None
     #: identifies the input's content, for resuming the same command
@@ -58,10 +61,22 @@ class ParsedInput:
 def parse_run_input(
     args: RunArgs, max_tasks: int, max_prompt_chars: int = MAX_PROMPT_CHARS
 ) -> ParsedInput:
+    """The flags are read first: a wrong one is reported before the input is opened."""
+    options = task_options(args)
     limits = SheetLimits(max_rows=max_tasks, max_prompt_chars=max_prompt_chars)
     parsed = _parse(args, limits)
-    check_prompts(parsed.specs, max_prompt_chars)  # the edit prompt of an image folder too
-    return with_params(parsed, parse_params(args.params))
+    return replace(parsed, specs=finish(parsed.specs, options, max_prompt_chars))
+
+
+def task_options(args: RunArgs) -> TaskOptions:
+    """The flags that shape every task, as the API's batch options do."""
+    return TaskOptions(
+        negative_prompt=args.negative_prompt,
+        aspect_ratio=_choice(AspectRatio, args.aspect_ratio, "--aspect-ratio"),
+        resolution=_choice(Resolution, (args.resolution or "").upper() or None, "--resolution"),
+        seed=args.seed,
+        params=parse_params(args.params),
+    )
 
 
 def _parse(args: RunArgs, limits: SheetLimits) -> ParsedInput:
@@ -85,18 +100,7 @@ def _from_template(args: RunArgs, limits: SheetLimits) -> ParsedInput:
             InputIssue("--prompt", "no input and no prompt", "give a table, a folder or --prompt")
         )
     variables = dict(parse_var(v) for v in args.variables)
-    prompts = expand_template(
-        args.prompt,
-        variables,
-        count=args.count,
-        max_tasks=limits.max_rows,
-        max_prompt_chars=limits.max_prompt_chars,
-    )
-    specs = [
-        _spec(args, prompt, variant=v, source=f"prompt {i + 1}")
-        for i, prompt in enumerate(prompts)
-        for v in range(args.count)
-    ]
+    specs = template_specs(args.prompt, variables, args.count, limits)
     content = json.dumps([args.prompt, variables], sort_keys=True, ensure_ascii=False)
     return ParsedInput(Mode.GENERATE, _slug(args.prompt), specs, None, _digest(content.encode()))
 
@@ -110,14 +114,6 @@ def _from_table(path: Path, limits: SheetLimits) -> ParsedInput:
     return ParsedInput(Mode.GENERATE, path.stem, specs, path.parent, _digest(data))
 
 
-def with_params(parsed: ParsedInput, params: dict[str, str]) -> ParsedInput:
-    """Apply --param to every task (rows from a table included)."""
-    if not params:
-        return parsed
-    specs = [replace(spec, params={**params, **spec.params}) for spec in parsed.specs]
-    return replace(parsed, specs=specs)
-
-
 def _from_images(args: RunArgs, paths: list[Path], root: Path | None) -> ParsedInput:
     if not args.prompt:
         raise InputError(
@@ -126,17 +122,20 @@ def _from_images(args: RunArgs, paths: list[Path], root: Path | None) -> ParsedI
     if not paths:
         where = str(root) if root else "input"
         raise InputError(InputIssue(where, "no files found", "point at a folder of images"))
-    specs: list[TaskSpec] = []
-    listing = []
-    for path in paths:
-        name = str(path.relative_to(root)) if root else path.name
-        stat = path.stat()
-        listing.append([name, stat.st_size, stat.st_mtime_ns])
-        for v in range(args.count):
-            specs.append(_spec(args, args.prompt, variant=v, source=name, input_image=str(path)))
+    images = [
+        ImageToEdit(str(path.relative_to(root)) if root else path.name, str(path)) for path in paths
+    ]
+    listing = [
+        [image.name, *_size_and_time(path)] for image, path in zip(images, paths, strict=True)
+    ]
     name = root.name if root else paths[0].stem
     content = _digest(json.dumps(listing).encode())
-    return ParsedInput(Mode.EDIT, name, specs, None, content)
+    return ParsedInput(Mode.EDIT, name, edit_specs(args.prompt, images, args.count), None, content)
+
+
+def _size_and_time(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def parse_params(items: list[str]) -> dict[str, str]:
@@ -149,17 +148,6 @@ def parse_params(items: list[str]) -> dict[str, str]:
             )
         params[name.strip()] = value.strip()
     return params
-
-
-def _spec(args: RunArgs, prompt: str, **extra: object) -> TaskSpec:
-    return TaskSpec(
-        prompt=prompt,
-        negative_prompt=args.negative_prompt,
-        aspect_ratio=_choice(AspectRatio, args.aspect_ratio, "--aspect-ratio"),
-        resolution=_choice(Resolution, (args.resolution or "").upper() or None, "--resolution"),
-        seed=args.seed,
-        **extra,  # type: ignore[arg-type]
-    )
 
 
 def _choice(enum: type[E], value: str | None, flag: str) -> E | None:
@@ -176,24 +164,21 @@ def _choice(enum: type[E], value: str | None, flag: str) -> E | None:
 
 def fingerprint(args: RunArgs, parsed: ParsedInput, out_dir: Path, economy: bool = False) -> str:
     """The same command on the same input gives the same fingerprint: that run is resumed.
-    An economy run is another batch than the same run without --economy."""
+    It holds exactly what shapes the tasks (the specs as they will run, a flag the input
+    does not use leaves them alone) and where they run. An economy run is another batch
+    than the same run without --economy."""
+    tasks = [planned_task(spec) for spec in parsed.specs]  # the edited image: by content_id
     parts = [
         parsed.mode.value,
         parsed.content_id,
-        args.prompt,
-        args.count,
         args.provider,
         args.model,
-        args.negative_prompt,
-        args.aspect_ratio,
-        args.resolution,
-        args.seed,
-        sorted(args.params),
+        tasks,
         str(out_dir.resolve()),
     ]
     if economy:
         parts.append("economy")
-    return _digest(json.dumps(parts, ensure_ascii=False).encode())
+    return _digest(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode())
 
 
 def _digest(data: bytes) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import logging
 import sys
@@ -17,16 +16,14 @@ from rich.table import Table
 
 from imagebatch.app import App, build_app
 from imagebatch.cli.exports import export_batch
-from imagebatch.cli.inputs import ParsedInput, RunArgs, fingerprint, parse_run_input
-from imagebatch.cli.outputs import existing_stems
+from imagebatch.cli.inputs import RunArgs
 from imagebatch.cli.runner import drive
 from imagebatch.cli.server import serve, worker
+from imagebatch.cli.submitting import report_dry_run, submit_or_resume
 from imagebatch.cli.users import users_cli
-from imagebatch.domain.owners import local_owner
 from imagebatch.domain.records import Batch
 from imagebatch.domain.sheet_files import template_workbook
 from imagebatch.domain.states import BatchStatus
-from imagebatch.engine.service import Submission
 from imagebatch.errors import ConfigurationError, ImagebatchError, InputError
 from imagebatch.imaging import provenance
 from imagebatch.providers.base import BackendStatuses
@@ -112,6 +109,9 @@ def run(
     dry_run: Annotated[
         bool, typer.Option(help="Only validate the input and print the cost estimate.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: tasks and estimate as the API's JSON.")
+    ] = False,
     economy: Annotated[
         bool,
         typer.Option(
@@ -121,6 +121,8 @@ def run(
     ] = False,
 ) -> None:
     """Turn a table, a folder of images or a prompt template into a folder of images."""
+    if as_json and not dry_run:
+        raise typer.BadParameter("only goes with --dry-run", param_hint="--json")
     args = RunArgs(
         inputs or [],
         prompt,
@@ -138,17 +140,9 @@ def run(
 
     async def body(app: App) -> int:
         if dry_run:
-            parsed = parse_run_input(
-                args, app.settings.max_tasks_per_batch, app.settings.max_prompt_chars
-            )
-            found = app.service.estimate(
-                _submission(app, args, parsed, reuse, Path("."), "", economy)
-            )
-            console.print(
-                f"{len(parsed.specs)} task(s) are valid. Estimated cost: {found.describe()}"
-            )
+            report_dry_run(app, args, reuse, economy, as_json)
             return 0
-        batch, out_dir, skipped = await _submit_or_resume(app, args, reuse, economy)
+        batch, out_dir, skipped = await submit_or_resume(app, args, reuse, economy)
         batch, interrupted = await drive(app, batch, out_dir, console, concurrency)
         _summary(batch, out_dir)
         if interrupted:
@@ -159,58 +153,6 @@ def run(
         return 0 if batch.status is BatchStatus.COMPLETED and not skipped else EXIT_FAILURES
 
     raise typer.Exit(_with_app(body))
-
-
-async def _submit_or_resume(
-    app: App, args: RunArgs, reuse: bool, economy: bool
-) -> tuple[Batch, Path, int]:
-    s = app.settings
-    parsed = parse_run_input(args, s.max_tasks_per_batch, s.max_prompt_chars)
-    out_dir = args.out or Path("imagebatch-out") / parsed.name
-    fp = fingerprint(args, parsed, out_dir, economy)
-    earlier = await app.batches.find_by_fingerprint(fp)
-    if earlier is not None and earlier.status is not BatchStatus.CANCELLED:
-        console.print(f"Resuming batch {earlier.id} ({earlier.done}/{earlier.total} done).")
-        if earlier.status is BatchStatus.PAUSED:
-            earlier = await app.service.resume(earlier.id)
-        return earlier, out_dir, 0
-    submitted = await app.service.submit(
-        _submission(app, args, parsed, reuse, out_dir, fp, economy)
-    )
-    for issue in submitted.skipped:
-        err.print(f"[yellow]skipped[/] {issue}")
-    batch = submitted.batch
-    console.print(f"Batch {batch.id}: {batch.total} task(s) with {batch.provider}/{batch.model}.")
-    console.print(f"Estimated cost: {submitted.estimate.describe()}")
-    return batch, out_dir, len(submitted.skipped)
-
-
-def _submission(
-    app: App,
-    args: RunArgs,
-    parsed: ParsedInput,
-    reuse: bool,
-    out_dir: Path,
-    fp: str,
-    economy: bool = False,
-) -> Submission:
-    s = app.settings
-    return Submission(
-        name=parsed.name,
-        owner=local_owner(getpass.getuser()),  # no account: never an API user's data
-        mode=parsed.mode,
-        provider=args.provider,
-        specs=parsed.specs,
-        model=args.model,
-        base_dir=parsed.base_dir,
-        reuse=reuse,
-        fingerprint=fp or None,
-        out_dir=str(out_dir),
-        taken_stems=existing_stems(out_dir),
-        max_attempts=s.max_attempts,
-        max_tasks=s.max_tasks_per_batch,
-        economy=economy,
-    )
 
 
 def _summary(batch: Batch, out_dir: Path | None) -> None:
