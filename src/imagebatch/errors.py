@@ -25,14 +25,31 @@ ImagebatchError
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: the values a translated message is made of (numbers, names, a row and column, limits)
+Params = Mapping[str, str | int | float]
 
 
 class ImagebatchError(Exception):
     """Unexpected imagebatch error."""
 
-    def __init__(self, message: str | None = None) -> None:
+    #: a stable machine name for pages to translate (e.g. "user_exists"); None: from the type
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        params: Params | None = None,
+    ) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
+        if code is not None:
+            self.code = code
+        #: the values a translated message needs (a user name, a batch id…)
+        self.params: dict[str, str | int | float] = dict(params or {})
 
     @property
     def message(self) -> str:
@@ -41,11 +58,16 @@ class ImagebatchError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class InputIssue:
-    """One problem in user input: where it is, what is wrong, how to fix it."""
+    """One problem in user input: where it is, what is wrong, how to fix it; and, for pages
+    that speak another language, a stable `code` with the `params` its message is made of
+    (the catalogues' `issue.<code>`; docs/server-api.md lists them)."""
 
     where: str
     problem: str
     hint: str = ""
+    code: str = "invalid"
+    #: "row" (and "column") place the issue in a table; the rest fill the message
+    params: Params = field(default_factory=dict, hash=False)
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.problem}"
@@ -63,6 +85,8 @@ class InputError(ImagebatchError):
 
 class IllegalTransition(ImagebatchError):
     """This state change is not allowed."""
+
+    code = "illegal_state"
 
 
 class NotFound(ImagebatchError):
@@ -84,19 +108,29 @@ class Forbidden(ImagebatchError):
 class TooManyAttempts(ImagebatchError):
     """Too many attempts; wait before trying again."""
 
-    def __init__(self, message: str | None = None, *, retry_after: float = 60.0) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float = 60.0,
+        code: str | None = None,
+        params: Params | None = None,
+    ) -> None:
+        super().__init__(message, code=code, params=params)
         self.retry_after = retry_after
 
 
 class TooManyActiveTasks(TooManyAttempts):
     """Too many of your tasks are waiting or running; wait for some to finish."""
 
+    code = "active_tasks"
+
     def __init__(self, limit: int, active: int, requested: int) -> None:
         super().__init__(
             f"you have {active} tasks waiting or running and this adds {requested}: "
             f"at most {limit} may be active at once; wait for some to finish or cancel a batch",
             retry_after=60.0,
+            params={"limit": limit, "active": active, "requested": requested},
         )
         self.limit = limit
         self.active = active

@@ -36,6 +36,7 @@ async def test_a_table_becomes_rows_with_english_keys(api: Api) -> None:
             {"prompt": "mug"},
         ],
         "columns": ["prompt", "aspect_ratio", "count", "reference_images"],
+        "issues": [],
     }
 
 

@@ -55,6 +55,14 @@ USERS = {
     "grace": Role.USER,
     #: the hardening messages test (grace changes her password in test_account)
     "heidi": Role.USER,
+    "ivan": Role.USER,  # the compose defects (test_compose_defects.py)
+    "judy": Role.ADMIN,  # words and phone layouts (test_words_and_phone.py)
+    "kate": Role.USER,  # cancelled batches, cancel confirmation, focus ring (test_cancelled.py)
+    "mona": Role.USER,  # the gallery: grid, selection, bulk actions (test_gallery.py)
+    "lena": Role.USER,  # the lightbox: before/after and zoom (test_lightbox.py)
+    "mia": Role.ADMIN,  # every page read in Chinese (test_zh_walk.py)
+    "nora": Role.USER,  # short of credits in Chinese (test_zh_walk.py)
+    "otto": Role.USER,  # error codes said in the page's language (test_error_codes_pages.py)
 }
 #: the server's OpenAI key, and one a user brings as their own (the fake accepts both)
 OPENAI_KEY = "sk-server-key-1111"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from imagebatch.web.i18n import LANGUAGES, choose_language, from_accept_language
+from tests.api.raised_codes import catalogue_keys, raised_codes
 
 WEB = Path(__file__).resolve().parents[2] / "src" / "imagebatch" / "web"
 CATALOGUES = {
@@ -38,11 +39,34 @@ def test_both_languages_have_the_same_keys() -> None:
     assert set(CATALOGUES["en"]) == set(CATALOGUES["zh-CN"])
 
 
+#: ICU's plural argument as lib/i18n.js reads it: "{n, plural, one {# credit} other {# credits}}"
+PLURAL = re.compile(
+    r"\{(\w+), plural,((?:\s*(?:=\d+|zero|one|two|few|many|other)\s*\{[^{}]*\})+)\s*\}"
+)
+
+
+def _placeholders(message: str) -> set[str]:
+    """The values a message takes: a plural argument counts as its {name}."""
+    return set(re.findall(r"\{\w+\}", PLURAL.sub(r"{\1}", message)))
+
+
 def test_translations_keep_their_placeholders() -> None:
     for key, english in CATALOGUES["en"].items():
         chinese = CATALOGUES["zh-CN"][key]
-        assert set(re.findall(r"\{\w+\}", english)) == set(re.findall(r"\{\w+\}", chinese)), key
+        assert _placeholders(english) == _placeholders(chinese), key
         assert chinese.strip(), key
+
+
+def test_plural_forms_are_whole() -> None:
+    """Every plural argument parses (no stray "plural," left) and has an `other` form; no
+    English message hedges with "(s)" any more."""
+    for lang, messages in CATALOGUES.items():
+        for key, message in messages.items():
+            for match in PLURAL.finditer(message):
+                assert re.search(r"\bother\s*\{", match.group(2)), (lang, key)
+            assert ", plural," not in PLURAL.sub("", message), (lang, key)
+    hedged = [k for k, m in CATALOGUES["en"].items() if re.search(r"(?<!http)\(s\)", m)]
+    assert hedged == []
 
 
 def test_every_key_used_exists() -> None:
@@ -53,7 +77,9 @@ def test_every_key_used_exists() -> None:
 
 
 def test_no_key_is_left_unused() -> None:
-    assert set(CATALOGUES["en"]) - set(_used()) == set()
+    # lib/messages.js looks the server's codes up by name: issue.<code>, error.<code>…
+    by_code = {key for code in raised_codes() for key in catalogue_keys(code)}
+    assert set(CATALOGUES["en"]) - set(_used()) - by_code == set()
 
 
 @pytest.mark.parametrize(

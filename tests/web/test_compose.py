@@ -44,7 +44,7 @@ def test_login_page_then_a_prompt_template_batch(web: Browse) -> None:
     page.locator("#gen-prompt").fill("A {animal} in the {snow|rain}")
     values = page.get_by_label("Values of {animal}")
     values.fill("cat\ndog")
-    expect(page.locator("#gen-preview-summary")).to_have_text("4 prompt(s) × 1 = 4 image(s)")
+    expect(page.locator("#gen-preview-summary")).to_have_text("4 prompts × 1 = 4 images")
     expect(page.locator("#gen-preview-list li")).to_have_text(
         ["A cat in the snow", "A cat in the rain", "A dog in the snow", "A dog in the rain"]
     )
@@ -72,7 +72,7 @@ def test_a_folder_of_images_with_per_file_errors(web: Browse, tmp_path: Path) ->
     page.locator("#edit-folder").set_input_files(folder)
     expect(page.locator(".file-tile")).to_have_count(5)
     expect(page.locator("#edit-summary")).to_have_text(
-        "3 image(s) ready · 2 with problems (left out)"
+        "3 images ready · 2 with problems (left out)"
     )
     expect(page.locator(".file-tile.has-error .file-error")).to_have_text(
         ["too large: 512 KB (limit 512 KB)", "not an image (text/plain)"], use_inner_text=True
@@ -101,7 +101,7 @@ def test_an_excel_table_imported_edited_exported_and_run(web: Browse, tmp_path: 
     page.locator("#table-file").set_input_files(table)
     expect(page.get_by_label("Prompt, row 1", exact=True)).to_have_value("红色运动鞋，白底")
     expect(page.get_by_label("Aspect ratio, row 2")).to_have_value("4:3")
-    expect(page.locator("#table-summary")).to_have_text("2 row(s) · 3 image(s)")
+    expect(page.locator("#table-summary")).to_have_text("2 rows · 3 images")
 
     page.get_by_role("button", name="Duplicate row 2").click()
     page.get_by_label("Prompt, row 3", exact=True).fill("A ceramic mug at night")
@@ -145,13 +145,15 @@ def test_economy_where_the_provider_offers_it(web: Browse) -> None:
     page = web.login("alice")
     economy = page.get_by_label("Economy mode")
     expect(economy).to_be_disabled()  # the demo provider runs no batch jobs
-    expect(page.locator("#opt-economy-hint")).to_contain_text("Providers with economy mode: openai")
+    expect(page.locator("#opt-economy-hint")).to_contain_text(
+        "Providers with economy mode: OpenAI GPT Image"
+    )
     page.locator("#opt-provider").select_option("openai")
     expect(economy).to_be_enabled()
     expect(page.locator("#opt-economy-hint")).to_contain_text("50 % cheaper")
     page.locator("#gen-prompt").fill("a lighthouse at {dawn|dusk}")
     page.locator("#gen-count").fill("2")
-    expect(page.locator("#est-cost")).to_have_text("1 credits")  # 4 images at 0.25
+    expect(page.locator("#est-cost")).to_have_text("1 credit")  # 4 images at 0.25
     expect(page.locator("#est-saving-row")).to_be_hidden()
     economy.check()
     expect(page.locator("#est-cost")).to_have_text("0.5 credits")
@@ -173,7 +175,8 @@ def test_a_batch_on_your_own_key_costs_no_credits(web: Browse) -> None:
         page.locator("body[data-ready]").wait_for()
         page.locator("#opt-provider").select_option("openai")
         expect(page.locator("#own-key-note")).to_have_text(
-            "This batch runs on your own openai key: openai bills you, it costs no credits here."
+            "This batch runs on your own OpenAI GPT Image key: OpenAI GPT Image bills you, "
+            "it costs no credits here."
         )
         expect(page.get_by_label("Economy mode")).to_be_disabled()
         page.locator("#gen-prompt").fill("a quiet harbour")

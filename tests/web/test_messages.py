@@ -74,10 +74,10 @@ def test_common_server_issues_are_rebuilt_in_chinese(web: Browse) -> None:
         upload = {"files": {"name": name, "mimeType": "image/png", "buffer": content}}
         issues += _issues(page, "POST", "/api/assets", multipart=upload)
     assert page.evaluate(TRANSLATE, issues) == [
-        "第 1 行“seed”列：“x”不是整数。",
+        "第 1 行“种子”列：“x”不是整数。",
         "第 1 行：提示词为空，每一行都需要提示词。",
-        "第 2 行“aspect_ratio”列：“5:7”不是有效的比例，可用：1:1 2:3 3:2 3:4 4:3 16:9 9:16 21:9。",
-        "第 2 行“count”列：数量 99 超出范围，请填 1 到 10。",
+        "第 2 行“图片比例”列：“5:7”不是有效的比例，可用：1:1 2:3 3:2 3:4 4:3 16:9 9:16 21:9。",
+        "第 2 行“生成数量”列：数量 99 超出范围，请填 1 到 10。",
         "提示词为空：请填写提示词。",
         "第 1 行：未知的参考图“nothing.png”，请从图库中选择，或填写 http(s) 链接。",
         "未知的参考图“asset:99999”：请从图库中选择，或填写 http(s) 链接。",
@@ -91,5 +91,12 @@ def test_common_server_issues_are_rebuilt_in_chinese(web: Browse) -> None:
     assert answer.status == 402
     title = page.evaluate(TITLE, {"status": 402, "body": answer.json()})
     assert title == "积分不足：需要 1,500，现有 1,000，还差 500。"
-    too_many = {"error": {"type": "TooLarge", "message": "too many files: at most 50 per request"}}
+    too_many = {
+        "error": {
+            "type": "TooLarge",
+            "code": "too_many_files",
+            "params": {"max": 50},
+            "message": "too many files: at most 50 per request",
+        }
+    }
     assert page.evaluate(TITLE, {"status": 413, "body": too_many}) == "文件太多：一次最多 50 个。"

@@ -11,17 +11,17 @@ import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
+from imagebatch.api.errors import IssueOut, error_body
 from imagebatch.api.table_reading import run_isolated
 from imagebatch.domain.specs import TaskSpec, prompt_issue
 from imagebatch.engine.accounts import _THROTTLED
 from imagebatch.engine.service import _provider_issue
-from imagebatch.errors import InputError
+from imagebatch.errors import InputError, InputIssue, TooManyAttempts
 from imagebatch.store.logins import Scope
 from tests.web.conftest import Browse, csrf, shot
 
@@ -100,17 +100,22 @@ def test_new_input_issues_of_the_live_server_are_rebuilt_in_chinese(web: Browse)
     ]
 
 
-def _read_failures() -> list[dict[str, str]]:
+def _as_sent(issue: InputIssue) -> dict[str, Any]:
+    """An issue as the API sends it to the page."""
+    return IssueOut.of(issue).model_dump()
+
+
+def _read_failures() -> list[dict[str, Any]]:
     """What the table reader says when a file takes too long or kills its reader (out of
     memory), from the real reader's process isolation."""
 
-    async def failures() -> list[dict[str, str]]:
-        found: list[dict[str, str]] = []
+    async def failures() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
         for func, args in ((time.sleep, (5,)), (os._exit, (1,))):
             try:
                 await run_isolated(func, args, 0.3, "大表.xlsx")
             except InputError as error:
-                found += [asdict(issue) for issue in error.issues]
+                found += [_as_sent(issue) for issue in error.issues]
         return found
 
     # Playwright's synchronous API holds this thread's event loop: the reader gets its own.
@@ -127,11 +132,13 @@ def test_reading_failures_and_provider_setup_are_rebuilt_in_chinese(web: Browse)
     page.goto("/login")
     row = TaskSpec(prompt="猫", provider="openai", source="row 4")
     unconfigured = "set IMAGEBATCH_OPENAI_API_KEY (and IMAGEBATCH_OPENAI_BASE_URL if needed)"
+    said, code = ("is not configured", unconfigured), "provider_unconfigured"
+    params = {"provider": "openai"}
     issues = [
         *_read_failures(),
-        asdict(_provider_issue("openai", [row], "is not configured", unconfigured)),
-        asdict(_provider_issue("openai", [], "is not configured", unconfigured)),
-        asdict(prompt_issue("猫" * 8_001, "prompt", 8_000) or _never()),  # a preset made it long
+        _as_sent(_provider_issue("openai", [row], said, code=code, params=params)),
+        _as_sent(_provider_issue("openai", [], said, code=code, params=params)),
+        _as_sent(prompt_issue("猫" * 8_001, "prompt", 8_000) or _never()),  # a preset made it long
     ]
     assert len(issues) == 5, issues
     assert _chinese(page.evaluate(TRANSLATE, issues)) == [
@@ -152,8 +159,7 @@ def test_size_limits_and_login_throttles_have_chinese_headlines(web: Browse) -> 
     assert title == "请求内容过大：一次最多 2 MB。请分几次提交较少的行或图片。"
 
     throttled = [
-        {"status": 429, "body": {"error": {"type": "TooManyAttempts", "message": message}}}
-        for message in (_THROTTLED[scope].format(minutes=15) for scope in Scope)
+        {"status": 429, "body": error_body(_throttled(_THROTTLED[scope].code))} for scope in Scope
     ]
     titles = [page.evaluate(TITLE, body) for body in throttled]
     assert sorted(_chinese(titles)) == sorted(
@@ -163,3 +169,7 @@ def test_size_limits_and_login_throttles_have_chinese_headlines(web: Browse) -> 
             "该用户从多个地址登录失败次数过多：登录已暂停 15 分钟，或直到管理员解锁该账户。",
         ]
     )
+
+
+def _throttled(code: str) -> TooManyAttempts:
+    return TooManyAttempts("(the server's words)", code=code, params={"minutes": 15})

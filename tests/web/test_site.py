@@ -156,7 +156,7 @@ def test_history_search_pages_lightbox_download_and_delete(web: Browse) -> None:
     expect(page).to_have_url("/history?page=2")
     page.locator("#history-q").fill("zebra")
     page.keyboard.press("Enter")
-    expect(page.locator("#history-summary")).to_have_text("13 result(s) for “zebra”")
+    expect(page.locator("#history-summary")).to_have_text("13 results for “zebra”")
     expect(page.locator("#history-grid li")).to_have_count(13)
     shot(page, "history")
     page.locator(".record-card .thumb-button").first.click()

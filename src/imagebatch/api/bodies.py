@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
@@ -77,6 +77,36 @@ class EditIn(BaseModel):
     resolution: Resolution | None = None
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     count: int = Field(default=1, ge=1, le=10)
+
+
+#: how many ids one bulk request may name (a gallery's selection)
+MAX_SELECTION = 1000
+#: an id as stored (BIGINT identities)
+SelectedId = Annotated[int, Field(ge=1, le=MAX_SEED)]
+
+
+class ImageIdsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image_ids: list[SelectedId] = Field(min_length=1, max_length=MAX_SELECTION)
+
+
+class RecordIdsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[SelectedId] = Field(min_length=1, max_length=MAX_SELECTION)
+
+
+class TaskIdsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_ids: list[SelectedId] = Field(min_length=1, max_length=MAX_SELECTION)
+
+
+class EditManyIn(EditIn):
+    """Edit several images with one prompt: one new batch, a task (or `count`) per image."""
+
+    image_ids: list[SelectedId] = Field(min_length=1, max_length=MAX_SELECTION)
 
 
 class LoginIn(BaseModel):

@@ -54,19 +54,21 @@ async def current_user(
     if credentials is not None:
         user = await app.accounts.token_user(credentials.credentials)
         if user is None:
-            raise NotAuthenticated("the API token is invalid or was revoked")
+            raise NotAuthenticated("the API token is invalid or was revoked", code="token_invalid")
         return user
     if session:
         found = await app.accounts.session(session)
         if found is None:
-            raise NotAuthenticated("the session has expired; log in again")
+            raise NotAuthenticated("the session has expired; log in again", code="session_expired")
         user, csrf = found
         if request.method not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), csrf.encode()):
-                raise Forbidden(f"missing or wrong CSRF token: send the {CSRF_HEADER} header")
+                message = f"missing or wrong CSRF token: send the {CSRF_HEADER} header"
+                raise Forbidden(message, code="csrf")
         return user
-    raise NotAuthenticated("log in, or send an API token as Authorization: Bearer …")
+    message = "log in, or send an API token as Authorization: Bearer …"
+    raise NotAuthenticated(message, code="not_logged_in")
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -91,7 +93,7 @@ OptionalUser = Annotated[User | None, Depends(optional_user)]
 
 async def admin_user(user: CurrentUser) -> User:
     if not user.is_admin:
-        raise Forbidden("administrators only")
+        raise Forbidden("administrators only", code="admin_only")
     return user
 
 

@@ -36,6 +36,19 @@ def encode(data: str, event: str) -> bytes:
     return ServerSentEvent(data, event=event).encode()
 
 
+#: the last event of every stream of a batch that was deleted
+DELETED = encode(
+    json.dumps(
+        {
+            "reason": "deleted",
+            "message": "this batch was deleted",
+            "hint": "open the batches list; its images are gone unless used elsewhere",
+        }
+    ),
+    "closed",
+)
+
+
 #: the last event of a stream closed to make room for a newer one of the same user
 SUPERSEDED = encode(
     json.dumps(
@@ -75,6 +88,10 @@ class _Feed:
                     None if changed_at is None else changed_at + SNAPSHOT_SECONDS - time.monotonic()
                 )
                 ours = [e for e in await _burst(bus, wait) if e.batch_id == self.batch_id]
+                if any(e.kind == "deleted" for e in ours):
+                    self.send(DELETED)
+                    self.send(END)
+                    return
                 if ours:
                     self.snapshots.touch(self.batch_id)
                     # One message per burst: each client costs one wake-up and one write

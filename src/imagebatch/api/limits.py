@@ -36,12 +36,20 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, too_large_message(limit))
+        #: what api.errors answers (Starlette's HTTPException carries no code)
+        self.error = body_too_large(limit)
 
 
 def too_large_message(limit: int) -> str:
     return (
         f"the request body is over the {human_size(limit)} limit: send less at once, "
         "or upload files as multipart/form-data (IMAGEBATCH_MAX_JSON_BYTES sets the limit)"
+    )
+
+
+def body_too_large(limit: int) -> TooLarge:
+    return TooLarge(
+        too_large_message(limit), code="body_too_large", params={"limit": human_size(limit)}
     )
 
 
@@ -95,7 +103,7 @@ class BodyLimit:
         return counted
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = error_body(TooLarge(too_large_message(self.limit)))
+        body = error_body(body_too_large(self.limit))
         # The unread body is not waited for: the connection closes after the answer.
         await JSONResponse(body, status_code=413, headers={"Connection": "close"})(
             scope, receive, send

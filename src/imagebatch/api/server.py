@@ -15,6 +15,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from imagebatch import __version__
 from imagebatch.api import errors
 from imagebatch.api.bodies import BatchIn
+from imagebatch.api.docs import install_docs
 from imagebatch.api.feeds import Feeds
 from imagebatch.api.headers import install_security_headers
 from imagebatch.api.limits import BodyLimit, upload_paths
@@ -78,6 +79,8 @@ def create_server(
         version=__version__,
         description="Batch AI image generation and editing with a durable queue.",
         lifespan=lifespan,
+        docs_url=None,  # ours, offline and under a strict CSP: install_docs
+        redoc_url=None,
     )
     server.state.app = app
     server.state.snapshots = Snapshots(app)
@@ -96,6 +99,7 @@ def create_server(
         server.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     for router in ROUTERS:
         server.include_router(router)
+    install_docs(server)
     if extra is not None:
         extra(server)
     server.openapi = lambda: _openapi(server)  # type: ignore[method-assign]

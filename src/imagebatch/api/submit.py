@@ -14,13 +14,23 @@ from pathlib import PurePosixPath
 from imagebatch.api.bodies import BatchIn, BatchOptions, EditIn
 from imagebatch.api.table_reading import parse_uploaded_table
 from imagebatch.api.uploads import Upload
-from imagebatch.api.views import BatchCreated, BatchOut, EstimateOut, SkippedOut
+from imagebatch.api.views import BatchCreated, BatchOut, EstimateOut, PlannedTaskOut, SkippedOut
 from imagebatch.app import App
+from imagebatch.domain import batch_names
 from imagebatch.domain.accounts import User
+from imagebatch.domain.batch_names import GeneratedName
 from imagebatch.domain.credits import from_micros
-from imagebatch.domain.prompts import expand_template
+from imagebatch.domain.sheet_readers import SheetLimits
 from imagebatch.domain.sheets import parse_records
-from imagebatch.domain.specs import Mode, TaskSpec, check_prompts
+from imagebatch.domain.specs import Mode, TaskSpec
+from imagebatch.domain.submissions import (
+    ImageToEdit,
+    TaskOptions,
+    edit_specs,
+    finish,
+    planned_task,
+    template_specs,
+)
 from imagebatch.engine.ingest import STORED_IMAGE
 from imagebatch.engine.runtime import RuntimeSettings
 from imagebatch.engine.service import Submission
@@ -54,7 +64,7 @@ class Submitter:
     async def from_json(self, body: BatchIn, dry_run: bool) -> BatchCreated:
         if body.rows is not None:
             specs = await self._preset_rows(body.preset_id, parse_records(body.rows))
-            name = body.name or f"{len(body.rows)} rows"
+            name: str | GeneratedName = body.name or batch_names.rows(len(body.rows))
         else:
             prompt = await self._with_preset(body.preset_id, body.prompt)
             specs = self._template(prompt, body)
@@ -62,23 +72,11 @@ class Submitter:
         return await self._submit(body, Mode.GENERATE, name, specs, [], {}, dry_run)
 
     def _template(self, prompt: str, body: BatchIn) -> list[TaskSpec]:
-        prompts = expand_template(
-            prompt,
-            body.variables,
-            count=body.count,
-            max_tasks=self.runtime.max_tasks_per_batch,
+        limits = SheetLimits(
+            max_rows=self.runtime.max_tasks_per_batch,
             max_prompt_chars=self.app.settings.max_prompt_chars,
         )
-        return [
-            TaskSpec(
-                prompt=text,
-                source=f"prompt {i + 1}",
-                variant=variant,
-                reference_images=tuple(body.reference_images),
-            )
-            for i, text in enumerate(prompts)
-            for variant in range(body.count)
-        ]
+        return template_specs(prompt, body.variables, body.count, limits, body.reference_images)
 
     async def from_images(
         self,
@@ -92,23 +90,21 @@ class Submitter:
         """`refused`: files left out before this (over the size limit), reported with the rest."""
         text = await self._with_preset(options.preset_id, prompt)
         if not files and not refused:
-            raise InputError(InputIssue("images", "no images uploaded", "add image files"))
+            raise InputError(
+                InputIssue("images", "no images uploaded", "add image files", "no_images")
+            )
         stored, unusable = await self._store(files, dry_run)
         skipped = [*refused, *unusable]
-        specs = [
-            TaskSpec(
-                prompt=text,
-                input_image=f"{STORED_IMAGE}{image_id}",
-                filename=f"{PurePosixPath(name).stem}_edit",
-                source=name,
-                variant=variant,
-            )
-            for name, image_id in stored
-            for variant in range(count)
-        ]
+        images = [ImageToEdit(name, f"{STORED_IMAGE}{image_id}") for name, image_id in stored]
+        # the user's own words kept beside the prompt sent (a preset's text in front)
+        specs = [replace(s, user_prompt=prompt) for s in edit_specs(text, images, count)]
         if not specs:
             raise InputError([_issue(s) for s in skipped], "none of the uploaded files is usable")
-        name = options.name or (files[0].basename if len(files) == 1 else f"{len(files)} images")
+        # Named by the files it edits: refused ones are not part of it.
+        usable = [file for file in files if file.label in {label for label, _ in stored}]
+        name = options.name or (
+            usable[0].basename if len(usable) == 1 else batch_names.images(len(usable))
+        )
         return await self._submit(options, Mode.EDIT, name, specs, skipped, {}, dry_run)
 
     async def from_table(
@@ -131,17 +127,27 @@ class Submitter:
         return await self._submit(options, Mode.GENERATE, name, specs, [], uploaded, dry_run)
 
     async def edit(self, image_id: int, body: EditIn) -> BatchCreated:
-        if not await self.app.assets.can_see(self.user.owner, image_id):
-            raise NotFound(f"no image {image_id}")
-        spec = TaskSpec(
-            prompt=body.prompt,
-            input_image=f"{STORED_IMAGE}{image_id}",
-            source=f"image {image_id}",
-            filename=f"edit_{image_id}",
-        )
-        specs = [replace(spec, variant=v) for v in range(body.count)]
+        return await self.edit_many([image_id], body, dry_run=False)
+
+    async def edit_many(self, image_ids: list[int], body: EditIn, dry_run: bool) -> BatchCreated:
+        """One new batch editing each image with the prompt (`count` each); every output's
+        lineage leads to its input. An image the user may not see: 404, nothing made."""
+        images = await self.app.images.visible_many(self.user.owner, image_ids)
+        specs = [
+            TaskSpec(
+                prompt=body.prompt,
+                user_prompt=body.prompt,
+                input_image=f"{STORED_IMAGE}{image.id}",
+                # the card shows the input by the name its user knows it by
+                source=image.original_name or f"image {image.id}",
+                filename=f"edit_{image.id}",
+                variant=variant,
+            )
+            for image in images
+            for variant in range(body.count)
+        ]
+        first = images[0].id
         options = BatchOptions(
-            name=f"Edit of image {image_id}",
             provider=body.provider,
             model=body.model,
             params=body.params,
@@ -149,7 +155,9 @@ class Submitter:
             resolution=body.resolution,
             seed=body.seed,
         )
-        return await self._submit(options, Mode.EDIT, options.name or "", specs, [], {}, False)
+        many = len(images) > 1
+        name = batch_names.images(len(images)) if many else batch_names.edit_of_image(first)
+        return await self._submit(options, Mode.EDIT, name, specs, [], {}, dry_run)
 
     async def _with_preset(self, preset_id: int | None, prompt: str | None) -> str:
         parts = [prompt or ""]
@@ -160,7 +168,9 @@ class Submitter:
             parts.insert(0, preset.content)
         text = "\n".join(part for part in parts if part.strip())
         if not text:
-            raise InputError(InputIssue("prompt", "the prompt is empty", "write a prompt"))
+            raise InputError(
+                InputIssue("prompt", "the prompt is empty", "write a prompt", "empty_prompt")
+            )
         return text
 
     async def _preset_rows(self, preset_id: int | None, specs: list[TaskSpec]) -> list[TaskSpec]:
@@ -182,9 +192,7 @@ class Submitter:
                 stored.append((file.label, await self._image_id(file, dry_run)))
             except InputError as error:
                 issue = error.issues[0]
-                skipped.append(
-                    SkippedOut(where=file.basename, problem=issue.problem, hint=issue.hint)
-                )
+                skipped.append(SkippedOut.of(replace(issue, where=file.basename)))
         if not dry_run:
             await self.app.assets.grant(self.user.owner, [image_id for _, image_id in stored])
         return stored, skipped
@@ -201,16 +209,15 @@ class Submitter:
         self,
         options: BatchOptions,
         mode: Mode,
-        name: str,
+        name: str | GeneratedName,
         specs: list[TaskSpec],
         skipped: list[SkippedOut],
         uploaded: dict[str, str],
         dry_run: bool,
     ) -> BatchCreated:
-        check_prompts(specs, self.app.settings.max_prompt_chars)  # presets and edits included
-        specs = [
-            await self._resolved(self._with_options(spec, options), uploaded) for spec in specs
-        ]
+        # the shared pipeline: the same rules as `imagebatch run` (presets and edits included)
+        planned = finish(specs, _task_options(options), self.app.settings.max_prompt_chars)
+        specs = [await self._resolved(spec, uploaded) for spec in planned]
         sub = self._submission(options, mode, name, specs)
         if dry_run:
             found = self.app.service.estimate(sub)
@@ -222,6 +229,7 @@ class Submitter:
                 credits=from_micros(self.user.balance),
                 skipped=skipped,
                 dry_run=True,
+                planned=[PlannedTaskOut.model_validate(planned_task(spec)) for spec in planned],
             )
         submitted = await self.app.service.submit(sub)
         skipped += [_skipped(issue) for issue in submitted.skipped]
@@ -235,11 +243,14 @@ class Submitter:
         )
 
     def _submission(
-        self, options: BatchOptions, mode: Mode, name: str, specs: list[TaskSpec]
+        self, options: BatchOptions, mode: Mode, name: str | GeneratedName, specs: list[TaskSpec]
     ) -> Submission:
+        generated = name if isinstance(name, GeneratedName) else None
+        text = generated.english if generated else str(name)
         webhook = str(options.webhook_url) if options.webhook_url else self.user.webhook_url
         return Submission(
-            name=name[:200] or "batch",
+            name=text[:200] or "batch",
+            generated_name=generated,
             owner=self.user.owner,
             mode=mode,
             provider=options.provider,
@@ -257,19 +268,6 @@ class Submitter:
             own_key_providers=self.own_key_providers,
         )
 
-    @staticmethod
-    def _with_options(spec: TaskSpec, options: BatchOptions) -> TaskSpec:
-        """Batch-wide choices fill in what a row left empty; a row's own values win."""
-        params = {k: _text(v) for k, v in options.params.items()}
-        return replace(
-            spec,
-            negative_prompt=spec.negative_prompt or options.negative_prompt,
-            aspect_ratio=spec.aspect_ratio or options.aspect_ratio,
-            resolution=spec.resolution or options.resolution,
-            seed=spec.seed if spec.seed is not None else options.seed,
-            params={**params, **spec.params},
-        )
-
     async def _resolved(self, spec: TaskSpec, uploaded: dict[str, str]) -> TaskSpec:
         refs = [await self._reference(ref, uploaded, spec.source) for ref in spec.reference_images]
         return replace(spec, reference_images=tuple(refs))
@@ -285,7 +283,13 @@ class Submitter:
                 asset = await self.app.assets.get(self.user.owner, int(ref.removeprefix(ASSET)))
             except NotFound:
                 raise InputError(
-                    InputIssue(where, f"no asset {ref!r} in your library", "pick another asset")
+                    InputIssue(
+                        where,
+                        f"no asset {ref!r} in your library",
+                        "pick another asset",
+                        "unknown_reference",
+                        {"ref": ref},
+                    )
                 ) from None
             return f"{STORED_IMAGE}{asset.image.id}"
         raise InputError(
@@ -293,6 +297,8 @@ class Submitter:
                 where,
                 f"unknown reference image {ref!r}",
                 "use asset:<id>, the name of a file uploaded with the table, or an http(s) URL",
+                "unknown_reference",
+                {"ref": ref},
             )
         )
 
@@ -309,6 +315,8 @@ def _by_name(files: Sequence[Upload], stored: list[tuple[str, int]]) -> dict[str
                         file.name,
                         f"two reference files are named {key!r}",
                         "rename one, or name them with their folder in the table",
+                        "duplicate_file_name",
+                        {"name": key},
                     )
                 )
             by_name[key] = f"{STORED_IMAGE}{image_id}"
@@ -317,13 +325,21 @@ def _by_name(files: Sequence[Upload], stored: list[tuple[str, int]]) -> dict[str
     return by_name
 
 
-def _text(value: str | int | float | bool) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def _task_options(options: BatchOptions) -> TaskOptions:
+    return TaskOptions.of(
+        negative_prompt=options.negative_prompt,
+        aspect_ratio=options.aspect_ratio,
+        resolution=options.resolution,
+        seed=options.seed,
+        params=options.params,
+    )
 
 
 def _issue(skipped: SkippedOut) -> InputIssue:
-    return InputIssue(skipped.where, skipped.problem, skipped.hint)
+    return InputIssue(
+        skipped.where, skipped.problem, skipped.hint, skipped.code, dict(skipped.params)
+    )
 
 
 def _skipped(issue: InputIssue) -> SkippedOut:
-    return SkippedOut(where=issue.where, problem=issue.problem, hint=issue.hint)
+    return SkippedOut.of(issue)

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagebatch.domain.sheet_readers import SheetLimits
-from imagebatch.domain.sheets import parse_table, table_rows
+from imagebatch.domain.sheets import parse_table, table_rows, table_rows_and_issues
 from imagebatch.domain.specs import TaskSpec
 from imagebatch.errors import InputError, InputIssue
 
@@ -51,12 +51,17 @@ async def parse_uploaded_table(
 
 
 async def uploaded_table_rows(
-    app: App, runtime: RuntimeSettings, data: bytes, filename: str
-) -> list[dict[str, str]]:
-    """`table_rows` for a file a client sent (POST /api/tables/parse)."""
+    app: App, runtime: RuntimeSettings, data: bytes, filename: str, partial: bool = False
+) -> tuple[list[dict[str, str]], list[InputIssue]]:
+    """`table_rows` for a file a client sent (POST /api/tables/parse); `partial`: rows
+    with problems come back too, beside their issues (`table_rows_and_issues`)."""
     limits = sheet_limits(app, runtime)
     timeout = app.settings.parse_timeout_seconds
-    return await run_isolated(table_rows, (data, filename, limits), timeout, filename)
+    if partial:
+        reader = table_rows_and_issues
+        return await run_isolated(reader, (data, filename, limits), timeout, filename)
+    rows = await run_isolated(table_rows, (data, filename, limits), timeout, filename)
+    return rows, []
 
 
 async def run_isolated(
@@ -79,10 +84,18 @@ async def run_isolated(
                     where,
                     f"took longer than {timeout:g} s to read",
                     "save it again with only the task sheet, or split it into smaller tables",
+                    "table_timeout",
+                    {"name": where, "seconds": f"{timeout:g}"},
                 )
             )
     raise InputError(
-        InputIssue(where, "could not be read (it needs too much memory)", "split it or simplify it")
+        InputIssue(
+            where,
+            "could not be read (it needs too much memory)",
+            "split it or simplify it",
+            "table_memory",
+            {"name": where},
+        )
     )
 
 
@@ -130,7 +143,7 @@ def _child(send: Connection, func: Callable[..., Any], args: tuple[Any, ...], me
         outcome: tuple[Any, ...] = ("ok", func(*args))
     except InputError as error:
         # sent as plain data: InputError does not survive pickling with its issues
-        issues = [(i.where, i.problem, i.hint) for i in error.issues]
+        issues = [(i.where, i.problem, i.hint, i.code, dict(i.params)) for i in error.issues]
         outcome = ("input", issues, error.message.split("\n", 1)[0])
     except MemoryError:
         outcome = ("died",)

@@ -132,7 +132,12 @@ async def read_multipart(request: Request, *, max_files: int, max_bytes: int) ->
     except FormParserError:
         form.close()
         raise InputError(
-            InputIssue("body", "is not valid multipart/form-data", "send multipart/form-data")
+            InputIssue(
+                "body",
+                "is not valid multipart/form-data",
+                "send multipart/form-data",
+                code="bad_multipart",
+            )
         ) from None
     except BaseException:
         form.close()
@@ -145,7 +150,12 @@ def _boundary(request: Request) -> bytes:
     boundary = params.get(b"boundary")
     if not boundary:
         raise InputError(
-            InputIssue("Content-Type", "has no multipart boundary", "send multipart/form-data")
+            InputIssue(
+                "Content-Type",
+                "has no multipart boundary",
+                "send multipart/form-data",
+                code="bad_multipart",
+            )
         )
     return boundary
 
@@ -153,7 +163,9 @@ def _boundary(request: Request) -> bytes:
 def _too_large(max_files: int, max_bytes: int) -> TooLarge:
     return TooLarge(
         f"the upload is too large: at most {max_files} files of "
-        f"{max_bytes / 1_048_576:.0f} MB each per request"
+        f"{max_bytes / 1_048_576:.0f} MB each per request",
+        code="upload_limits",
+        params={"files": max_files, "mb": round(max_bytes / 1_048_576)},
     )
 
 
@@ -209,7 +221,12 @@ class _Form:
         _, options = parse_options_header(self.disposition)
         if b"name" not in options:
             raise InputError(
-                InputIssue("body", "a part has no name", "name every multipart/form-data field")
+                InputIssue(
+                    "body",
+                    "a part has no name",
+                    "name every multipart/form-data field",
+                    code="bad_multipart",
+                )
             )
         filename = options.get(b"filename")
         part = _Part(_text(options[b"name"]), None if filename is None else _text(filename))
@@ -221,10 +238,20 @@ class _Form:
     def _check_counts(self, part: _Part) -> None:
         files = sum(1 for p in self.parts if p.filename is not None)
         if part.filename is not None and files >= self.max_files:
-            raise TooLarge(f"too many files: at most {self.max_files} per request")
+            raise TooLarge(
+                f"too many files: at most {self.max_files} per request",
+                code="too_many_files",
+                params={"max": self.max_files},
+            )
         if part.filename is None and len(self.parts) - files >= MAX_FIELDS:
             raise InputError(
-                InputIssue("body", f"has more than {MAX_FIELDS} form fields", "send fewer fields")
+                InputIssue(
+                    "body",
+                    f"has more than {MAX_FIELDS} form fields",
+                    "send fewer fields",
+                    code="too_many_fields",
+                    params={"max": MAX_FIELDS},
+                )
             )
 
     def _data(self, data: bytes, start: int, end: int) -> None:
@@ -233,7 +260,11 @@ class _Form:
         if part.file is None:
             self.text_bytes += end - start
             if self.text_bytes > FIELDS_ALLOWANCE:
-                raise TooLarge(f"the form fields are over {human_size(FIELDS_ALLOWANCE)}")
+                raise TooLarge(
+                    f"the form fields are over {human_size(FIELDS_ALLOWANCE)}",
+                    code="form_too_large",
+                    params={"limit": human_size(FIELDS_ALLOWANCE)},
+                )
             part.text += data[start:end]
         elif part.size <= self.max_bytes:
             self.pending.append((part.file, data[start:end]))
@@ -279,6 +310,12 @@ def _oversize(name: str, size: int, max_bytes: int) -> SkippedOut:
         where=basename(name),
         problem=f"is {human_size(size)}, over the {human_size(max_bytes)} limit",
         hint="shrink the image or ask an admin to raise the limit",
+        code="file_too_large",
+        params={
+            "name": basename(name),
+            "size": human_size(size),
+            "limit": human_size(max_bytes),
+        },
     )
 
 
@@ -291,6 +328,12 @@ def form_values(fields: dict[str, str], json_fields: frozenset[str]) -> dict[str
             values[name] = json.loads(values[name])
         except json.JSONDecodeError as error:
             raise InputError(
-                InputIssue(name, f"is not JSON ({error.msg})", 'e.g. {"quality": "high"}')
+                InputIssue(
+                    name,
+                    f"is not JSON ({error.msg})",
+                    'e.g. {"quality": "high"}',
+                    code="field_not_json",
+                    params={"field": name},
+                )
             ) from None
     return values

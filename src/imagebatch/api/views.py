@@ -5,12 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    computed_field,
+)
 
 from imagebatch.domain.accounts import ApiToken, User
 from imagebatch.domain.credits import from_micros
+from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.pricing import Estimate
 from imagebatch.domain.records import Batch, Image, Task
+from imagebatch.errors import InputIssue
 from imagebatch.store.images import made_by
 from imagebatch.store.presets import Preset
 from imagebatch.store.records import Record
@@ -69,7 +78,12 @@ class TokenCreated(TokenOut):
 
 class BatchOut(BaseModel):
     id: int
+    #: in English when the service named it; pages rebuild such a name from `name_code`
     name: str
+    #: set when the service named the batch ("images", "rows", "edit_of_image"); null: the
+    #: user's own name. `name_params` holds its numbers ({"n": 13}, {"id": 3})
+    name_code: str | None = None
+    name_params: dict[str, Any] | None = None
     owner: str
     mode: str
     provider: str
@@ -102,6 +116,8 @@ class TaskOut(BaseModel):
     seq: int
     status: str
     prompt: str
+    #: the prompt as the user wrote it, before a preset's text went in front; null: `prompt`
+    user_prompt: str | None = None
     negative_prompt: str | None
     aspect_ratio: str | None
     resolution: str | None
@@ -122,12 +138,21 @@ class TaskOut(BaseModel):
     input_image_id: int | None
     reference_image_ids: list[int]
     output_image_id: int | None
+    #: the output's size in pixels (null until it succeeded), to lay out cards before loading
+    width: int | None = None
+    height: int | None = None
     reused: bool
     #: what the task costs (the record's price, kept in micro-credits)
     credits: Annotated[float, BeforeValidator(from_micros), Field(validation_alias="price")] = 0.0
     created_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def input_name(self) -> str | None:
+        """The file name of the image this task edits, as the user gave it (null: none)."""
+        return self.source if self.input_image_id is not None else None
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:
@@ -211,6 +236,37 @@ class SkippedOut(BaseModel):
     where: str
     problem: str
     hint: str = ""
+    #: as on an error's issues: a stable name for pages to translate, and its values
+    code: str = "invalid"
+    params: dict[str, str | int | float] = {}
+
+    @classmethod
+    def of(cls, issue: InputIssue) -> SkippedOut:
+        said = {"where": issue.where, "problem": issue.problem, "hint": issue.hint}
+        return cls(**said, code=issue.code, params=dict(issue.params))
+
+
+class PlannedTaskOut(BaseModel):
+    """One task a dry run would create, as `imagebatch run --dry-run --json` shows it too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: where it came from: "prompt 3", "row 7", the edited file's name
+    source: str | None
+    #: which of the copies (count) of that source it is, from 0
+    variant: int
+    prompt: str
+    negative_prompt: str | None
+    aspect_ratio: str | None
+    resolution: str | None
+    seed: int | None
+    filename: str | None
+    #: as the row or body names them
+    reference_images: list[str]
+    #: the row's own provider and model; null: the batch's
+    provider: str | None
+    model: str | None
+    params: dict[str, str]
 
 
 class BatchCreated(BaseModel):
@@ -223,12 +279,17 @@ class BatchCreated(BaseModel):
     #: input files left out (not an image, too large…); the rest of the batch went ahead
     skipped: list[SkippedOut]
     dry_run: bool
+    #: a dry run's tasks, with the batch options applied (empty otherwise)
+    planned: list[PlannedTaskOut] = Field(default_factory=list)
 
 
 class RecordOut(BaseModel):
     id: int
     batch_id: int
     batch_name: str = ""
+    #: as BatchOut's: the batch's name as a code when the service named it
+    batch_name_code: str | None = None
+    batch_name_params: dict[str, Any] | None = None
     status: str
     prompt: str
     negative_prompt: str | None
@@ -239,18 +300,34 @@ class RecordOut(BaseModel):
     params: dict[str, Any]
     provider: str
     model: str
+    #: the failure's category (the provider error's class: "ContentRejected", "RateLimited"…)
+    error_kind: str | None = None
     error_message: str | None
     image: ImageOut | None = None
+    #: what a gallery card needs at once (the output's, null for a failed task)
+    image_id: int | None = None
+    width: int | None = None
+    height: int | None = None
+    #: the output's name in a download (its filename and the format's extension)
+    file_name: str | None = None
+    #: the prompt as the user wrote it, before a preset's text went in front; null: `prompt`
+    user_prompt: str | None = None
     input_image_id: int | None
     reference_image_ids: list[int]
+    created_at: datetime | None
     finished_at: datetime | None
 
     @classmethod
     def of(cls, record: Record) -> RecordOut:
         out = cls.model_validate(record.task, from_attributes=True)
         out.batch_name = record.batch_name
-        # the output of this very task: its name and input, whoever stored the bytes first
-        out.image = ImageOut.of(made_by(record.image, record.task)) if record.image else None
+        out.batch_name_code = record.batch_name_code
+        out.batch_name_params = record.batch_name_params
+        if record.image:
+            # the output of this very task: its name and input, whoever stored the bytes first
+            out.image = ImageOut.of(made_by(record.image, record.task))
+            out.image_id, out.width, out.height = out.image.id, out.image.width, out.image.height
+            out.file_name = record.task.output_filename + extension_for(record.image.mime)
         return out
 
 

@@ -62,6 +62,8 @@ def check_user_name(name: str) -> str:
                 "name",
                 f"{name!r} is not a valid user name",
                 "use 1–64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit",
+                "bad_user_name",
+                {"name": name},
             )
         )
     return name
@@ -74,6 +76,8 @@ def check_password(password: str) -> str:
                 "password",
                 f"the password has {len(password)} characters",
                 f"use at least {MIN_PASSWORD_LENGTH}",
+                "password_too_short",
+                {"chars": len(password), "min": MIN_PASSWORD_LENGTH},
             )
         )
     return password

@@ -79,37 +79,48 @@ def check_spec(
     if found is None:
         known = ", ".join(sorted(caps.models))
         return [
-            InputIssue(where, f"{caps.provider} has no model {model!r}", f"use one of: {known}")
+            InputIssue(
+                where,
+                f"{caps.provider} has no model {model!r}",
+                f"use one of: {known}",
+                "unknown_model",
+                {"provider": caps.provider, "model": str(model), "known": known},
+            )
         ]
     issues: list[InputIssue] = []
 
-    def refuse(problem: str, hint: str) -> None:
-        issues.append(InputIssue(where, problem, hint))
+    def refuse(problem: str, hint: str, code: str, **params: str | int) -> None:
+        issues.append(InputIssue(where, problem, hint, code, {"model": found.name, **params}))
 
     if mode not in found.modes:
         hint = found.mode_hint or "choose another model or provider"
-        refuse(f"model {found.name} cannot {mode.value} images", hint)
+        refuse(f"model {found.name} cannot {mode.value} images", hint, code="model_mode")
     if spec.aspect_ratio and spec.aspect_ratio not in found.aspect_ratios:
         allowed = " ".join(sorted(r.value for r in found.aspect_ratios))
-        refuse(
-            f"model {found.name} has no aspect ratio {spec.aspect_ratio}", f"use one of {allowed}"
-        )
+        problem = f"model {found.name} has no aspect ratio {spec.aspect_ratio}"
+        refuse(problem, f"use one of {allowed}", code="model_ratio", value=spec.aspect_ratio.value)
     if spec.resolution and spec.resolution not in found.resolutions:
         allowed = " ".join(sorted(r.value for r in found.resolutions))
-        refuse(f"model {found.name} has no resolution {spec.resolution}", f"use one of {allowed}")
+        problem = f"model {found.name} has no resolution {spec.resolution}"
+        resolution = spec.resolution.value
+        refuse(problem, f"use one of {allowed}", code="model_resolution", value=resolution)
     if spec.negative_prompt and not found.negative_prompt:
         refuse(
             f"model {found.name} takes no negative prompt",
             "remove it or put 'avoid …' into the prompt itself",
+            code="model_negative_prompt",
         )
     if spec.seed is not None and not found.seed:
-        refuse(f"model {found.name} takes no seed", "leave the seed empty")
+        refuse(f"model {found.name} takes no seed", "leave the seed empty", code="model_seed")
     issues += _check_params(spec, found, where)
     if len(spec.reference_images) > found.max_reference_images:
         refuse(
             f"{len(spec.reference_images)} reference images, model {found.name} takes at most "
             f"{found.max_reference_images}",
             "remove some reference images",
+            code="model_references",
+            n=len(spec.reference_images),
+            max=found.max_reference_images,
         )
     return issues
 
@@ -125,6 +136,8 @@ def _check_params(spec: TaskSpec, model: ModelCapabilities, where: str) -> list[
                     where,
                     f"model {model.name} has no parameter {name!r}",
                     f"its parameters: {known}",
+                    "unknown_param",
+                    {"model": model.name, "name": name, "known": known},
                 )
             )
         elif str(value) not in choices:
@@ -133,11 +146,14 @@ def _check_params(spec: TaskSpec, model: ModelCapabilities, where: str) -> list[
                     where,
                     f"{name}={value!r} is not allowed",
                     f"use one of {' '.join(sorted(choices))}",
+                    "param_value",
+                    {"name": name, "value": str(value), "allowed": " ".join(sorted(choices))},
                 )
             )
     for conflict in model.param_conflicts:
         if all(str(spec.params.get(k)) == v for k, v in conflict.values.items()):
             together = " with ".join(f"{k}={v}" for k, v in conflict.values.items())
             problem = f"model {model.name} refuses {together}"
-            issues.append(InputIssue(where, problem, conflict.hint))
+            params = {"model": model.name, "values": together}
+            issues.append(InputIssue(where, problem, conflict.hint, "param_conflict", params))
     return issues

@@ -46,12 +46,19 @@ def from_micros(micros: int) -> float:
 class InsufficientCredits(ImagebatchError):
     """The balance does not cover the batch."""
 
+    code = "credits_short"
+
     def __init__(self, needed: int, available: int) -> None:
         self.needed = needed
         self.available = available
         super().__init__(
             f"this needs {from_micros(needed):g} credits, the balance is "
-            f"{from_micros(available):g}: {from_micros(self.shortfall):g} short"
+            f"{from_micros(available):g}: {from_micros(self.shortfall):g} short",
+            params={
+                "needed": from_micros(needed),
+                "available": from_micros(available),
+                "shortfall": from_micros(self.shortfall),
+            },
         )
 
     @property

@@ -58,11 +58,12 @@ def assign_stems(specs: Sequence[TaskSpec], taken: Iterable[str] = ()) -> list[s
     stems: list[str] = []
     for spec, base in zip(specs, wanted, strict=True):
         stem = f"{base}_{spec.variant + 1}" if copies[(spec.source, base)] > 1 else base
-        stems.append(_unique(stem, used))
+        stems.append(unique_stem(stem, used))
     return stems
 
 
-def _unique(stem: str, used: set[str]) -> str:
+def unique_stem(stem: str, used: set[str]) -> str:
+    """`stem`, or stem-2, stem-3… if it is in `used` (case-insensitively); added to it."""
     candidate, n = stem, 1
     while candidate.lower() in used:
         n += 1

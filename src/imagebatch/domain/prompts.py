@@ -10,6 +10,7 @@ import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from dynamicprompts.generators import CombinatorialPromptGenerator
 
@@ -33,10 +34,14 @@ def expand_template(
 ) -> list[str]:
     """Every prompt the template stands for, first variable outermost."""
     if not template.strip():
-        raise InputError(InputIssue("prompt", "the prompt is empty", "write a prompt"))
+        raise InputError(
+            InputIssue("prompt", "the prompt is empty", "write a prompt", "empty_prompt")
+        )
     _check_length(template, "prompt", max_prompt_chars)
     if count < 1:
-        raise InputError(InputIssue("count", f"count is {count}", "use 1 or more"))
+        raise InputError(
+            InputIssue("count", f"count is {count}", "use 1 or more", "count_too_small")
+        )
     protected = _protected(template)
     used = _check(protected, variables)
     _guard(protected, variables, used, count, max_tasks)
@@ -48,7 +53,10 @@ def expand_template(
         prompts.extend(_alternatives(filled))
     expanded = [_restore(p) for p in prompts]
     for number, prompt in enumerate(expanded, start=1):
-        _check_length(prompt, f"prompt {number}", max_prompt_chars)  # values make it longer
+        issue = prompt_issue(prompt, f"prompt {number}", max_prompt_chars)  # values add length
+        if issue is not None:
+            variant = {**issue.params, "n": number}
+            raise InputError(replace(issue, code="prompt_too_long_variant", params=variant))
     return expanded
 
 
@@ -77,21 +85,44 @@ def _protected(template: str) -> str:
 def _check(protected: str, variables: Mapping[str, Sequence[str]]) -> list[str]:
     if protected.count("{") != protected.count("}") or _unbalanced(protected):
         raise InputError(
-            InputIssue("prompt", "unbalanced { }", "close every {; write {{ and }} for braces")
+            InputIssue(
+                "prompt",
+                "unbalanced { }",
+                "close every {; write {{ and }} for braces",
+                "unbalanced_braces",
+            )
         )
     used = _names(protected)
     issues = [
-        InputIssue(f"{{{name}}}", "has no values", f"pass --var {name}=a,b")
+        InputIssue(
+            f"{{{name}}}",
+            "has no values",
+            f"pass --var {name}=a,b",
+            "variable_no_values",
+            {"name": name},
+        )
         for name in used
         if name not in variables
     ]
     issues += [
-        InputIssue(f"--var {name}", "is not used in the prompt", f"add {{{name}}} or drop it")
+        InputIssue(
+            f"--var {name}",
+            "is not used in the prompt",
+            f"add {{{name}}} or drop it",
+            "variable_unused",
+            {"name": name},
+        )
         for name in variables
         if name not in used
     ]
     issues += [
-        InputIssue(f"--var {name}", "has no values", "give at least one value")
+        InputIssue(
+            f"--var {name}",
+            "has no values",
+            "give at least one value",
+            "variable_no_values",
+            {"name": name},
+        )
         for name, values in variables.items()
         if not [v for v in values if v.strip()]
     ]
@@ -126,6 +157,8 @@ def _guard(
                 "prompt",
                 f"expands to {total:,} tasks, the limit is {max_tasks:,}",
                 "use fewer values or alternatives, a smaller count, or split the batch",
+                "too_many_variants",
+                {"n": total, "max": max_tasks},
             )
         )
 
@@ -156,7 +189,9 @@ def parse_var(text: str) -> tuple[str, list[str]]:
     name = name.strip()
     if not eq or not re.fullmatch(_NAME, name):
         raise InputError(
-            InputIssue(f"--var {text}", "is not name=a,b,c", "e.g. --var animal=cat,dog")
+            InputIssue(
+                f"--var {text}", "is not name=a,b,c", "e.g. --var animal=cat,dog", "bad_variable"
+            )
         )
     values = [v.replace("\x00", ",").strip() for v in raw.replace("\\,", "\x00").split(",")]
     return name, [v for v in values if v]

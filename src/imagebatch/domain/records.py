@@ -52,6 +52,10 @@ class Batch:
     #: the owning account's name, to show people (`owner` is a key, domain/owners.py); None
     #: for a CLI run, or where the query did not look it up
     owner_name: str | None = None
+    #: set when the service named the batch (domain/batch_names.py): pages rebuild the name
+    #: in their reader's language from it; None: the user's own name, shown as written
+    name_code: str | None = None
+    name_params: dict[str, Any] | None = None
 
     @property
     def done(self) -> int:
@@ -74,6 +78,8 @@ class Task:
     request_key: str
     attempts: int
     max_attempts: int
+    #: the prompt as the user wrote it, before a preset's text went in front (None: `prompt`)
+    user_prompt: str | None = None
     negative_prompt: str | None = None
     aspect_ratio: AspectRatio | None = None
     resolution: Resolution | None = None
@@ -109,6 +115,7 @@ class NewTask:
     prompt: str
     output_filename: str
     request_key: str
+    user_prompt: str | None = None
     negative_prompt: str | None = None
     aspect_ratio: AspectRatio | None = None
     resolution: Resolution | None = None
@@ -143,3 +150,6 @@ class NewBatch:
     out_dir: str | None = None
     webhook_url: str | None = None
     economy: bool = False
+    #: the service's own name for it, as a code (domain/batch_names.py); None: the user's
+    name_code: str | None = None
+    name_params: dict[str, Any] | None = None

@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from imagebatch.domain.specs import MAX_COUNT_PER_ROW, MAX_REFERENCE_IMAGES, AspectRatio, Resolution
+from imagebatch.errors import Params
 
 
 class BadValue(ValueError):
-    """A cell value that cannot be used; the message says what is allowed."""
+    """A cell value that cannot be used; the message says what is allowed, the code and
+    params say it again for pages in other languages (InputIssue's code and params)."""
+
+    def __init__(self, message: str, *, code: str, params: Params) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,41 +42,61 @@ def _ratio(value: str) -> AspectRatio:
         return AspectRatio(normal)
     except ValueError:
         allowed = " ".join(r.value for r in AspectRatio)
-        raise BadValue(f"{value!r} is not an aspect ratio; use one of {allowed}") from None
+        raise BadValue(
+            f"{value!r} is not an aspect ratio; use one of {allowed}",
+            code="value_ratio",
+            params={"value": value, "allowed": allowed},
+        ) from None
 
 
 def _resolution(value: str) -> Resolution:
     try:
         return Resolution(value.strip().upper())
     except ValueError:
-        raise BadValue(f"{value!r} is not a resolution; use 1K, 2K or 4K") from None
+        raise BadValue(
+            f"{value!r} is not a resolution; use 1K, 2K or 4K",
+            code="value_resolution",
+            params={"value": value},
+        ) from None
 
 
 def _integer(value: str) -> int:
     text = value.strip()
     if re.fullmatch(r"[+-]?\d+(\.0+)?", text):
         return int(float(text)) if "." in text else int(text)
-    raise BadValue(f"{value!r} is not a whole number")
+    raise BadValue(f"{value!r} is not a whole number", code="value_number", params={"value": value})
 
 
 def _count(value: str) -> int:
     number = _integer(value)
     if not 1 <= number <= MAX_COUNT_PER_ROW:
-        raise BadValue(f"count {number} is out of range; use 1 to {MAX_COUNT_PER_ROW}")
+        raise BadValue(
+            f"count {number} is out of range; use 1 to {MAX_COUNT_PER_ROW}",
+            code="value_count",
+            params={"value": number, "max": MAX_COUNT_PER_ROW},
+        )
     return number
 
 
 def _seed(value: str) -> int:
     number = _integer(value)
     if number < 0 or number >= 2**63:
-        raise BadValue(f"seed {number} is out of range; use 0 or more")
+        raise BadValue(
+            f"seed {number} is out of range; use 0 or more",
+            code="value_seed",
+            params={"value": number},
+        )
     return number
 
 
 def _references(value: str) -> tuple[str, ...]:
     parts = tuple(p.strip() for p in re.split(r"[;；\r\n]+", value) if p.strip())
     if len(parts) > MAX_REFERENCE_IMAGES:
-        raise BadValue(f"{len(parts)} reference images; use at most {MAX_REFERENCE_IMAGES}")
+        raise BadValue(
+            f"{len(parts)} reference images; use at most {MAX_REFERENCE_IMAGES}",
+            code="value_references",
+            params={"n": len(parts), "max": MAX_REFERENCE_IMAGES},
+        )
     return parts
 
 

@@ -16,7 +16,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from imagebatch.domain.sheet_columns import COLUMNS
+from imagebatch.domain.sheet_columns import COLUMNS, Column
 from imagebatch.domain.sheet_readers import FORMULA_STARTS
 
 EXAMPLES = [
@@ -48,8 +48,25 @@ EXAMPLES = [
 ]
 
 
-def template_workbook(language: str = "en") -> bytes:
-    """An example task table with every column, and a sheet explaining them."""
+#: the reference column's note for a table imported on the web page, where a cell cannot
+#: name a file: the page picks library images per row (paths are for the CLI's tables)
+WEB_REFERENCES_HELP = (
+    "0–4 image URLs (http or https), separated by ; or new lines. Or leave it empty and, after "
+    "importing, pick each row's reference images from your library (upload them there first).",
+    "0–4 个图片网址（http 或 https），用 ; 或换行分隔。也可以留空：导入后在表格中为每行"
+    "从图库选择参考图（可先上传到图库）。",
+)
+
+
+def _help(column: Column, chinese: bool, local_files: bool) -> str:
+    if column.key == "reference_images" and not local_files:
+        return WEB_REFERENCES_HELP[1 if chinese else 0]
+    return column.help_zh if chinese else column.help_en
+
+
+def template_workbook(language: str = "en", *, local_files: bool = False) -> bytes:
+    """An example task table with every column, and a sheet explaining them. `local_files`:
+    the table is read beside its files (the CLI), so reference images may be paths."""
     chinese = language.lower().startswith("zh")
     book = Workbook()
     sheet = book.active
@@ -65,9 +82,7 @@ def template_workbook(language: str = "en") -> bytes:
     notes = book.create_sheet("说明" if chinese else "help")
     notes.append(["列" if chinese else "column", "说明" if chinese else "meaning"])
     for column in COLUMNS:
-        notes.append(
-            [f"{column.english} / {column.chinese}", column.help_zh if chinese else column.help_en]
-        )
+        notes.append([f"{column.english} / {column.chinese}", _help(column, chinese, local_files)])
     notes.column_dimensions["A"].width = 32
     notes.column_dimensions["B"].width = 80
     buffer = io.BytesIO()

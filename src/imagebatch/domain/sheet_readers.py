@@ -62,7 +62,11 @@ def read_table(data: bytes, filename: str, limits: SheetLimits) -> RawTable:
         return _jsonl(data, filename, limits)
     if name.endswith((".csv", ".tsv", ".txt")):
         return _limited(_csv(data, filename), filename, limits, "row")
-    raise InputError(InputIssue(filename, "is not a task table", f"use {ACCEPTED}"))
+    raise InputError(
+        InputIssue(
+            filename, "is not a task table", f"use {ACCEPTED}", "not_a_table", {"name": filename}
+        )
+    )
 
 
 def cell_text(value: Any) -> str:
@@ -89,7 +93,15 @@ def _limited(rows: Iterable[Row], filename: str, limits: SheetLimits, label: str
     )
     header_row = next(filled, None)
     if header_row is None:
-        raise InputError(InputIssue(filename, "is empty", "add a header row and task rows"))
+        raise InputError(
+            InputIssue(
+                filename,
+                "is empty",
+                "add a header row and task rows",
+                "empty_table",
+                {"name": filename},
+            )
+        )
     header = [c.strip() for c in header_row[1]]
     _check_width(header, filename, limits)
     body: list[Row] = []
@@ -108,6 +120,8 @@ def _check_width(header: list[str], filename: str, limits: SheetLimits) -> None:
                 f"{filename}, header",
                 f"has more than {limits.max_columns} columns",
                 f"keep the task columns only (at most {limits.max_columns})",
+                "too_many_columns",
+                {"name": filename, "max": limits.max_columns},
             )
         )
 
@@ -117,6 +131,8 @@ def _too_many_rows(filename: str, limits: SheetLimits, label: str) -> InputIssue
         filename,
         f"has more than {limits.max_rows:,} task {label}s, the limit for one batch",
         "split it into several tables",
+        "too_many_rows",
+        {"name": filename, "max": limits.max_rows},
     )
 
 
@@ -138,7 +154,11 @@ def _xlsx(data: bytes, filename: str, limits: SheetLimits) -> Iterator[Row]:
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, IndexError) as error:
         raise InputError(
             InputIssue(
-                filename, f"is not a readable XLSX workbook ({error})", "save it again as .xlsx"
+                filename,
+                f"is not a readable XLSX workbook ({error})",
+                "save it again as .xlsx",
+                "bad_xlsx",
+                {"name": filename},
             )
         ) from None
 
@@ -154,6 +174,12 @@ def _check_unpacked(data: bytes, filename: str, limits: SheetLimits) -> None:
                 f"unpacks to {unpacked / 2**20:,.0f} MB, more than a task table needs "
                 f"(at most {limits.max_unpacked_bytes / 2**20:,.0f} MB)",
                 "save only the task sheet, without images or unused formatting",
+                "table_unpacked",
+                {
+                    "name": filename,
+                    "size": f"{unpacked / 2**20:,.0f}",
+                    "max": f"{limits.max_unpacked_bytes / 2**20:,.0f}",
+                },
             )
         )
 
@@ -161,14 +187,28 @@ def _check_unpacked(data: bytes, filename: str, limits: SheetLimits) -> None:
 def _decode(data: bytes, filename: str) -> str:
     if b"\x00" in data[:4096]:
         raise InputError(
-            InputIssue(filename, "is a binary file, not a CSV table", f"use {ACCEPTED}")
+            InputIssue(
+                filename,
+                "is a binary file, not a CSV table",
+                f"use {ACCEPTED}",
+                "not_a_table",
+                {"name": filename},
+            )
         )
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise InputError(InputIssue(filename, "has an unknown text encoding", "save it as UTF-8"))
+    raise InputError(
+        InputIssue(
+            filename,
+            "has an unknown text encoding",
+            "save it as UTF-8",
+            "unknown_encoding",
+            {"name": filename},
+        )
+    )
 
 
 def _csv(data: bytes, filename: str) -> Iterator[Row]:
@@ -185,7 +225,13 @@ def _csv(data: bytes, filename: str) -> Iterator[Row]:
         yield from enumerate(reader, start=1)
     except csv.Error as error:
         raise InputError(
-            InputIssue(filename, f"is not valid CSV ({error})", "check quotes")
+            InputIssue(
+                filename,
+                f"is not valid CSV ({error})",
+                "check quotes",
+                "bad_csv",
+                {"name": filename, "reason": str(error)},
+            )
         ) from None
 
 
@@ -217,7 +263,9 @@ def _json_object(line: str, number: int) -> tuple[dict[str, Any] | None, InputIs
     try:
         value = json.loads(line)
     except json.JSONDecodeError as error:
-        return None, InputIssue(f"line {number}", f"is not JSON ({error.msg})", "one object a line")
+        problem = f"is not JSON ({error.msg})"
+        return None, InputIssue(f"line {number}", problem, "one object a line", "line_not_json")
     if not isinstance(value, dict):
-        return None, InputIssue(f"line {number}", "is not a JSON object", 'e.g. {"prompt": "…"}')
+        hint = 'e.g. {"prompt": "…"}'
+        return None, InputIssue(f"line {number}", "is not a JSON object", hint, "line_not_object")
     return value, None

@@ -43,17 +43,39 @@ def table_rows(
 ) -> list[dict[str, str]]:
     """A table's non-blank rows as cells keyed by the English column name (for the web
     grid), after the same checks `parse_table` makes: a table it refuses is refused here."""
+    rows, issues = table_rows_and_issues(data, filename, limits)
+    if issues:
+        raise InputError(issues, f"{len(issues)} problem(s) in {filename}; nothing was enqueued")
+    return rows
+
+
+def table_rows_and_issues(
+    data: bytes, filename: str, limits: SheetLimits | None = None
+) -> tuple[list[dict[str, str]], list[InputIssue]]:
+    """`table_rows` for a grid that marks its bad cells: every row comes back, with the
+    problems of single rows beside them. A problem of the whole table (a column, the
+    header, its size) still raises: its rows would not mean what they say."""
     limits = limits or SheetLimits()
     table = read_table(data, filename, limits)
-    _parse(table.header, table.rows, table.label, filename, limits)
-    columns = [column_for(name) if name else None for name in table.header]
+    try:
+        _parse(table.header, table.rows, table.label, filename, limits)
+        issues: list[InputIssue] = []
+    except InputError as error:
+        if not all(issue.where.startswith(f"{table.label} ") for issue in error.issues):
+            raise
+        issues = list(error.issues)
+    return _cells(table.header, table.rows), issues
+
+
+def _cells(header: list[str], rows: list[Row]) -> list[dict[str, str]]:
+    columns = [column_for(name) if name else None for name in header]
     return [
         {
             column.key: cell.strip() if column.key != "prompt" else cell
-            for column, cell in zip(columns, _padded(cells, len(table.header)), strict=True)
+            for column, cell in zip(columns, _padded(cells, len(header)), strict=True)
             if column is not None and cell.strip()
         }
-        for _, cells in table.rows
+        for _, cells in rows
         if any(cell.strip() for cell in cells)
     ]
 
@@ -80,7 +102,15 @@ def _parse(
     if issues:
         raise InputError(issues, f"{len(issues)} problem(s) in {filename}; nothing was enqueued")
     if not specs:
-        raise InputError(InputIssue(filename, "has no task rows", "add rows below the header"))
+        raise InputError(
+            InputIssue(
+                filename,
+                "has no task rows",
+                "add rows below the header",
+                "no_task_rows",
+                {"name": filename},
+            )
+        )
     return specs
 
 
@@ -107,13 +137,36 @@ def _columns(header: Sequence[str]) -> tuple[list[Column | None], list[InputIssu
     seen: set[str] = set()
     for name, column in zip(header, columns, strict=True):
         if name and column is None:
-            issues.append(InputIssue(f"column {name}", "is not a known column", f"use: {known}"))
+            issues.append(
+                InputIssue(
+                    f"column {name}",
+                    "is not a known column",
+                    f"use: {known}",
+                    "unknown_column",
+                    {"column": name, "known": known},
+                )
+            )
         elif column is not None and column.key in seen:
-            issues.append(InputIssue(f"column {name}", "appears twice", "keep one of them"))
+            issues.append(
+                InputIssue(
+                    f"column {name}",
+                    "appears twice",
+                    "keep one of them",
+                    "duplicate_column",
+                    {"column": name},
+                )
+            )
         elif column is not None:
             seen.add(column.key)
     if "prompt" not in seen:
-        issues.append(InputIssue("header", "has no prompt column", "add a column prompt or 提示词"))
+        issues.append(
+            InputIssue(
+                "header",
+                "has no prompt column",
+                "add a column prompt or 提示词",
+                "no_prompt_column",
+            )
+        )
     return columns, issues
 
 
@@ -132,10 +185,13 @@ def _values(
         try:
             values[column.key] = column.parse(cell.strip() if column.key != "prompt" else cell)
         except BadValue as error:
-            issues.append(InputIssue(f"{label} {number}, column {name}", str(error)))
+            where = f"{label} {number}, column {name}"
+            issues.append(InputIssue(where, str(error), "", error.code, error.params))
     if not str(values.get("prompt", "")).strip():
         where = f"{label} {number}, column {_header_of(header, columns, 'prompt')}"
-        issues.append(InputIssue(where, "the prompt is empty", "every row needs a prompt"))
+        issues.append(
+            InputIssue(where, "the prompt is empty", "every row needs a prompt", "empty_prompt")
+        )
     extra = [cell for cell in cells[len(header) :] if cell.strip()]
     if extra:
         issues.append(
@@ -143,6 +199,8 @@ def _values(
                 f"{label} {number}",
                 f"has {len(extra)} cell(s) beyond the header",
                 "add a header for them or remove them",
+                "extra_cells",
+                {"n": len(extra)},
             )
         )
     return values, issues

@@ -52,6 +52,8 @@ class TaskSpec:
     """One requested output image, as parsed from a template, a table row or an image folder."""
 
     prompt: str
+    #: the prompt as the user wrote it, when a preset's text went in front of it
+    user_prompt: str | None = None
     negative_prompt: str | None = None
     aspect_ratio: AspectRatio | None = None
     resolution: Resolution | None = None
@@ -88,6 +90,8 @@ def prompt_issue(prompt: str, where: str, max_chars: int) -> InputIssue | None:
         where,
         f"the prompt has {len(prompt):,} characters, at most {max_chars:,} are allowed",
         "shorten it, or split it over several rows",
+        "prompt_too_long",
+        {"chars": len(prompt), "max": max_chars},
     )
 
 

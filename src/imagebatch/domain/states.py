@@ -63,13 +63,21 @@ BATCH_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
 
 def check_task_transition(old: TaskStatus, new: TaskStatus) -> TaskStatus:
     if new not in TASK_TRANSITIONS[old]:
-        raise IllegalTransition(f"a task cannot go from {old} to {new}")
+        raise IllegalTransition(
+            f"a task cannot go from {old} to {new}",
+            code="task_state",
+            params={"status": old.value, "to": new.value},
+        )
     return new
 
 
 def check_batch_transition(old: BatchStatus, new: BatchStatus) -> BatchStatus:
     if new not in BATCH_TRANSITIONS[old]:
-        raise IllegalTransition(f"a batch cannot go from {old} to {new}")
+        raise IllegalTransition(
+            f"a batch cannot go from {old} to {new}",
+            code="batch_state",
+            params={"status": old.value, "to": new.value},
+        )
     return new
 
 

@@ -18,6 +18,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -43,13 +44,28 @@ def _dummy_hash() -> str:
     return PasswordHasher().hash("not a real password")
 
 
+class _Throttle(NamedTuple):
+    #: the error's code (pages say which throttle it is in their language), {minutes} its param
+    code: str
+    message: str
+
+
 _THROTTLED = {
-    Scope.PAIR: "too many failed logins for this user from your address; try again in "
-    "{minutes} min (another address is not affected)",
-    Scope.ADDRESS: "too many failed logins from your address; try again in {minutes} min",
-    Scope.USER: "too many failed logins for this user from many addresses; logins are "
-    "paused for {minutes} min, or until an administrator unlocks the account "
-    "(imagebatch users unlock NAME)",
+    Scope.PAIR: _Throttle(
+        code="login_throttled_pair",
+        message="too many failed logins for this user from your address; try again in "
+        "{minutes} min (another address is not affected)",
+    ),
+    Scope.ADDRESS: _Throttle(
+        code="login_throttled_address",
+        message="too many failed logins from your address; try again in {minutes} min",
+    ),
+    Scope.USER: _Throttle(
+        code="login_throttled_user",
+        message="too many failed logins for this user from many addresses; logins are "
+        "paused for {minutes} min, or until an administrator unlocks the account "
+        "(imagebatch users unlock NAME)",
+    ),
 }
 
 
@@ -154,7 +170,8 @@ class AccountService:
         found = await self.users.password_hash(name)
         ok = await asyncio.to_thread(self._verify, found[1] if found else _dummy_hash(), password)
         if found is None or not ok or found[0].disabled:
-            raise NotAuthenticated("wrong user name or password")  # the attempt stays counted
+            # the attempt stays counted
+            raise NotAuthenticated("wrong user name or password", code="wrong_login")
         await self.attempts.succeeded(name, address)
         return found[0]
 
@@ -172,7 +189,13 @@ class AccountService:
         log.warning("login throttled (%s) for user %r from %s", refused.scope, name, address)
         wait = max(1, math.ceil((refused.free_at - self.clock()).total_seconds()))
         minutes = math.ceil(wait / 60)
-        return TooManyAttempts(_THROTTLED[refused.scope].format(minutes=minutes), retry_after=wait)
+        throttle = _THROTTLED[refused.scope]
+        return TooManyAttempts(
+            throttle.message.format(minutes=minutes),
+            retry_after=wait,
+            code=throttle.code,
+            params={"minutes": minutes},
+        )
 
     async def logout(self, session_token: str) -> None:
         await self.users.drop_session(digest(session_token))

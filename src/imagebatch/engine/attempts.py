@@ -96,12 +96,14 @@ class AttemptRunner:
         now = self.clock()
         if decision is None:
             if await self.queue.fail(task, self.worker_id, end, now):
-                self._publish(task, "failed", error=error.message)
+                self._publish(task, "failed", error=error.message, error_kind=error.kind)
             return
         end = AttemptEnd("retry", latency_ms, end.error_kind, end.error_message, error.request_id)
         not_before = now + timedelta(seconds=decision.delay)
         if await self.queue.retry_later(task, self.worker_id, end, not_before, now):
-            self._publish(task, "pending", error=error.message, retry_in=decision.delay)
+            self._publish(
+                task, "pending", error=error.message, error_kind=error.kind, retry_in=decision.delay
+            )
 
 
 def _elapsed_ms(started: float) -> float:

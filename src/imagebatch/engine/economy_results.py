@@ -92,12 +92,14 @@ class ResultSink:
         now = self.clock()
         if decision is None:
             if await self.queue.fail(task, job.owner, end, now):
-                self._publish(task, "failed", error=error.message)
+                self._publish(task, "failed", error=error.message, error_kind=error.kind)
             return
         end = AttemptEnd("retry", latency, error.kind, error.message, error.request_id)
         not_before = now + timedelta(seconds=decision.delay)
         if await self.queue.retry_later(task, job.owner, end, not_before, now):
-            self._publish(task, "pending", error=error.message, retry_in=decision.delay)
+            self._publish(
+                task, "pending", error=error.message, error_kind=error.kind, retry_in=decision.delay
+            )
 
     async def _succeed(self, job: ProviderJob, items: list[Completion]) -> None:
         results, _ = await self.queue.succeed_many(job.owner, items, self.clock())

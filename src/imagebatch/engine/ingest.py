@@ -59,8 +59,7 @@ class Ingestor:
                 data = await fetch_image_bytes(url, where, limits)
                 self._seen[url] = await self.image_from_bytes(data, url.rsplit("/", 1)[-1])
             except InputError as error:
-                issue = error.issues[0]
-                self._seen[url] = InputIssue(where, issue.problem, issue.hint)
+                self._seen[url] = replace(error.issues[0], where=where)
         return self._seen[url]
 
     async def image_from_bytes(self, data: bytes, name: str) -> Image:
@@ -76,7 +75,9 @@ class Ingestor:
     async def _load(self, path: Path, where: str) -> Image | InputIssue:
         try:
             if not path.is_file():
-                return InputIssue(where, f"no such file: {path}", "check the path")
+                problem = f"no such file: {path}"
+                params = {"name": str(path)}
+                return InputIssue(where, problem, "check the path", "no_such_file", params)
             if path.stat().st_size > self.limits.max_bytes:
                 size_mb = path.stat().st_size / 1_048_576
                 limit_mb = self.limits.max_bytes / 1_048_576
@@ -84,14 +85,17 @@ class Ingestor:
                     where,
                     f"{path.name} is {size_mb:.1f} MB, the limit is {limit_mb:.0f} MB",
                     "shrink the image or raise IMAGEBATCH_MAX_IMAGE_BYTES",
+                    "file_too_large",
+                    {"name": path.name, "size": f"{size_mb:.1f} MB", "limit": f"{limit_mb:.0f} MB"},
                 )
             data = await asyncio.to_thread(path.read_bytes)
             return await self.image_from_bytes(data, path.name)
         except InputError as error:
-            issue = error.issues[0]
-            return InputIssue(where, issue.problem, issue.hint)
+            return replace(error.issues[0], where=where)
         except OSError as error:
-            return InputIssue(where, f"cannot read {path}: {error.strerror}", "check permissions")
+            problem = f"cannot read {path}: {error.strerror}"
+            params = {"name": path.name, "reason": error.strerror or ""}
+            return InputIssue(where, problem, "check permissions", "file_unreadable", params)
 
     async def _store(self, loaded: LoadedImage) -> Image:
         sha256, key = content_key(loaded.data, extension_for(loaded.mime))
@@ -137,7 +141,11 @@ class ImageFinder:
             return await self._stored(ref, where)
         if not self.local_files:
             return InputIssue(
-                where, f"{ref!r} is not a known image", "use an asset, an uploaded file or a URL"
+                where,
+                f"{ref!r} is not a known image",
+                "use an asset, an uploaded file or a URL",
+                "unknown_reference",
+                {"ref": ref},
             )
         path = Path(ref) if base_dir is None else base_dir / ref
         return await self.ingestor.image_from_path(path, where)
@@ -146,4 +154,5 @@ class ImageFinder:
         try:
             return await self.ingestor.images.get(int(ref.removeprefix(STORED_IMAGE)))
         except (ValueError, NotFound):
-            return InputIssue(where, f"no stored image {ref!r}", "upload it again")
+            problem = f"no stored image {ref!r}"
+            return InputIssue(where, problem, "upload it again", "unknown_reference", {"ref": ref})

@@ -10,11 +10,12 @@ import logging
 from datetime import timedelta
 
 from imagebatch.blobs.base import BlobStore, StoredObject, content_key
-from imagebatch.domain.records import Image
+from imagebatch.domain.records import Batch, Image
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.errors import NotFound
 from imagebatch.imaging.inputs import make_thumbnail
+from imagebatch.store.batch_removal import BatchRemoval
 from imagebatch.store.images import ImageRepo
 from imagebatch.store.records import RecordRepo
 
@@ -44,6 +45,7 @@ class Library:
         self.blobs = blobs
         self.runtime = runtime
         self.clock = clock
+        self.removal = BatchRemoval(records.db)
 
     async def thumbnail(self, image: Image) -> bytes:
         """A small WebP of the image, made once and kept under its own content key."""
@@ -59,6 +61,20 @@ class Library:
         unused = await self.records.delete(owner, task_id, self.clock())
         if unused is not None:
             await self._discard(unused)
+
+    async def delete_records(self, owner: str, task_ids: list[int]) -> int:
+        """Several records at once: all of them, or none if one is not the owner's record."""
+        unused = await self.records.delete_many(owner, task_ids, self.clock())
+        for image in unused:
+            await self._discard(image)
+        return len(set(task_ids))
+
+    async def delete_batch(self, batch_id: int) -> Batch:
+        """A finished batch, its tasks, and the images nothing else uses, with their files."""
+        batch, used = await self.removal.delete(batch_id)
+        for image in used:  # outputs first: an input is then no longer a parent
+            await self._discard(image)
+        return batch
 
     async def _discard(self, image: Image) -> None:
         # The row goes first (re-checked in its transaction): a crash between the two steps

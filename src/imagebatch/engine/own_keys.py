@@ -21,7 +21,9 @@ class OwnKeys:
         key = key.strip()
         if len(key) < 8 or any(c.isspace() for c in key):
             raise InputError(
-                InputIssue("api_key", "does not look like an API key", "paste the whole key")
+                InputIssue(
+                    "api_key", "does not look like an API key", "paste the whole key", "bad_api_key"
+                )
             )
         await self.repo.put(owner, provider, self.box.seal(key), key[-4:], self.clock())
         return next(k for k in await self.repo.of_owner(owner) if k.provider == provider)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imagebatch.domain.batch_names import GeneratedName
 from imagebatch.domain.capabilities import check_spec, model_for
 from imagebatch.domain.credits import to_micros
 from imagebatch.domain.filenames import assign_stems
@@ -19,7 +20,7 @@ from imagebatch.domain.states import BatchStatus
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.ingest import ImageFinder, Ingestor
-from imagebatch.errors import InputError, InputIssue
+from imagebatch.errors import InputError, InputIssue, Params
 from imagebatch.providers.base import BatchJobs, ImageProvider
 from imagebatch.store.batches import BatchRepo
 from imagebatch.store.queue import QueueRepo
@@ -57,6 +58,8 @@ class Submission:
     billed: bool = False
     #: providers the owner brings their own API key for: they cost no credits
     own_key_providers: frozenset[str] = frozenset()
+    #: set when the service named the batch: `name` is its English text
+    generated_name: GeneratedName | None = None
     #: whether specs may name files on this machine (the CLI may; API callers may not)
     local_files: bool = True
 
@@ -105,7 +108,8 @@ class BatchService:
         model = self._check(sub)
         resolved, skipped = await self._resolve_images(sub, model)
         if not resolved:
-            raise InputError(skipped or [InputIssue("input", "no tasks", "add rows or images")])
+            nothing = InputIssue("input", "no tasks", "add rows or images", "no_tasks")
+            raise InputError(skipped or [nothing])
         stems = assign_stems([r.spec for r in resolved], sub.taken_stems)
         reuse = await self._reusable(sub, resolved) if sub.reuse else {}
         new_tasks = [
@@ -125,6 +129,8 @@ class BatchService:
             out_dir=sub.out_dir,
             webhook_url=sub.webhook_url,
             economy=sub.economy,
+            name_code=sub.generated_name.code if sub.generated_name else None,
+            name_params=sub.generated_name.params if sub.generated_name else None,
         )
         batch = await self.batches.create(new_batch, new_tasks, self.clock(), sub.max_active_tasks)
         self.events.publish(Event("submitted", batch_id=batch.id, status=batch.status.value))
@@ -177,6 +183,8 @@ class BatchService:
                     "input",
                     f"{len(sub.specs)} tasks, a batch may have at most {sub.max_tasks}",
                     "split the input or raise IMAGEBATCH_MAX_TASKS_PER_BATCH",
+                    "too_many_tasks",
+                    {"n": len(sub.specs), "max": sub.max_tasks},
                 )
             )
         by_provider: dict[str, list[TaskSpec]] = {sub.provider: []}
@@ -213,11 +221,15 @@ class BatchService:
         provider = self.providers.get(name)
         if provider is None:
             known = ", ".join(sorted(self.providers))
-            return _provider_issue(name, specs, "does not exist", f"use one of: {known}")
+            params = {"provider": name, "known": known}
+            said = ("does not exist", f"use one of: {known}")
+            return _provider_issue(name, specs, said, code="unknown_provider", params=params)
         if specs and not provider.configured and name not in own_keys:
             env = name.upper().replace("-", "_")
             hint = f"set IMAGEBATCH_{env}_API_KEY (and IMAGEBATCH_{env}_BASE_URL if needed)"
-            return _provider_issue(name, specs, "is not configured", hint)
+            said = ("is not configured", hint)
+            params = {"provider": name}
+            return _provider_issue(name, specs, said, code="provider_unconfigured", params=params)
         return None
 
     def _no_economy(self, name: str, sub: Submission) -> InputIssue | None:
@@ -228,12 +240,16 @@ class BatchService:
                 f"provider {name}",
                 "offers no discounted batch jobs, so it cannot run an economy batch",
                 f"turn economy mode off, or use {' or '.join(able) or 'another provider'}",
+                "economy_unsupported",
+                {"provider": name, "able": ", ".join(able)},
             )
         if name in sub.own_key_providers:
             return InputIssue(
                 f"provider {name}",
                 "economy batches run on the server's API keys, not on your own key",
                 "turn economy mode off, or remove your own key for this provider",
+                "economy_own_key",
+                {"provider": name},
             )
         return None
 
@@ -291,6 +307,13 @@ class BatchService:
         self.events.publish(Event("retried", batch_id=batch_id))
         return count
 
+    async def retry_tasks(self, task_ids: list[int], owner: str | None) -> int:
+        """Several failed tasks back to the queue at once (all or none); how many."""
+        retried = await self.tasks.retry_many(task_ids, owner, self.clock())
+        for task in retried:
+            self.events.publish(Event("retried", batch_id=task.batch_id, task_id=task.id))
+        return len(retried)
+
     async def retry_task(self, task_id: int) -> Task:
         task = await self.tasks.retry_task(task_id, self.clock())
         self.events.publish(Event("retried", batch_id=task.batch_id, task_id=task_id))
@@ -332,6 +355,7 @@ def _new_task(
         own_key=r.provider in own_key_providers,
         seq=seq,
         prompt=spec.prompt,
+        user_prompt=spec.user_prompt,
         output_filename=stem,
         request_key=key,
         negative_prompt=spec.negative_prompt,
@@ -349,15 +373,20 @@ def _new_task(
     )
 
 
-def _provider_issue(name: str, specs: list[TaskSpec], problem: str, hint: str) -> InputIssue:
-    """A provider's problem, shown at the first row that names it (with how many more do);
-    the batch's own provider, which no row names, by its name."""
+def _provider_issue(
+    name: str, specs: list[TaskSpec], said: tuple[str, str], *, code: str, params: Params
+) -> InputIssue:
+    """A provider's problem (what, hint), shown at the first row that names it (with how many
+    more do: the `more` param); the batch's own provider, which no row names, by its name."""
+    problem, hint = said
     rows = list(dict.fromkeys(spec.source for spec in specs if spec.provider == name))
     if not rows or rows[0] is None:
-        return InputIssue(f"provider {name!r}", problem, hint)
+        return InputIssue(f"provider {name!r}", problem, hint, code, params)
     others = len(rows) - 1
     more = f" ({others} more {'row names' if others == 1 else 'rows name'} it)" if others else ""
-    return InputIssue(f"{rows[0]}, column provider", f"provider {name!r} {problem}{more}", hint)
+    where = f"{rows[0]}, column provider"
+    said_here = f"provider {name!r} {problem}{more}"
+    return InputIssue(where, said_here, hint, code, {**params, "more": others})
 
 
 def _unique(issues: list[InputIssue]) -> list[InputIssue]:

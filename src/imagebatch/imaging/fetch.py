@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from imagebatch.errors import InputError, InputIssue
+from imagebatch.errors import InputError, InputIssue, Params
 from imagebatch.imaging.outbound import (
     AddressRefused,
     OutboundPolicy,
@@ -55,13 +55,26 @@ class FetchFailed(Exception):
     """A URL could not be fetched within the limits."""
 
     def __init__(
-        self, kind: FetchFailure, problem: str, hint: str = "", status: int | None = None
+        self,
+        kind: FetchFailure,
+        problem: str,
+        hint: str = "",
+        status: int | None = None,
+        *,
+        code: str,
+        params: Params,
     ) -> None:
         super().__init__(problem)
         self.kind: FetchFailure = kind
         self.problem = problem
         self.hint = hint
         self.status = status
+        #: as on an InputIssue: a stable name for pages to translate, and its values
+        self.code = code
+        self.params = params
+
+    def issue(self, where: str) -> InputIssue:
+        return InputIssue(where, self.problem, self.hint, self.code, self.params)
 
 
 def is_url(text: str) -> bool:
@@ -73,7 +86,7 @@ async def fetch_image_bytes(url: str, where: str, limits: FetchLimits) -> bytes:
     try:
         return await fetch_bytes(url, limits)
     except FetchFailed as failed:
-        raise InputError(InputIssue(where, failed.problem, failed.hint)) from None
+        raise InputError(failed.issue(where)) from None
 
 
 async def fetch_bytes(url: str, limits: FetchLimits, shown: str | None = None) -> bytes:
@@ -93,6 +106,8 @@ async def fetch_bytes(url: str, limits: FetchLimits, shown: str | None = None) -
             "timeout" if timed_out else "network",
             f"could not fetch {shown or url}: {reason}",
             "check the URL",
+            code="url_fetch_failed",
+            params={"url": shown or url, "reason": reason},
         ) from None
 
 
@@ -113,6 +128,8 @@ async def _follow(
         "redirects",
         f"{shown or url} redirects more than {MAX_REDIRECTS} times",
         "use the final URL",
+        code="url_redirects",
+        params={"url": shown or url, "max": MAX_REDIRECTS},
     )
 
 
@@ -127,6 +144,8 @@ async def _get(client: httpx.AsyncClient, url: str, name: str, cap: int) -> byte
                 f"{name} answered HTTP {response.status_code}",
                 "check the URL",
                 response.status_code,
+                code="url_status",
+                params={"url": name, "status": response.status_code},
             )
         return await _read_capped(response, name, cap)
 
@@ -138,6 +157,8 @@ async def _read_capped(response: httpx.Response, name: str, cap: int) -> bytes:
             "too_large",
             f"{name} is {int(declared) / 1_048_576:.1f} MB, over the limit of "
             f"{cap / 1_048_576:.1f} MB",
+            code="url_too_large",
+            params={"url": name, "limit": f"{cap / 1_048_576:.1f} MB"},
         )
     chunks, size = [], 0
     async for chunk in response.aiter_bytes():
@@ -147,6 +168,8 @@ async def _read_capped(response: httpx.Response, name: str, cap: int) -> bytes:
                 "too_large",
                 f"{name} is larger than {cap / 1_048_576:.1f} MB, the limit",
                 "use a smaller image",
+                code="url_too_large",
+                params={"url": name, "limit": f"{cap / 1_048_576:.1f} MB"},
             )
         chunks.append(chunk)
     return b"".join(chunks)
@@ -161,9 +184,9 @@ async def check_public_url(
     try:
         await _check_target(url, url, OutboundPolicy(allow_private, resolver))
     except AddressRefused as refused:
-        raise InputError(InputIssue(where, *_problem(refused, url))) from None
+        raise InputError(_refusal(refused, url).issue(where)) from None
     except FetchFailed as failed:
-        raise InputError(InputIssue(where, failed.problem, failed.hint)) from None
+        raise InputError(failed.issue(where)) from None
 
 
 async def _check_target(url: str, name: str, policy: OutboundPolicy) -> None:
@@ -173,17 +196,30 @@ async def _check_target(url: str, name: str, policy: OutboundPolicy) -> None:
     except ValueError:  # a port that is not a number, or out of range
         port = 0
     if parts.scheme not in {"http", "https"} or not parts.hostname or not port:
-        raise FetchFailed("refused", f"{name} is not an http(s) URL", "use http:// or https://")
+        raise FetchFailed(
+            "refused",
+            f"{name} is not an http(s) URL",
+            "use http:// or https://",
+            code="url_not_http",
+            params={"url": name},
+        )
     if not policy.allow_private:
         await policy.addresses(parts.hostname, port)
 
 
 def _refusal(refused: AddressRefused, name: str) -> FetchFailed:
-    problem, hint = _problem(refused, name)
-    return FetchFailed(refused.kind, problem, hint)
-
-
-def _problem(refused: AddressRefused, name: str) -> tuple[str, str]:
     if refused.kind == "unresolvable":
-        return f"cannot resolve {refused.host}", "check the URL"
-    return f"{name} points to a private or local address ({refused.address})", PRIVATE_HINT
+        return FetchFailed(
+            refused.kind,
+            f"cannot resolve {refused.host}",
+            "check the URL",
+            code="url_unresolvable",
+            params={"host": refused.host},
+        )
+    return FetchFailed(
+        refused.kind,
+        f"{name} points to a private or local address ({refused.address})",
+        PRIVATE_HINT,
+        code="url_private",
+        params={"url": name, "address": refused.address},
+    )

@@ -11,14 +11,14 @@ import io
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pillow_heif
 from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from imagebatch.errors import InputError, InputIssue, ProviderUnavailable
+from imagebatch.errors import InputError, InputIssue, Params, ProviderUnavailable
 
 pillow_heif.register_heif_opener()
 
@@ -62,12 +62,14 @@ def load_image(data: bytes, name: str, *, max_bytes: int, max_pixels: int) -> Lo
     GIF (first frame) and BMP to PNG, HEIC to JPEG quality 95 (PNG if it has transparency).
     """
     if not data:
-        raise _refuse(name, "is empty (0 bytes)", "export or download it again")
+        raise _refuse(name, "is empty (0 bytes)", "export or download it again", "empty_file")
     if len(data) > max_bytes:
         raise _refuse(
             name,
             f"is {human_size(len(data))}, over the {human_size(max_bytes)} limit",
             "shrink or re-compress it, e.g. save it as JPEG",
+            "file_too_large",
+            {"size": human_size(len(data)), "limit": human_size(max_bytes)},
         )
     with _open(data, name, max_pixels) as image:
         upright = _decode(image, name)
@@ -78,13 +80,17 @@ def load_image(data: bytes, name: str, *, max_bytes: int, max_pixels: int) -> Lo
             try:
                 out, mime = _reencode(upright, fmt, data)
             except (OSError, ValueError) as error:  # e.g. an EXIF block too big for JPEG
-                raise _refuse(name, f"cannot be converted ({error})", SUPPORTED) from None
+                problem = f"cannot be converted ({error})"
+                raise _refuse(name, problem, SUPPORTED, "not_image") from None
     width, height = upright.size
     return LoadedImage(out, mime, width, height, hashlib.sha256(out).hexdigest(), name)
 
 
-def _refuse(name: str, problem: str, hint: str) -> InputError:
-    return InputError(InputIssue(name, problem, hint))
+def _refuse(
+    name: str, problem: str, hint: str, code: str, params: Params | None = None
+) -> InputError:
+    """A file refused; its `name` is a param of every code (the page says which file)."""
+    return InputError(InputIssue(name, problem, hint, code, {"name": name, **(params or {})}))
 
 
 def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
@@ -96,7 +102,7 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=OPENERS)
     except UnidentifiedImageError:
-        raise _refuse(name, _what_it_is(data), SUPPORTED) from None
+        raise _refuse(name, _what_it_is(data), SUPPORTED, "not_image") from None
     # The warning arrives as an exception only where warnings are errors (as under pytest);
     # elsewhere it is printed and the size check below refuses the image.
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -106,6 +112,8 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
             name,
             f"is {pixels}, which exceeds the {_megapixels(max_pixels)} MP limit",
             "scale it down",
+            "too_many_pixels",
+            {"size": pixels, "limit": f"{_megapixels(max_pixels)} MP"},
         ) from None
     except Exception as error:  # a malformed header can make a Pillow plugin raise anything
         raise _damaged(name, error) from None
@@ -116,6 +124,8 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
             name,
             f"is {width}×{height} pixels, which exceeds the {_megapixels(max_pixels)} MP limit",
             "scale it down",
+            "too_many_pixels",
+            {"size": f"{width}×{height}", "limit": f"{_megapixels(max_pixels)} MP"},
         )
     return image
 
@@ -137,7 +147,8 @@ def _decode(image: Image.Image, name: str) -> Image.Image:
 
 def _damaged(name: str, error: Exception) -> InputError:
     reason = str(error) or type(error).__name__
-    return _refuse(name, f"is damaged or truncated ({reason})", "export or download it again")
+    problem = f"is damaged or truncated ({reason})"
+    return _refuse(name, problem, "export or download it again", "image_damaged")
 
 
 def _what_it_is(data: bytes) -> str:
@@ -268,7 +279,7 @@ def load_images(
         try:
             loaded.append(_load_file(path, max_bytes=max_bytes, max_pixels=max_pixels))
         except InputError as error:
-            issues += (InputIssue(str(path), i.problem, i.hint) for i in error.issues)
+            issues += (replace(i, where=str(path)) for i in error.issues)
     return loaded, issues
 
 
@@ -278,10 +289,14 @@ def _load_file(path: Path, *, max_bytes: int, max_pixels: int) -> LoadedImage:
         size = path.stat().st_size
         data = b"" if size > max_bytes else path.read_bytes()
     except OSError as error:
-        raise _refuse(path.name, f"cannot be read ({error.strerror})", "check it exists") from None
+        problem = f"cannot be read ({error.strerror})"
+        reason = {"reason": error.strerror or ""}
+        raise _refuse(path.name, problem, "check it exists", "file_unreadable", reason) from None
     if size > max_bytes:
         problem = f"is {human_size(size)}, over the {human_size(max_bytes)} limit"
-        raise _refuse(path.name, problem, "shrink or re-compress it, e.g. save it as JPEG")
+        hint = "shrink or re-compress it, e.g. save it as JPEG"
+        sizes = {"size": human_size(size), "limit": human_size(max_bytes)}
+        raise _refuse(path.name, problem, hint, "file_too_large", sizes)
     return load_image(data, path.name, max_bytes=max_bytes, max_pixels=max_pixels)
 
 

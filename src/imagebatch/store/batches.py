@@ -233,6 +233,8 @@ def _batch_values(new: NewBatch, total: int, reused: int, now: datetime) -> dict
         "webhook_url": new.webhook_url,
         "economy": new.economy,
         "created_at": now,
+        "name_code": new.name_code,
+        "name_params": new.name_params,
     }
 
 
@@ -247,6 +249,7 @@ def _task_values(batch_id: int, batch: NewBatch, t: NewTask, now: datetime) -> d
         "seq": t.seq,
         "status": (TaskStatus.SUCCEEDED if reused else TaskStatus.PENDING).value,
         "prompt": t.prompt,
+        "user_prompt": t.user_prompt,
         "negative_prompt": t.negative_prompt,
         "aspect_ratio": t.aspect_ratio.value if t.aspect_ratio else None,
         "resolution": t.resolution.value if t.resolution else None,

@@ -20,7 +20,7 @@ from imagebatch.domain.records import Image, Task
 from imagebatch.errors import NotFound
 from imagebatch.store.access import can_see
 from imagebatch.store.db import Database
-from imagebatch.store.rows import image_from_row
+from imagebatch.store.rows import image_from_row, task_from_row
 from imagebatch.store.tables import images, tasks
 from imagebatch.store.tables_accounts import assets
 
@@ -130,6 +130,41 @@ class ImageRepo:
             if not can_see(conn, owner, image_id):
                 raise NotFound(f"no image {image_id}")
             return seen_by(conn, owner, _get(conn, image_id))
+
+        return await self.db.read(work)
+
+    async def visible_many(self, owner: str, ids: list[int]) -> list[Image]:
+        """visible() for several images in one read, in the order asked (each once);
+        NotFound naming those the owner may not see, if any."""
+        wanted = list(dict.fromkeys(ids))
+
+        def work(conn: Connection) -> list[Image]:
+            hidden = [i for i in wanted if not can_see(conn, owner, i)]
+            if hidden:
+                raise NotFound(f"no image {', '.join(map(str, hidden[:20]))}")
+            rows = conn.execute(select(images).where(images.c.id.in_(wanted))).all()
+            found = {row.id: image_from_row(row) for row in rows}
+            return [seen_by(conn, owner, found[i]) for i in wanted]
+
+        return await self.db.read(work)
+
+    async def made_by_tasks(self, owner: str, ids: list[int]) -> dict[int, Task]:
+        """{image id: the owner's first task that made it} for those of `ids` they made."""
+        if not ids:
+            return {}
+        query = (
+            select(tasks)
+            .where(
+                tasks.c.owner == owner,
+                tasks.c.output_image_id.in_(ids),
+                tasks.c.deleted_at.is_(None),
+            )
+            .order_by(tasks.c.id.desc())  # the first one is written last, and wins
+        )
+
+        def work(conn: Connection) -> dict[int, Task]:
+            found = [task_from_row(row) for row in conn.execute(query)]
+            return {task.output_image_id or 0: task for task in found}
 
         return await self.db.read(work)
 

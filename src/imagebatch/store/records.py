@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -42,6 +42,41 @@ class Record:
     task: Task
     batch_name: str
     image: Image | None
+    #: the batch's name as a code when the service named it (domain/batch_names.py)
+    batch_name_code: str | None = None
+    batch_name_params: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    """What a gallery narrows history to, besides the search words (None: any)."""
+
+    batch_id: int | None = None
+    provider: str | None = None
+    #: "succeeded" or "failed" (records are finished tasks)
+    status: str | None = None
+    #: finished on or after this day (UTC)
+    since: date | None = None
+    #: finished on or before this day (UTC), the whole day included
+    until: date | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.batch_id is not None:
+            found.append(tasks.c.batch_id == self.batch_id)
+        if self.provider is not None:
+            found.append(tasks.c.provider == self.provider)
+        if self.status is not None:
+            found.append(tasks.c.status == self.status)
+        if self.since is not None:
+            found.append(tasks.c.finished_at >= _midnight(self.since))
+        if self.until is not None:
+            found.append(tasks.c.finished_at < _midnight(self.until + timedelta(days=1)))
+        return found
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def search_terms(query: str) -> list[str]:
@@ -71,7 +106,12 @@ def _matches(conn: Connection, terms: Sequence[str]) -> list[ColumnElement[bool]
 
 def _records(conn: Connection, owner: str | None, terms: Sequence[str]) -> Select[Any]:
     query = (
-        select(tasks, batches.c.name.label("batch_name"))
+        select(
+            tasks,
+            batches.c.name.label("batch_name"),
+            batches.c.name_code.label("batch_name_code"),
+            batches.c.name_params.label("batch_name_params"),
+        )
         .join(batches, batches.c.id == tasks.c.batch_id)
         .where(tasks.c.deleted_at.is_(None), tasks.c.status.in_(FINISHED))
     )
@@ -85,21 +125,32 @@ class RecordRepo:
         self.db = db
 
     async def search(
-        self, owner: str, query: str, limit: int, offset: int
+        self,
+        owner: str,
+        query: str,
+        limit: int,
+        offset: int,
+        narrowed: RecordFilter | None = None,
     ) -> tuple[list[Record], int]:
         terms = search_terms(query)
+        conditions = (narrowed or RecordFilter()).conditions()
 
         def work(conn: Connection) -> tuple[list[Record], int]:
-            base = _records(conn, owner, terms)
+            base = _records(conn, owner, terms).where(*conditions)
             total = conn.scalar(select(func.count()).select_from(base.subquery())) or 0
             rows = conn.execute(base.order_by(tasks.c.id.desc()).limit(limit).offset(offset)).all()
             found = [task_from_row(row) for row in rows]
             ids = [t.output_image_id for t in found if t.output_image_id]
             outputs = {r.id: image_from_row(r) for r in _images(conn, ids)}
-            names = [row.batch_name for row in rows]
             return [
-                Record(t, name, outputs.get(t.output_image_id or 0))
-                for t, name in zip(found, names, strict=True)
+                Record(
+                    t,
+                    row.batch_name,
+                    outputs.get(t.output_image_id or 0),
+                    row.batch_name_code,
+                    row.batch_name_params,
+                )
+                for t, row in zip(found, rows, strict=True)
             ], int(total)
 
         return await self.db.read(work)
@@ -121,6 +172,30 @@ class RecordRepo:
             if not conn.execute(statement).rowcount:
                 raise NotFound(f"no record {task_id}")  # deleted meanwhile
             return _unused(conn, found[0]) if found[0] else None
+
+        return await self.db.write(work)
+
+    async def delete_many(self, owner: str, task_ids: list[int], now: datetime) -> list[Image]:
+        """delete() for several records in one transaction: NotFound (nothing deleted) if
+        one of them is not the owner's record; returns the output images nothing else uses."""
+        wanted = set(task_ids)
+        mine = (
+            tasks.c.id.in_(wanted),
+            tasks.c.owner == owner,
+            tasks.c.deleted_at.is_(None),
+            tasks.c.status.in_(FINISHED),
+        )
+
+        def work(conn: Connection) -> list[Image]:
+            found = conn.execute(select(tasks.c.id, tasks.c.output_image_id).where(*mine)).all()
+            missing = sorted(wanted - {row.id for row in found})
+            if missing:
+                raise NotFound(f"no record {', '.join(map(str, missing[:20]))}")
+            statement = update(tasks).where(*mine).values(deleted_at=now, output_image_id=None)
+            if conn.execute(statement).rowcount != len(wanted):
+                raise NotFound("some of these records were deleted meanwhile")
+            outputs = dict.fromkeys(row.output_image_id for row in found if row.output_image_id)
+            return [image for i in outputs if (image := _unused(conn, i)) is not None]
 
         return await self.db.write(work)
 

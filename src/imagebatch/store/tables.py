@@ -100,6 +100,10 @@ batches = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
+    #: a name the service gave ("13 images"), as a code and its numbers, so that pages can
+    #: show it in their reader's language; NULL: the user named it (domain/batch_names.py)
+    Column("name_code", String(40)),
+    Column("name_params", JSON),
 )
 
 tasks = Table(
@@ -115,6 +119,9 @@ tasks = Table(
     Column("seq", Integer, nullable=False),
     Column("status", String(20), nullable=False),
     Column("prompt", Text, nullable=False),
+    #: the prompt as the user wrote it, before a preset's text went in front (edit batches);
+    #: NULL where `prompt` is all theirs or it was not recorded
+    Column("user_prompt", Text),
     Column("negative_prompt", Text),
     Column("aspect_ratio", String(8)),
     Column("resolution", String(4)),

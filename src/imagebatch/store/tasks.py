@@ -24,7 +24,7 @@ from imagebatch.store.batches import settle_if_done
 from imagebatch.store.db import Database
 from imagebatch.store.outbox import enqueue_batch_ended
 from imagebatch.store.rows import task_from_row
-from imagebatch.store.tables import attempts, batches, tasks
+from imagebatch.store.tables import attempts, batches, images, tasks
 
 
 class TaskRepo:
@@ -138,7 +138,11 @@ class TaskRepo:
         def work(conn: Connection) -> int:
             batch = get_batch(conn, batch_id)
             if batch.status is BatchStatus.CANCELLED:
-                raise IllegalTransition(f"batch {batch_id} was cancelled; it cannot be retried")
+                raise IllegalTransition(
+                    f"batch {batch_id} was cancelled; it cannot be retried",
+                    code="batch_state",
+                    params={"id": batch_id, "status": batch.status.value},
+                )
             # Locked, in id order as everyone takes them: a second retry of the same batch
             # waits here, then finds these tasks pending, so nothing is requeued (or
             # reserved) twice. SQLite's single writer already runs retries one at a time.
@@ -161,11 +165,45 @@ class TaskRepo:
             task = task_from_row(row)
             check_task_transition(task.status, TaskStatus.PENDING)
             if task.status is not TaskStatus.FAILED:
-                raise IllegalTransition(f"task {task_id} is {task.status}; only failed tasks retry")
+                raise IllegalTransition(
+                    f"task {task_id} is {task.status}; only failed tasks retry",
+                    code="task_state",
+                    params={"id": task_id, "status": task.status.value},
+                )
             _requeue(conn, task.batch_id, [task_id], now)
 
         await self.db.write(work)
         return await self.get(task_id)
+
+    async def retry_many(self, task_ids: list[int], owner: str | None, now: datetime) -> list[Task]:
+        """retry_task() for several tasks in one transaction, their credits reserved together:
+        all of them go back to the queue, or none (NotFound, IllegalTransition naming those
+        not failed, InsufficientCredits). `owner` None: any owner's (an admin)."""
+        wanted = sorted(set(task_ids))
+
+        def work(conn: Connection) -> list[Task]:
+            query = select(tasks).where(tasks.c.id.in_(wanted)).order_by(tasks.c.id)
+            if owner is not None:
+                query = query.where(tasks.c.owner == owner)
+            found = [task_from_row(row) for row in conn.execute(query.with_for_update())]
+            missing = sorted(set(wanted) - {task.id for task in found})
+            if missing:
+                raise NotFound(f"no task {', '.join(map(str, missing[:20]))}")
+            not_failed = [task.id for task in found if task.status is not TaskStatus.FAILED]
+            if not_failed:
+                raise IllegalTransition(
+                    f"only failed tasks retry; not failed: {', '.join(map(str, not_failed[:20]))}",
+                    code="task_state",
+                    params={"ids": ", ".join(map(str, not_failed[:20]))},
+                )
+            by_batch: dict[int, list[int]] = {}
+            for task in found:
+                by_batch.setdefault(task.batch_id, []).append(task.id)
+            for batch_id, ids in by_batch.items():
+                _requeue(conn, batch_id, ids, now)
+            return found
+
+        return await self.db.write(work)
 
     async def status_counts(self) -> dict[TaskStatus, int]:
         query = select(tasks.c.status, func.count()).group_by(tasks.c.status)
@@ -179,7 +217,9 @@ class TaskRepo:
 # Pages are polled often: their statements are built once (building one costs more of our
 # CPU than SQLite spends running it).
 _PAGE = (
-    select(tasks)
+    # the output's size comes along: a gallery lays cards out by it before loading them
+    select(tasks, images.c.width, images.c.height)
+    .select_from(tasks.outerjoin(images, images.c.id == tasks.c.output_image_id))
     .where(tasks.c.batch_id == bindparam("batch_id"), tasks.c.id > bindparam("after_id"))
     .order_by(tasks.c.id)
     .limit(bindparam("limit"))

@@ -113,7 +113,11 @@ class UserRepo:
                         .returning(users.c.id)
                     ).scalar_one()
             except IntegrityError:
-                raise Conflict(f"a user named {new.name!r} already exists") from None
+                raise Conflict(
+                    f"a user named {new.name!r} already exists",
+                    code="user_exists",
+                    params={"name": new.name},
+                ) from None
             if new.balance:
                 ledger.grant(conn, owner_key(user_id), new.balance, now, "initial credits")
             return _one_user(conn, users.c.id == user_id)

@@ -148,3 +148,8 @@ async def admin_page(request: Request) -> Response:
 
 for _path in ADMIN_PAGES:
     router.add_api_route(_path, admin_page, methods=["GET"])
+
+
+async def not_found(request: Request) -> Response:
+    """A page that is not there, as a page in the reader's language (the API answers JSON)."""
+    return render(request, "not_found", await page_user(request), status.HTTP_404_NOT_FOUND)

@@ -2,7 +2,7 @@
 referrer to other sites, no framing: imagebatch.api.headers): a strict Content-Security-Policy
 (no inline script or style, nothing from other origins).
 
-The API's JSON answers and the interactive /docs page (which needs a CDN) get no page CSP.
+The API's JSON answers get no page CSP; the /docs page has its own (imagebatch.api.docs).
 """
 
 from __future__ import annotations

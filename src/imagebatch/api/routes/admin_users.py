@@ -103,7 +103,8 @@ async def update_user(
     """Disable or enable a user (disabling ends their sessions and revokes their API tokens
     at once), or change their role."""
     if user_id == admin.id and (body.disabled or body.role is Role.USER):
-        raise Forbidden("you cannot disable yourself or give up your own admin role")
+        message = "you cannot disable yourself or give up your own admin role"
+        raise Forbidden(message, code="own_account")
     values = body.model_dump(exclude_none=True)
     if "role" in values:
         values["role"] = values["role"].value
@@ -147,7 +148,8 @@ async def reset_password(
     tokens are revoked. Not your own: a session left open must not change a password it
     does not know (POST /api/auth/password asks for the current one)."""
     if user_id == admin.id:
-        raise Forbidden("change your own password with POST /api/auth/password")
+        message = "change your own password with POST /api/auth/password"
+        raise Forbidden(message, code="own_password")
     password = body.password or secrets.token_urlsafe(12)
     ended = await app.accounts.set_password(user_id, password)
     return PasswordOut(

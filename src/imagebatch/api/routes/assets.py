@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
@@ -60,7 +61,9 @@ async def add_assets(request: Request, user: CurrentUser, app: AppDep) -> Assets
     try:
         uploads = [file for files in form.files.values() for file in files]
         if not uploads and not form.oversize:
-            raise InputError(InputIssue("files", "no files uploaded", "add image files"))
+            raise InputError(
+                InputIssue("files", "no files uploaded", "add image files", "no_images")
+            )
         ingestor = app.ingestor.fresh(max_bytes=runtime.max_image_bytes)
         added: list[AssetOut] = []
         skipped = form.oversize
@@ -69,9 +72,7 @@ async def add_assets(request: Request, user: CurrentUser, app: AppDep) -> Assets
                 image = await ingestor.image_from_bytes(await upload.read(), upload.basename)
             except InputError as error:
                 issue = error.issues[0]
-                skipped.append(
-                    SkippedOut(where=upload.basename, problem=issue.problem, hint=issue.hint)
-                )
+                skipped.append(SkippedOut.of(replace(issue, where=upload.basename)))
                 continue
             asset = await app.assets.add(user.owner, image.id, upload.basename, app.clock())
             added.append(AssetOut.of(asset))

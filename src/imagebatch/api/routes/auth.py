@@ -92,7 +92,7 @@ async def change_password(
             user.name, body.current_password, client_address(request)
         )
     except NotAuthenticated:
-        raise NotAuthenticated("the current password is wrong") from None
+        raise NotAuthenticated("the current password is wrong", code="wrong_password") from None
     ended = await app.accounts.set_password(user.id, body.new_password)
     response.delete_cookie(SESSION_COOKIE)
     response.delete_cookie(CSRF_COOKIE)

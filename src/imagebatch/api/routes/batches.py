@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from imagebatch.api.bodies import JSON_ONLY, WITH_FILES, BatchIn
+from imagebatch.api.bodies import JSON_ONLY, WITH_FILES, BatchIn, TaskIdsIn
 from imagebatch.api.deps import AppDep, CurrentUser, Cursor, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.snapshots import Snapshots
@@ -33,6 +33,7 @@ from imagebatch.app import App
 from imagebatch.domain.accounts import User
 from imagebatch.domain.records import Batch, Task
 from imagebatch.domain.states import BatchStatus, TaskStatus
+from imagebatch.engine.events import Event
 from imagebatch.errors import InputError, InputIssue, NotFound, TooLarge
 
 router = APIRouter(tags=["batches"])
@@ -56,6 +57,10 @@ CREATE_BODY = multipart_body(
 class Retried(BaseModel):
     retried: int
     batch: BatchOut
+
+
+class TasksRetried(BaseModel):
+    retried: int
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -114,7 +119,11 @@ async def create_batch(
     if kind != "application/json":
         raise InputError(
             InputIssue(
-                "Content-Type", f"{kind or 'none'} is not accepted", "send JSON or multipart"
+                "Content-Type",
+                f"{kind or 'none'} is not accepted",
+                "send JSON or multipart",
+                "content_type",
+                {"type": kind or "none"},
             )
         )
     body = validated(BatchIn, await request.body())
@@ -128,7 +137,11 @@ async def _from_form(submitter: Submitter, form: Uploaded, dry_run: bool) -> Bat
     body = validated(BatchIn, values, context={WITH_FILES: True})
     if "table" in form.refused:
         big = form.refused["table"][0]
-        raise TooLarge(f"the table {big.where} {big.problem}: split it into smaller tables")
+        raise TooLarge(
+            f"the table {big.where} {big.problem}: split it into smaller tables",
+            code="table_too_large",
+            params=big.params,
+        )
     if "table" in form.files:
         table, references = form.files["table"][0], form.files.get("references", [])
         refused = form.refused.get("references", [])
@@ -181,6 +194,22 @@ async def list_tasks(
     return Response(task_page_json(found, next_cursor), media_type="application/json")
 
 
+@router.delete(
+    "/api/batches/{batch_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(401, 403, 404, 409),
+)
+async def delete_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> None:
+    """Delete a finished or cancelled batch: its tasks, and its images (uploads and outputs)
+    with their files unless something else uses them (another task, your library, another
+    record, an image made from them). Credit ledger lines stay, without the batch's id.
+    A queued, running or paused batch: 409, cancel it first. Admins may delete any batch."""
+    await owned_batch(app, user, batch_id)
+    await app.library.delete_batch(batch_id)
+    # live streams of the batch end; snapshots read it again and find it gone
+    app.events.publish(Event("deleted", batch_id=batch_id, status="deleted"))
+
+
 @router.post("/api/batches/{batch_id}/cancel", responses=responses(401, 403, 404, 409))
 async def cancel_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> BatchOut:
     await owned_batch(app, user, batch_id)
@@ -216,7 +245,20 @@ async def webhook_log(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> lis
 
 @router.get("/api/tasks/{task_id}", responses=responses(401, 404))
 async def get_task(task_id: ObjectId, user: CurrentUser, app: AppDep) -> TaskOut:
-    return TaskOut.of(await owned_task(app, user, task_id))
+    task = TaskOut.of(await owned_task(app, user, task_id))
+    if task.output_image_id is not None:  # its size, as a page of tasks gives it
+        output = await app.images.get(task.output_image_id)
+        task.width, task.height = output.width, output.height
+    return task
+
+
+@router.post("/api/tasks/retry", responses=responses(401, 402, 403, 404, 409, 422))
+async def retry_tasks(body: TaskIdsIn, user: CurrentUser, app: AppDep) -> TasksRetried:
+    """Send several failed tasks back to the queue, their credits reserved together: all of
+    them, or none (402 if your balance cannot cover them all, 409 naming those not failed,
+    404 if one is not yours)."""
+    owner = None if user.is_admin else user.owner
+    return TasksRetried(retried=await app.service.retry_tasks(body.task_ids, owner))
 
 
 @router.post("/api/tasks/{task_id}/retry", responses=responses(401, 402, 403, 404, 409))

@@ -1,4 +1,4 @@
-"""GET /api/batches/{id}/download: the outputs as one ZIP, streamed.
+"""GET /api/batches/{id}/download and POST /api/downloads: outputs as one ZIP, streamed.
 
 zipstream-ng writes the archive as it is read, each image read from storage in chunks as
 its turn comes, so memory stays flat whatever the batch size. Images are stored, not
@@ -13,15 +13,16 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from zipstream import ZIP_STORED, ZipStream
 
+from imagebatch.api.bodies import ImageIdsIn
 from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.routes.batches import owned_batch
 from imagebatch.app import App
 from imagebatch.blobs.base import BlobStore
 from imagebatch.domain.disposition import disposition
-from imagebatch.domain.filenames import extension_for
+from imagebatch.domain.filenames import extension_for, sanitize_stem, unique_stem
 from imagebatch.domain.manifest import MANIFEST, manifest_csv, manifest_row
-from imagebatch.domain.records import Task
+from imagebatch.domain.records import Image, Task
 from imagebatch.domain.states import TaskStatus
 
 router = APIRouter(tags=["batches"])
@@ -40,19 +41,54 @@ async def download_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> 
     rows: list[dict[str, object]] = []
     async for task, entry in _entries(app, batch_id):
         if entry is not None:
-            name, key, size = entry
-            archive.add(_chunks(app.blobs, key), name, size=size)
+            _add(archive, app.blobs, entry)
         rows.append(manifest_row(task, entry[0] if entry else ""))
-    archive.add(manifest_csv(rows), MANIFEST)
-    filename = f"batch-{batch.id}-{batch.name[:60]}.zip"
-    headers = {
-        "Content-Disposition": disposition(filename, inline=False),
-        "Content-Length": str(len(archive)),
-    }
-    return StreamingResponse(iter(archive), media_type="application/zip", headers=headers)
+    return _zip_response(archive, rows, f"batch-{batch.id}-{batch.name[:60]}.zip")
+
+
+@router.post(
+    "/api/downloads",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}, **responses(401, 404, 422)},
+)
+async def download_images(body: ImageIdsIn, user: CurrentUser, app: AppDep) -> StreamingResponse:
+    """Chosen images (your outputs or uploads) as one ZIP with manifest.csv: outputs named
+    by their task's filename, uploads by their file name. Any id you cannot see: 404."""
+    chosen = await app.images.visible_many(user.owner, body.image_ids)
+    made = await app.images.made_by_tasks(user.owner, [image.id for image in chosen])
+    archive = ZipStream(compress_type=ZIP_STORED, sized=True)
+    rows: list[dict[str, object]] = []
+    used: set[str] = set()
+    for image in chosen:
+        task = made.get(image.id)
+        stem = task.output_filename if task else _upload_stem(image)
+        name = f"{unique_stem(stem, used)}{extension_for(image.mime)}"
+        _add(archive, app.blobs, (name, image.storage_key, image.bytes))
+        rows.append(manifest_row(task, name) if task else {"file": name, "source": "upload"})
+    return _zip_response(archive, rows, f"images-{len(chosen)}.zip")
+
+
+def _upload_stem(image: Image) -> str:
+    return sanitize_stem(image.original_name or "") or f"image-{image.id}"
 
 
 Entry = tuple[str, str, int]
+
+
+def _add(archive: ZipStream, blobs: BlobStore, entry: Entry) -> None:
+    name, key, size = entry
+    archive.add(_chunks(blobs, key), name, size=size)
+
+
+def _zip_response(
+    archive: ZipStream, rows: list[dict[str, object]], name: str
+) -> StreamingResponse:
+    archive.add(manifest_csv(rows), MANIFEST)
+    headers = {
+        "Content-Disposition": disposition(name, inline=False),
+        "Content-Length": str(len(archive)),
+    }
+    return StreamingResponse(iter(archive), media_type="application/zip", headers=headers)
 
 
 async def _entries(app: App, batch_id: ObjectId) -> AsyncIterator[tuple[Task, Entry | None]]:

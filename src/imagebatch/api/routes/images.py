@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from imagebatch.api.bodies import EditIn
+from imagebatch.api.bodies import EditIn, EditManyIn
 from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.headers import IMAGE_CSP
@@ -125,6 +125,21 @@ async def lineage(image_id: ObjectId, user: CurrentUser, app: AppDep) -> list[Im
         except NotFound:
             break
     return [ImageOut.of(image) for image in chain]
+
+
+@router.post(
+    "/edit",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(401, 402, 403, 404, 422),
+)
+async def edit_images(
+    body: EditManyIn, user: CurrentUser, app: AppDep, dry_run: bool = False
+) -> BatchCreated:
+    """Edit several images with one new prompt: one new batch with a task (or `count`) per
+    image, each output's lineage leading to its input; priced and checked as any batch.
+    `?dry_run=1` only validates and estimates. An image you cannot see: 404."""
+    submitter = await Submitter.for_user(app, user)
+    return await submitter.edit_many(body.image_ids, body, dry_run)
 
 
 @router.post(

@@ -46,6 +46,8 @@ def _check_provider(app: App, provider: str) -> None:
                 f"provider {provider!r}",
                 "does not take API keys",
                 f"providers that do: {', '.join(taking)}",
+                "provider_takes_no_key",
+                {"provider": provider, "known": ", ".join(taking)},
             )
         )
 

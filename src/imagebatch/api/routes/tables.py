@@ -38,6 +38,8 @@ class TableRows(BaseModel):
     rows: list[dict[str, str]]
     #: the columns the file has, English names, in the grid's order
     columns: list[str]
+    #: with `?partial=1`: the problems of single rows and cells (those rows are in `rows`)
+    issues: list[IssueOut] = []
 
 
 class TableExportIn(BaseModel):
@@ -65,22 +67,34 @@ class PreviewOut(BaseModel):
 
 
 @router.post("/api/tables/parse", openapi_extra=TABLE_BODY, responses=responses(401, 403, 413, 422))
-async def parse_table_file(request: Request, _user: CurrentUser, app: AppDep) -> TableRows:
+async def parse_table_file(
+    request: Request, _user: CurrentUser, app: AppDep, partial: bool = False
+) -> TableRows:
     """Read a CSV/XLSX/JSONL task table (field `table`) into rows for editing; the same
-    problems a table batch would refuse are refused, each with its row and column. The file
+    problems a table batch would refuse are refused, each with its row and column. With
+    `?partial=1` rows with problems come back too (one bad row does not cost the others),
+    their problems in `issues`; a problem of the whole table is still refused. The file
     is read in a child process, stopped at `parse_timeout_seconds`."""
     runtime = await app.runtime.current()
     form = await read_multipart(
         request, max_files=MAX_TABLE_FILES, max_bytes=runtime.max_image_bytes
     )
     if form.oversize:
-        raise InputError([InputIssue(s.where, s.problem, s.hint) for s in form.oversize])
+        raise InputError(
+            [InputIssue(s.where, s.problem, s.hint, s.code, s.params) for s in form.oversize]
+        )
     files = form.files.get("table", [])
     if not files:
-        raise InputError(InputIssue("table", "no table uploaded", "add a CSV, XLSX or JSONL file"))
-    rows = await uploaded_table_rows(app, runtime, await files[0].read(), files[0].basename)
+        hint = "add a CSV, XLSX or JSONL file"
+        raise InputError(InputIssue("table", "no table uploaded", hint, "no_table"))
+    data, name = await files[0].read(), files[0].basename
+    rows, issues = await uploaded_table_rows(app, runtime, data, name, partial)
     present = {key for row in rows for key in row}
-    return TableRows(rows=rows, columns=[c.key for c in COLUMNS if c.key in present])
+    return TableRows(
+        rows=rows,
+        columns=[c.key for c in COLUMNS if c.key in present],
+        issues=[IssueOut(where=i.where, problem=i.problem, hint=i.hint) for i in issues],
+    )
 
 
 @router.get(

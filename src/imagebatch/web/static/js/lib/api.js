@@ -2,7 +2,7 @@
 // something echo the CSRF cookie in X-CSRF-Token. Errors become ApiError with the
 // server's message and issues; a lost session goes back to the login page.
 import { t } from "./i18n.js";
-import { issueContent, sizedTitle } from "./messages.js";
+import { codedTitle, issueContent } from "./messages.js";
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 // Where a 401 means a wrong password, not a lost session.
@@ -19,6 +19,8 @@ export class ApiError extends Error {
     super(error?.message || (Array.isArray(body?.detail) ? t("error.invalid") : t("error.http", { status })));
     this.status = status;
     this.type = error?.type || "";
+    this.code = error?.code || ""; // stable: "user_exists", "active_tasks"… (see errorTitle)
+    this.params = error?.params || {};
     this.issues = error?.issues || validationIssues(body?.detail);
     this.body = body;
   }
@@ -95,7 +97,9 @@ export function upload(path, form, onProgress) {
   });
 }
 
-/** A headline for an error, in the page's language where we know the kind. */
+/** A headline for an error, in the page's language: by its code where the catalogues know
+ * it (a code says more than the status: "that name is taken", not "a conflict"), else by
+ * its status. */
 export function errorTitle(error) {
   const known = {
     402: "error.credits",
@@ -106,9 +110,7 @@ export function errorTitle(error) {
     422: "error.invalid",
     429: "error.too_many",
   }[error.status];
-  const sized = sizedTitle(error);
-  if (sized) return sized;
-  return known ? t(known) : error.message;
+  return codedTitle(error) || (known ? t(known) : error.message);
 }
 
 /** Fill a <ul> with an error's issues ("where: problem (hint)", or translated by

@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { h } from "./dom.js";
 import { formatCredits, t } from "./i18n.js";
+import { modelDescription, providerLabel } from "./names.js";
 
 const MODE_KEYS = { generate: "mode.generate", edit: "mode.edit" };
 
@@ -54,7 +55,7 @@ export class ModelPicker {
       h("option", {
         value: provider.name,
         disabled: !provider.configured,
-        text: provider.configured ? provider.name : t("picker.not_configured", { name: provider.name }),
+        text: provider.configured ? providerLabel(provider.name) : t("picker.not_configured", { name: providerLabel(provider.name) }),
       }),
     );
     this.providerSelect.replaceChildren(...options);
@@ -94,7 +95,7 @@ export class ModelPicker {
     if (!this.describe) return;
     const caps = this.caps;
     this.describe.textContent = caps
-      ? `${caps.description} ${t("picker.price", { price: formatCredits(caps.price_per_image) })}`
+      ? `${modelDescription(this.providerSelect.value, caps)} ${t("picker.price", { price: formatCredits(caps.price_per_image) })}`
       : "";
   }
 

@@ -1,12 +1,23 @@
 // 批量改图 / Edit: many images (dropped, a whole folder, or picked) checked here first
-// (type, size) with a thumbnail each; one prompt for all; uploaded with progress.
-import { upload } from "./api.js";
+// (type, size) with a thumbnail each, then by the server (a dry run decodes each file as the
+// batch will: a .png that is no picture is refused before it is counted); one prompt for
+// all; uploaded with progress.
+import { api, upload } from "./api.js";
 import { $, h } from "./dom.js";
-import { formatBytes, formatNumber, t } from "./i18n.js";
+import { formatBytes, formatNumber, lang, t } from "./i18n.js";
+import { serverWords, translateIssue } from "./messages.js";
 
 const IMAGE_TYPES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/heic", "image/heif"]);
 const IMAGE_EXTENSIONS = /\.(jpe?g|png|gif|webp|bmp|heic|heif)$/i;
 const PREVIEWABLE = /^image\/(jpeg|png|gif|webp|bmp)$/;
+// The files are what a check asks about; a dry run wants a prompt, and any will do.
+const CHECK_PROMPT = "check the uploaded images";
+
+/** Why the server refuses a file, in the page's language (its own words as a fallback). */
+function refusal(issue) {
+  if (lang === "en") return issue.problem;
+  return translateIssue(issue) || t("edit.refused");
+}
 
 /** Every file under a dropped entry (folders are walked; readEntries gives ≤100 a call). */
 async function filesOf(entry, path = "") {
@@ -32,8 +43,9 @@ function uploadName(path) {
 }
 
 export class EditMode {
-  constructor({ onChange, presetId, limits, priceShare }) {
+  constructor({ onChange, presetId, limits, priceShare, batchSettings }) {
     this.onChange = onChange;
+    this.batchSettings = batchSettings;
     this.priceShare = priceShare;
     this.presetId = presetId;
     this.limits = limits;
@@ -88,12 +100,52 @@ export class EditMode {
 
   add(found) {
     const seen = new Set(this.items.map((item) => item.path));
+    const added = [];
     for (const { file, path } of found) {
       if (seen.has(path) || file.name.startsWith(".")) continue;
       seen.add(path);
       const problem = this.problemOf(file);
       const url = !problem && PREVIEWABLE.test(file.type) ? URL.createObjectURL(file) : null;
-      this.items.push({ file, path, name: uploadName(path), problem, url });
+      const item = { file, path, name: uploadName(path), problem, url, checking: !problem };
+      this.items.push(item);
+      if (!problem) added.push(item);
+    }
+    this.render();
+    this.onChange();
+    this.check(added);
+  }
+
+  /** Ask the server about files that passed the checks here, as many at a time as one
+   * upload may hold; until it answers they are neither counted nor sendable. */
+  async check(items) {
+    const size = Math.max(1, this.limits.max_upload_files);
+    await Promise.all(Array.from({ length: Math.ceil(items.length / size) }, (_, index) =>
+      this.checkSome(items.slice(index * size, (index + 1) * size))));
+  }
+
+  async checkSome(items) {
+    const form = new FormData();
+    const { provider, model } = this.batchSettings();
+    if (provider) form.append("provider", provider);
+    if (model) form.append("model", model);
+    form.append("prompt", CHECK_PROMPT);
+    for (const item of items) form.append("images", item.file, item.name);
+    let refused = [];
+    try {
+      refused = (await api("/api/batches?dry_run=true", { method: "POST", form })).skipped;
+    } catch (error) {
+      // None usable: a 422 naming each file. Anything else (busy, offline) says nothing
+      // about the files: they stay counted, and the batch itself leaves out what it refuses.
+      if (error.status === 422) refused = error.issues;
+    }
+    for (const item of items) {
+      const issue = refused.find((found) => found.where === item.name);
+      item.checking = false;
+      if (!issue) continue;
+      item.problem = refusal(issue);
+      item.serverWords = serverWords(issue);
+      if (item.url) URL.revokeObjectURL(item.url);
+      item.url = null;
     }
     this.render();
     this.onChange();
@@ -114,7 +166,11 @@ export class EditMode {
   }
 
   get usable() {
-    return this.items.filter((item) => !item.problem);
+    return this.items.filter((item) => !item.problem && !item.checking);
+  }
+
+  get checking() {
+    return this.items.filter((item) => item.checking).length;
   }
 
   render() {
@@ -122,16 +178,18 @@ export class EditMode {
       const picture = item.url
         ? h("img", { src: item.url, alt: "", loading: "lazy" })
         : h("span", { class: "file-placeholder", attrs: { "aria-hidden": "true" }, text: item.problem ? "!" : (item.file.name.split(".").pop() || "").toUpperCase() });
-      return h("li", { class: `file-tile${item.problem ? " has-error" : ""}`, title: item.path },
+      const state = item.problem ? " has-error" : item.checking ? " checking" : "";
+      const note = item.problem || (item.checking ? t("edit.checking") : formatBytes(item.file.size));
+      return h("li", { class: `file-tile${state}`, title: item.serverWords ? `${item.path}: ${item.serverWords}` : item.path },
         picture,
         h("span", { class: "file-name", text: item.path }),
-        h("span", { class: item.problem ? "file-error" : "file-size", text: item.problem || formatBytes(item.file.size) }),
+        h("span", { class: item.problem ? "file-error" : "file-size", text: note }),
         h("button", { type: "button", class: "chip-remove", attrs: { "aria-label": t("edit.remove", { name: item.path }) }, text: "×", onclick: () => this.remove(item) }));
     }));
-    const bad = this.items.length - this.usable.length;
-    this.summary.textContent = this.items.length
-      ? t("edit.summary", { ok: formatNumber(this.usable.length), bad: formatNumber(bad) })
-      : t("edit.none");
+    const bad = this.items.length - this.usable.length - this.checking;
+    const counts = { ok: formatNumber(this.usable.length), bad: formatNumber(bad), n: formatNumber(this.checking) };
+    this.summary.textContent = !this.items.length ? t("edit.none")
+      : this.checking ? t("edit.summary_checking", counts) : t("edit.summary", counts);
     this.summary.classList.toggle("bad", this.usable.length > this.limits.max_upload_files);
     this.clearButton.hidden = !this.items.length;
   }
@@ -145,6 +203,7 @@ export class EditMode {
   }
 
   problem() {
+    if (this.checking) return t("edit.checking_files", { n: formatNumber(this.checking) });
     if (!this.usable.length) return t("edit.need_files");
     if (this.usable.length > this.limits.max_upload_files) return t("edit.too_many", { max: this.limits.max_upload_files });
     if (!this.prompt.value.trim() && !this.presetId()) return t("edit.need_prompt");

@@ -6,6 +6,8 @@ import { ReferenceField } from "./assets.js";
 import { capsOf, fillChoices, loadConfig } from "./catalog.js";
 import { $, confirmDialog, h, toast } from "./dom.js";
 import { formatNumber, lang, t } from "./i18n.js";
+import { providerLabel } from "./names.js";
+import { CellMarks } from "./table-marks.js";
 
 const FIELDS = ["prompt", "negative_prompt", "aspect_ratio", "resolution", "count", "filename", "reference_images", "seed", "provider", "model"];
 const LABELS = {
@@ -35,11 +37,19 @@ function rowFromFile(values) {
   return row;
 }
 
+/** A cell the server takes as a number; anything else goes as typed, for it to name. */
+function isNumber(value) {
+  return /^\s*-?\d+\s*$/.test(String(value));
+}
+
 export class TableMode {
   constructor({ onChange, batchSettings }) {
     this.onChange = onChange;
     this.batchSettings = batchSettings;
     this.rows = [blankRow()];
+    this.marks = new CellMarks();
+    /** The rows the last estimate or submit sent, in order: the server's row numbers. */
+    this.sent = [];
     this.body = $("#table-body");
     this.summary = $("#table-summary");
     $("#table-add").addEventListener("click", () => this.addRow());
@@ -80,13 +90,28 @@ export class TableMode {
 
   render() {
     this.body.replaceChildren(...this.rows.map((row, index) => this.renderRow(row, index)));
+    this.marks.apply(this.body, this.rows);
     this.showSummary();
   }
 
+  /** Rows and images of the rows the server accepts; the rows it refuses are counted apart. */
   showSummary() {
-    const rows = this.filled();
+    const rows = this.filled().filter((row) => !this.marks.isBad(row));
     const tasks = rows.reduce((sum, row) => sum + (Number(row.count) || 1), 0);
-    this.summary.textContent = t("table.summary", { rows: formatNumber(rows.length), tasks: formatNumber(tasks) });
+    const counts = { rows: formatNumber(rows.length), tasks: formatNumber(tasks), bad: formatNumber(this.marks.badRows) };
+    this.summary.textContent = t(this.marks.badRows ? "table.summary_bad" : "table.summary", counts);
+    this.summary.classList.toggle("bad", this.marks.badRows > 0);
+  }
+
+  /** The server's verdict on the rows sent (null: all good): their bad cells are marked,
+   * and with `scroll` the first comes into view and takes the focus. */
+  showErrors(error, { scroll = false } = {}) {
+    const whereOf = (row, key) => `row ${this.rows.indexOf(row) + 1}, column ${t(LABELS[key])}`;
+    this.marks = CellMarks.of(error, this.sent, FIELDS, whereOf);
+    this.marks.apply(this.body, this.rows);
+    this.showSummary();
+    if (scroll || this.scrollPending) this.focusProblem();
+    this.scrollPending = false;
   }
 
   renderRow(row, index) {
@@ -106,7 +131,7 @@ export class TableMode {
     resolution.value = String(row.resolution).toUpperCase();
     const provider = h("select", { attrs: { "aria-label": label("provider") } },
       h("option", { value: "", text: t("table.batch_default") }),
-      config.providers.map((p) => h("option", { value: p.name, disabled: !p.configured, text: p.name })));
+      config.providers.map((p) => h("option", { value: p.name, disabled: !p.configured, text: providerLabel(p.name) })));
     provider.value = row.provider;
     provider.addEventListener("change", () => {
       row.provider = provider.value;
@@ -123,14 +148,14 @@ export class TableMode {
     refs.setReferences(row.reference_images);
     return h("tr", {},
       h("th", { scope: "row", class: "col-num", text: String(number) }),
-      h("td", {}, h("textarea", { rows: 2, value: row.prompt, maxLength: 4000, attrs: { "aria-label": label("prompt") }, oninput: set("prompt") })),
-      h("td", {}, h("input", { value: row.negative_prompt, disabled: caps && !caps.negative_prompt && !row.negative_prompt, title: caps && !caps.negative_prompt ? t("settings.unsupported") : "", attrs: { "aria-label": label("negative_prompt") }, oninput: set("negative_prompt") })),
-      h("td", {}, aspect),
-      h("td", {}, resolution),
-      h("td", {}, h("input", { type: "number", min: 1, max: 10, value: row.count, placeholder: "1", class: "input-small", attrs: { "aria-label": label("count") }, oninput: set("count") })),
-      h("td", {}, h("input", { value: row.filename, maxLength: 200, attrs: { "aria-label": label("filename") }, oninput: set("filename") })),
-      h("td", {}, refsBox),
-      h("td", {}, h("input", { type: "number", min: 0, value: row.seed, class: "input-small", disabled: caps && !caps.seed && row.seed === "", attrs: { "aria-label": label("seed") }, oninput: set("seed") })),
+      h("td", { dataset: { key: "prompt" } }, h("textarea", { rows: 2, value: row.prompt, maxLength: 4000, attrs: { "aria-label": label("prompt") }, oninput: set("prompt") })),
+      h("td", { dataset: { key: "negative_prompt" } }, h("input", { value: row.negative_prompt, disabled: caps && !caps.negative_prompt && !row.negative_prompt, title: caps && !caps.negative_prompt ? t("settings.unsupported") : "", attrs: { "aria-label": label("negative_prompt") }, oninput: set("negative_prompt") })),
+      h("td", { dataset: { key: "aspect_ratio" } }, aspect),
+      h("td", { dataset: { key: "resolution" } }, resolution),
+      h("td", { dataset: { key: "count" } }, h("input", { type: "number", min: 1, max: 10, value: row.count, placeholder: "1", class: "input-small", attrs: { "aria-label": label("count") }, oninput: set("count") })),
+      h("td", { dataset: { key: "filename" } }, h("input", { value: row.filename, maxLength: 200, attrs: { "aria-label": label("filename") }, oninput: set("filename") })),
+      h("td", { dataset: { key: "reference_images" } }, refsBox),
+      h("td", { dataset: { key: "seed" } }, h("input", { type: "number", min: 0, value: row.seed, class: "input-small", disabled: caps && !caps.seed && row.seed === "", attrs: { "aria-label": label("seed") }, oninput: set("seed") })),
       h("td", { dataset: { key: "provider" } }, provider),
       h("td", { dataset: { key: "model" } }, model),
       h("td", { class: "row-actions" },
@@ -142,6 +167,7 @@ export class TableMode {
   refreshRow(index, key) {
     const fresh = this.renderRow(this.rows[index], index);
     this.body.rows[index].replaceWith(fresh);
+    this.marks.apply(this.body, this.rows);
     fresh.querySelector(`[data-key="${key}"] select`)?.focus();
   }
 
@@ -165,7 +191,7 @@ export class TableMode {
         if (key === "reference_images") {
           if (value.length) out[key] = value.map((item) => (item.text ? item.text : `asset:${item.id}`));
         } else if (String(value).trim() !== "") {
-          out[key] = key === "count" || key === "seed" ? Number(value) : value;
+          out[key] = (key === "count" || key === "seed") && isNumber(value) ? Number(value) : value;
         }
       }
       return out;
@@ -177,13 +203,21 @@ export class TableMode {
     return null;
   }
 
+  /** Why the batch cannot go as it is, beyond what stops an estimate: rows to fix. */
+  submitProblem() {
+    return this.marks.badRows ? t("table.fix_rows", { n: formatNumber(this.marks.badRows) }) : null;
+  }
+
   focusProblem() {
-    this.body.querySelector("textarea")?.focus();
+    const cell = this.marks.first(this.body);
+    if (!cell) return this.body.querySelector("textarea")?.focus();
+    cell.scrollIntoView({ block: "center", inline: "center" });
+    cell.querySelector("input, select, textarea")?.focus({ preventScroll: true });
   }
 
   payload(options) {
-    const body = { ...options, rows: this.jsonRows() };
-    return body;
+    this.sent = this.filled();
+    return { ...options, rows: this.jsonRows() };
   }
 
   estimate(options, signal) {
@@ -198,18 +232,22 @@ export class TableMode {
     const form = new FormData();
     form.append("table", file, file.name);
     try {
-      const answer = await api("/api/tables/parse", { method: "POST", form });
+      const answer = await api("/api/tables/parse?partial=true", { method: "POST", form });
       showIssues($("#table-import-issues"), null);
       if (this.filled().length && !(await confirmDialog(t("table.replace_confirm", { n: this.filled().length }), { confirm: t("table.replace") }))) return;
       this.rows = answer.rows.map(rowFromFile);
       if (!this.rows.length) this.rows.push(blankRow());
+      this.marks = new CellMarks();
+      this.scrollPending = answer.issues.length > 0; // to the first bad cell, once marked
       this.render();
       this.onChange();
-      toast(t("table.imported", { n: answer.rows.length, name: file.name }), "success");
+      const bad = new Set(answer.issues.map((issue) => issue.where.match(/^\S+ \d+/)?.[0])).size;
+      if (bad) toast(t("table.imported_bad", { n: answer.rows.length, name: file.name, bad }), "error");
+      else toast(t("table.imported", { n: answer.rows.length, name: file.name }), "success");
     } catch (error) {
       // Every issue in the panel (translated where lib/messages.js knows it), the gist in a toast.
       showIssues($("#table-import-issues"), { ...error, message: errorTitle(error) });
-      toast(`${t("table.import_failed", { name: file.name })} ${errorTitle(error)}`, "error");
+      toast(t("table.import_failed", { name: file.name }), "error"); // the reasons: #table-import-issues
     }
   }
 

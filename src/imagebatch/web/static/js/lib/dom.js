@@ -1,6 +1,6 @@
 // Building and updating the DOM without inline HTML: h() makes elements, toast() tells the
 // user what happened, confirmDialog() asks before something destructive.
-import { t } from "./i18n.js";
+import { formatNumber, t } from "./i18n.js";
 
 /**
  * h("button", { class: "btn", onclick: fn, attrs: { "aria-label": "…" } }, "text", child)
@@ -44,10 +44,10 @@ export function toast(message, kind = "info") {
 }
 
 /** A modal question; resolves true when confirmed. Esc or Cancel: false. */
-export function confirmDialog(message, { confirm = t("common.confirm"), danger = false } = {}) {
+export function confirmDialog(message, { confirm = t("common.confirm"), cancel = t("common.cancel"), danger = false } = {}) {
   return new Promise((resolve) => {
     const yes = h("button", { type: "submit", class: `btn ${danger ? "btn-danger" : "btn-primary"}`, value: "yes", text: confirm });
-    const no = h("button", { type: "submit", class: "btn btn-ghost", value: "no", text: t("common.cancel") });
+    const no = h("button", { type: "submit", class: "btn btn-ghost", value: "no", text: cancel });
     const form = h("form", { method: "dialog", class: "stack" }, h("p", { text: message }), h("div", { class: "actions" }, no, yes));
     const dialog = h("dialog", { class: "dialog dialog-small", attrs: { "aria-label": message } }, form);
     dialog.addEventListener("close", () => {
@@ -60,24 +60,29 @@ export function confirmDialog(message, { confirm = t("common.confirm"), danger =
   });
 }
 
-/** A progress bar (role=progressbar) with succeeded and failed parts. */
+/** A progress bar (role=progressbar): succeeded, failed and cancelled parts, each its own
+ * colour; what is left is the bar's own background. */
 export function progressBar(batch, label) {
   const bar = h("div", {
     class: "progress",
     attrs: { role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": label },
-  }, h("span", { class: "progress-ok" }), h("span", { class: "progress-failed" }));
+  }, h("span", { class: "progress-ok" }), h("span", { class: "progress-failed" }), h("span", { class: "progress-cancelled" }));
   setProgress(bar, batch);
   return bar;
 }
 
 export function setProgress(bar, batch) {
   const total = Math.max(batch.total, 1);
-  const ok = (100 * batch.succeeded) / total;
-  const failed = (100 * (batch.failed + batch.cancelled)) / total;
-  bar.children[0].style.width = `${ok}%`;
-  bar.children[1].style.width = `${failed}%`;
+  const parts = [batch.succeeded, batch.failed, batch.cancelled || 0];
+  parts.forEach((count, index) => (bar.children[index].style.width = `${(100 * count) / total}%`));
   bar.setAttribute("aria-valuenow", String(Math.round((100 * batch.done) / total)));
-  bar.setAttribute("aria-valuetext", `${batch.done} / ${batch.total}`);
+  bar.setAttribute("aria-valuetext", progressText(batch));
+}
+
+/** "12 / 40 succeeded · 3 failed · 25 cancelled": never "done N / N" for a cancelled batch. */
+export function progressText(batch) {
+  const text = t("batches.progress_text", { succeeded: formatNumber(batch.succeeded), total: formatNumber(batch.total), failed: formatNumber(batch.failed) });
+  return batch.cancelled ? text + t("batches.progress_cancelled", { n: formatNumber(batch.cancelled) }) : text;
 }
 
 export function debounce(fn, ms) {

@@ -5,13 +5,32 @@ export const lang = document.documentElement.lang || "en";
 const response = await fetch(`/static/i18n/${lang}.json`, { credentials: "same-origin" });
 const messages = response.ok ? await response.json() : {};
 
-/** The message for `key` with {name} placeholders filled from `values`. */
+/** The message for `key`: plural forms chosen, then {name} placeholders filled from `values`. */
 export function t(key, values = {}) {
-  let text = messages[key] ?? key;
+  let text = plurals(messages[key] ?? key, values);
   for (const [name, value] of Object.entries(values)) {
     text = text.replaceAll(`{${name}}`, String(value));
   }
   return text;
+}
+
+// ICU MessageFormat's plural argument, the subset the catalogues use (no nesting, no offset):
+// "{n, plural, one {# credit} other {# credits}}", "#" standing for the value as passed.
+// Intl.PluralRules knows each language's forms (English one/other; Chinese has only other).
+const PLURAL = /\{(\w+), plural,((?:\s*(?:=\d+|zero|one|two|few|many|other)\s*\{[^{}]*\})+)\s*\}/g;
+const FORM = /(=\d+|zero|one|two|few|many|other)\s*\{([^{}]*)\}/g;
+const pluralRules = new Intl.PluralRules(lang);
+
+function plurals(text, values) {
+  return text.replace(PLURAL, (whole, name, forms) => {
+    if (!(name in values)) return whole;
+    const shown = String(values[name]);
+    // Callers pass numbers already formatted ("1,234.5"): group separators go before counting.
+    const count = typeof values[name] === "number" ? values[name] : Number(shown.replace(/[^\d.-]/g, ""));
+    const byForm = Object.fromEntries([...forms.matchAll(FORM)].map(([, form, words]) => [form, words]));
+    const words = byForm[`=${count}`] ?? byForm[pluralRules.select(count)] ?? byForm.other;
+    return words.replaceAll("#", shown);
+  });
 }
 
 const numbers = new Intl.NumberFormat(lang);
@@ -22,6 +41,8 @@ const relative = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
 export const formatNumber = (value) => numbers.format(value);
 export const formatCredits = (value) => credits.format(value);
 export const formatDate = (value) => (value ? dates.format(new Date(value)) : "–");
+/** "a, b and c" / "a、b和c" */
+export const formatList = (items) => new Intl.ListFormat(lang, { type: "conjunction" }).format(items);
 
 export function formatBytes(bytes) {
   const units = ["B", "KB", "MB", "GB"];

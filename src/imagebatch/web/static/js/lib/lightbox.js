@@ -1,11 +1,14 @@
 // The lightbox: one result large, with its prompt, parameters, input and reference images
-// and lineage. ← and → move through the list, Esc closes (the <dialog>'s own behaviour).
+// and lineage. ← and → move through the list (they pan instead while zoomed), Esc closes
+// (the <dialog>'s own behaviour). The picture itself (zoom, before/after) is viewer.js.
 import { api, errorTitle } from "./api.js";
 import { fileUrl, thumbUrl } from "./assets.js";
 import { h, toast } from "./dom.js";
 import { t } from "./i18n.js";
+import { failureKind, failureNote, providerAndModel } from "./names.js";
 import { openReprompt } from "./reprompt.js";
 import { taskBadge } from "./status.js";
+import { ImageViewer } from "./viewer.js";
 
 /** What the lightbox shows, from a task (batch page) or a record (history page). */
 export function viewOfTask(task) {
@@ -22,7 +25,8 @@ export class Lightbox {
     this.items = items;
     this.extraActions = extraActions;
     this.index = 0;
-    this.image = h("img", { class: "lightbox-image", alt: "" });
+    this.viewer = new ImageViewer();
+    this.image = this.viewer.after;
     this.position = h("span", { class: "muted", attrs: { "aria-live": "polite" } });
     this.details = h("div", { class: "lightbox-details stack" });
     this.prevButton = h("button", { type: "button", class: "btn lightbox-prev", attrs: { "aria-label": t("lightbox.prev"), "aria-keyshortcuts": "ArrowLeft" }, text: "←", onclick: () => this.move(-1) });
@@ -31,10 +35,11 @@ export class Lightbox {
     this.dialog = h("dialog", { class: "lightbox", attrs: { "aria-label": t("lightbox.title") } },
       h("div", { class: "lightbox-bar" }, this.position, h("span", { class: "hint hide-narrow", text: t("lightbox.keys") }), close),
       h("div", { class: "lightbox-body" },
-        h("figure", { class: "lightbox-figure" }, this.prevButton, this.image, this.nextButton),
+        h("figure", { class: "lightbox-figure" }, this.viewer.element, this.prevButton, this.nextButton),
         this.details));
     this.dialog.addEventListener("keydown", (event) => {
       if (event.target.closest("textarea, input, select")) return;
+      if (this.viewer.panKey(event)) return;
       if (event.key === "ArrowLeft") this.move(-1, event);
       if (event.key === "ArrowRight") this.move(1, event);
     });
@@ -61,16 +66,18 @@ export class Lightbox {
     if (!item) return this.dialog.close();
     this.position.textContent = t("lightbox.position", { n: this.index + 1, total: items.length });
     this.prevButton.disabled = this.nextButton.disabled = items.length < 2;
-    this.image.src = item.imageId ? fileUrl(item.imageId) : "";
-    this.image.alt = item.prompt;
-    this.image.hidden = !item.imageId;
+    this.viewer.show({
+      src: item.imageId ? fileUrl(item.imageId) : null,
+      alt: item.prompt,
+      beforeSrc: item.input_image_id ? fileUrl(item.input_image_id) : null,
+    });
     this.details.replaceChildren(...this.describe(item));
     this.lineage(item);
   }
 
   describe(item) {
     const rows = [
-      ["lightbox.provider", `${item.provider} · ${item.model}`],
+      ["lightbox.provider", providerAndModel(item.provider, item.model)],
       ["lightbox.aspect_ratio", item.aspect_ratio],
       ["lightbox.resolution", item.resolution],
       ["lightbox.seed", item.seed_used ?? item.seed],
@@ -95,7 +102,7 @@ export class Lightbox {
       h("div", { class: "lightbox-status" }, item.status ? taskBadge(item.status) : ""),
       h("h2", { class: "h4", text: t("lightbox.prompt") }),
       h("p", { class: "prompt-text", text: item.prompt }),
-      item.error ? h("p", { class: "form-error", text: item.error }) : "",
+      failureNote(failureKind(item), item.error, { className: "form-error" }) ?? "",
       params,
       inputs.length ? h("h3", { class: "h4", text: t("lightbox.inputs") }) : "",
       inputs.length ? h("div", { class: "thumb-row" }, inputs) : "",

@@ -3,6 +3,7 @@
 import { api, errorTitle, showIssues } from "./api.js";
 import { confirmDialog, h, toast } from "./dom.js";
 import { formatDate, t } from "./i18n.js";
+import { providerLabel } from "./names.js";
 
 export class OwnKeys {
   /** providers: /api/config providers whose `own_keys` is true. */
@@ -33,7 +34,7 @@ export class OwnKeys {
       this.save(provider, input, issues);
     });
     return h("div", { class: "key-row stack", dataset: { provider } },
-      h("div", { class: "section-head" }, h("h3", { class: "h4", text: provider }), state), form, issues);
+      h("div", { class: "section-head" }, h("h3", { class: "h4", text: providerLabel(provider) }), state), form, issues);
   }
 
   async save(provider, input, issues) {

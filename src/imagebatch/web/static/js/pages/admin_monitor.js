@@ -2,13 +2,15 @@
 // per day, success rate and cost per provider, and the worker processes (live or stopped).
 // Refreshes every few seconds.
 import { api, errorTitle } from "../lib/api.js";
-import { $, h, progressBar, toast } from "../lib/dom.js";
+import { $, $$, h, progressBar, progressText, toast } from "../lib/dom.js";
 import { formatAgo, formatDate, formatNumber, lang, t } from "../lib/i18n.js";
+import { batchName, providerName } from "../lib/names.js";
 import { batchBadge } from "../lib/status.js";
 import { refreshCredits } from "../lib/shell.js";
 
 const REFRESH_MS = 3000;
 const charts = {};
+let filter = ""; // a batch status, or every batch
 const COLORS = { bar: "#4f46e5", ok: "#16a34a", cost: "#d97706" };
 
 function chart(id, type, labels, data, color, options = {}) {
@@ -38,22 +40,23 @@ function showStats(stats) {
   $("#stat-batches").textContent = formatNumber(stats.totals.batches);
   $("#stat-running").textContent = formatNumber((byStatus.running || 0) + (byStatus.queued || 0));
   $("#stat-completed").textContent = formatNumber((byStatus.completed || 0) + (byStatus.completed_with_failures || 0));
+  $("#stat-cancelled").textContent = formatNumber(byStatus.cancelled || 0);
   $("#stat-images").textContent = formatNumber(stats.totals.images);
   $("#success-overall").textContent = stats.success_rate === null ? "" : t("monitor.overall", { pct: Math.round(stats.success_rate * 100) });
   chart("chart-days", "bar", stats.images_per_day.map((d) => d.day), stats.images_per_day.map((d) => d.images), COLORS.bar);
   const providers = stats.providers;
-  chart("chart-success", "bar", providers.map((p) => p.provider), providers.map((p) => (p.success_rate === null ? 0 : Math.round(p.success_rate * 1000) / 10)), COLORS.ok, { y: { max: 100 } });
-  chart("chart-cost", "bar", providers.map((p) => p.provider), providers.map((p) => p.cost), COLORS.cost);
+  chart("chart-success", "bar", providers.map((p) => providerName(p.provider)), providers.map((p) => (p.success_rate === null ? 0 : Math.round(p.success_rate * 1000) / 10)), COLORS.ok, { y: { max: 100 } });
+  chart("chart-cost", "bar", providers.map((p) => providerName(p.provider)), providers.map((p) => p.cost), COLORS.cost);
 }
 
 function row(batch) {
   return h("tr", {},
-    h("td", {}, h("a", { href: `/batches/${batch.id}`, text: batch.name })),
+    h("td", {}, h("a", { href: `/batches/${batch.id}`, text: batchName(batch) })),
     h("td", { text: batch.owner }),
     h("td", {}, batchBadge(batch.status)),
     h("td", { class: "col-progress" },
-      progressBar(batch, t("batches.progress_of", { name: batch.name })),
-      h("span", { class: "small muted", text: t("batches.progress_text", { done: formatNumber(batch.done), total: formatNumber(batch.total), failed: formatNumber(batch.failed) }) })),
+      progressBar(batch, t("batches.progress_of", { name: batchName(batch) })),
+      h("span", { class: "small muted progress-text", text: progressText(batch) })),
     h("td", { class: "hide-narrow", text: formatAgo(batch.created_at) }));
 }
 
@@ -77,7 +80,7 @@ function showWorkers(workers) {
 
 function backendRow(provider, backend) {
   return h("tr", { dataset: { url: backend.url } },
-    h("td", { text: provider }),
+    h("td", { text: providerName(provider) }),
     h("td", { class: "strong", text: backend.url }),
     h("td", {}, h("span", { class: `badge ${backend.up ? "badge-completed" : "badge-failed"}`, text: t(backend.up ? "backends.up" : "backends.benched") })),
     h("td", { class: "num", text: formatNumber(backend.running) }),
@@ -96,18 +99,46 @@ async function showBackends() {
 
 async function refresh() {
   try {
-    const [stats, batches, workers] = await Promise.all([api("/api/admin/stats?days=30"), api("/api/admin/batches?limit=50"), api("/api/admin/workers")]);
+    const path = batchesPath();
+    const [stats, batches, workers] = await Promise.all([api("/api/admin/stats?days=30"), api(path), api("/api/admin/workers")]);
     showWorkers(workers);
     showBackends().catch(() => {}); // a pool that cannot be read must not hide the rest
     showStats(stats);
-    $("#monitor-body").replaceChildren(...batches.items.map(row));
-    $("#monitor-body").setAttribute("aria-busy", "false");
-    $("#monitor-empty").hidden = batches.items.length > 0;
+    if (path === batchesPath()) showBatches(batches); // else a filter chip changed meanwhile
     $("#monitor-updated").textContent = t("monitor.updated", { time: new Date().toLocaleTimeString(lang) });
   } catch (error) {
     toast(errorTitle(error), "error");
   }
   setTimeout(() => (document.hidden ? setTimeout(refresh, REFRESH_MS) : refresh()), REFRESH_MS);
+}
+
+function batchesPath() {
+  const query = new URLSearchParams({ limit: "50" });
+  if (filter) query.set("status", filter);
+  return `/api/admin/batches?${query}`;
+}
+
+function showBatches(batches) {
+  $("#monitor-body").replaceChildren(...batches.items.map(row));
+  $("#monitor-body").setAttribute("aria-busy", "false");
+  $("#monitor-empty").hidden = batches.items.length > 0;
+}
+
+/** The batches of one status; the next refreshes keep to it. */
+async function showOnly(status) {
+  filter = status;
+  try {
+    showBatches(await api(batchesPath()));
+  } catch (error) {
+    toast(errorTitle(error), "error");
+  }
+}
+
+for (const chip of $$("#monitor-filters .chip")) {
+  chip.addEventListener("click", () => {
+    for (const other of $$("#monitor-filters .chip")) other.setAttribute("aria-pressed", String(other === chip));
+    showOnly(chip.dataset.filter);
+  });
 }
 
 // Chart.js arrives with a deferred classic script; module scripts run after it.

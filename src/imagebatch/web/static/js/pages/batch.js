@@ -3,10 +3,13 @@
 // (pause, resume, cancel, retry failed or one), the ZIP, and the lightbox.
 import { api, errorTitle } from "../lib/api.js";
 import { thumbUrl } from "../lib/assets.js";
-import { $, $$, h, setProgress, toast } from "../lib/dom.js";
+import { SelectionBar, taskFacts } from "../lib/bulk.js";
+import { $, $$, confirmDialog, h, setProgress, toast } from "../lib/dom.js";
 import { formatAgo, formatDuration, formatNumber, t } from "../lib/i18n.js";
+import { Gallery, ratioOf } from "../lib/gallery.js";
 import { Lightbox, viewOfTask } from "../lib/lightbox.js";
 import { issueContent } from "../lib/messages.js";
+import { batchName, failureNote, providerName } from "../lib/names.js";
 import { ACTIVE_BATCH, FINISHED_BATCH, applyBatchBadge, taskBadge } from "../lib/status.js";
 import { refreshCredits } from "../lib/shell.js";
 
@@ -34,9 +37,9 @@ function withImages() {
 // ---- the batch: counts, progress, rate, ETA, buttons ----
 function showBatch(batch) {
   state.batch = batch;
-  document.title = `${batch.name} · imagebatch`;
-  $("#batch-name").textContent = batch.name;
-  $("#batch-meta").textContent = t("batch.meta", { provider: batch.provider, model: batch.model, owner: batch.owner, created: formatAgo(batch.created_at) });
+  document.title = `${batchName(batch)} · imagebatch`;
+  $("#batch-name").textContent = batchName(batch);
+  $("#batch-meta").textContent = t("batch.meta", { provider: providerName(batch.provider), model: batch.model, owner: batch.owner, created: formatAgo(batch.created_at) });
   applyBatchBadge($("#batch-status"), batch.status);
   setProgress($("#progress-bar"), batch);
   const running = [...state.tasks.values()].filter((task) => task.status === "running").length;
@@ -46,6 +49,7 @@ function showBatch(batch) {
     failed: batch.failed,
     running: FINISHED_BATCH.has(batch.status) ? 0 : running,
     pending: Math.max(batch.total - batch.done - running, 0),
+    cancelled: batch.cancelled,
   };
   for (const [name, value] of Object.entries(counts)) $(`#count-${name}`).textContent = formatNumber(value);
   showRate(batch);
@@ -53,47 +57,72 @@ function showBatch(batch) {
   $("#act-resume").hidden = batch.status !== "paused";
   $("#act-cancel").hidden = !ACTIVE_BATCH.has(batch.status);
   $("#act-retry").hidden = batch.failed === 0;
+  $("#act-delete").hidden = !FINISHED_BATCH.has(batch.status);
   $("#act-download").classList.toggle("disabled", batch.succeeded === 0);
   $("#act-download").setAttribute("aria-disabled", String(batch.succeeded === 0));
 }
 
-function showRate(batch) {
+/** Tasks that ran to an end. Cancelled ones did not: a cancel must not look like speed. */
+const completions = (batch) => batch.succeeded + batch.failed;
+
+/** Over the whole run: from the first task's start to the end (or now, while it runs). */
+function averageRate(batch) {
+  if (!batch.started_at || !completions(batch)) return 0;
+  const end = batch.finished_at ? new Date(batch.finished_at).getTime() : Date.now();
+  return completions(batch) / Math.max((end - new Date(batch.started_at).getTime()) / 1000, 1);
+}
+
+/** Over the last minute, while the batch runs; the run's average when that says nothing. */
+function recentRate(batch) {
   const now = Date.now();
-  state.samples.push([now, batch.done]);
+  state.samples.push([now, completions(batch)]);
   state.samples = state.samples.filter(([time]) => now - time < 60_000);
   const [firstTime, firstDone] = state.samples[0];
-  let perSecond = (batch.done - firstDone) / ((now - firstTime) / 1000);
+  const perSecond = (completions(batch) - firstDone) / ((now - firstTime) / 1000);
+  return perSecond > 0 ? perSecond : averageRate(batch);
+}
+
+// A finished batch's rate is its run's average, fixed at its end, and nothing is left.
+function showRate(batch) {
   const finished = FINISHED_BATCH.has(batch.status);
-  if ((finished || !(perSecond > 0)) && batch.started_at && batch.done) {
-    // Over the whole run: what the batch did on average since its first task started.
-    const end = batch.finished_at ? new Date(batch.finished_at).getTime() : now;
-    perSecond = batch.done / Math.max((end - new Date(batch.started_at).getTime()) / 1000, 1);
-  }
+  const perSecond = finished ? averageRate(batch) : recentRate(batch);
   const remaining = batch.total - batch.done;
   $("#batch-rate").textContent = perSecond > 0 ? t("batch.rate_value", { n: formatNumber(Math.round(perSecond * 600) / 10) }) : "–";
   $("#batch-eta").textContent = finished ? t("batch.eta_done") : perSecond > 0 && batch.status !== "paused" ? formatDuration(remaining / perSecond) : "–";
 }
 
-// ---- tasks ----
-function card(task) {
-  const number = t("batch.task_n", { n: task.seq + 1 });
-  let picture;
-  if (task.status === "succeeded" && task.output_image_id) {
-    picture = h("button", { type: "button", class: "thumb-button", attrs: { "aria-label": t("batch.open_task", { n: task.seq + 1 }) }, onclick: () => lightbox.open(withImages().indexOf(state.tasks.get(task.id))) },
-      h("img", { src: thumbUrl(task.output_image_id), alt: task.prompt, loading: "lazy" }));
-  } else {
-    picture = h("div", { class: `thumb-placeholder status-${task.status}`, attrs: { "aria-hidden": "true" } }, task.status === "running" ? h("span", { class: "spinner" }) : "");
-  }
+// ---- tasks: a gallery, each picture in its own shape ----
+let selection = null;
+const gallery = new Gallery(grid, {
+  keyOf: (task) => task.id,
+  view: taskView,
+  onOpen: (task) => lightbox.open(withImages().indexOf(state.tasks.get(task.id))),
+  onChange: (chosen) => selection?.show(chosen),
+});
+selection = new SelectionBar(gallery, { facts: taskFacts, changed: afterBulk });
+
+function taskView(task) {
+  const n = task.seq + 1;
+  const done = task.status === "succeeded" && task.output_image_id;
   const retry = task.status === "failed"
-    ? h("button", { type: "button", class: "btn btn-small", text: t("batch.retry_one"), attrs: { "aria-label": t("batch.retry_task", { n: task.seq + 1 }) }, onclick: () => retryTask(task.id) })
+    ? h("button", { type: "button", class: "btn btn-small", text: t("batch.retry_one"), attrs: { "aria-label": t("batch.retry_task", { n }) }, onclick: () => retryTask(task.id) })
     : null;
-  return h("li", { class: `task-card status-${task.status}`, id: `task-${task.id}`, dataset: { status: task.status } },
-    picture,
-    h("div", { class: "task-info" },
-      h("div", { class: "task-line" }, h("span", { class: "task-number", text: number }), taskBadge(task.status)),
-      h("p", { class: "task-prompt", title: task.prompt, text: task.prompt }),
-      task.error_message ? h("p", { class: "task-error", text: task.error_message }) : null,
-      retry));
+  return {
+    imageSrc: done ? thumbUrl(task.output_image_id) : null,
+    ratio: ratioOf(task),
+    label: done ? t("batch.open_task", { n }) : t("batch.task_n", { n }),
+    name: t("batch.task_n", { n }),
+    className: `task-card status-${task.status}`,
+    placeholder: task.status === "running" ? h("span", { class: "spinner" }) : null,
+    caption: [
+      h("div", { class: "task-line" }, h("span", { class: "task-number", text: t("batch.task_n", { n }) }), taskBadge(task.status)),
+      // an edit: which of the user's files it changed, and what they asked (not the preset's text)
+      task.input_name ? h("p", { class: "task-source", title: task.input_name, text: t("batch.source", { name: task.input_name }) }) : null,
+      h("p", { class: "task-prompt", title: task.prompt, text: task.user_prompt ?? task.prompt }),
+      failureNote(task.error_kind, task.error_message),
+      retry,
+    ].filter(Boolean),
+  };
 }
 
 function visible(task) {
@@ -101,16 +130,14 @@ function visible(task) {
 }
 
 function renderTask(task) {
-  const old = document.getElementById(`task-${task.id}`);
-  if (!visible(task)) return old?.remove();
-  const fresh = card(task);
-  if (old) old.replaceWith(fresh);
-  else grid.append(fresh);
+  const shown = gallery.items.some((item) => item.id === task.id);
+  if (shown && visible(task)) gallery.update(task);
+  else if (shown || visible(task)) renderAll();
 }
 
 function renderAll() {
-  grid.replaceChildren(...[...state.tasks.values()].filter(visible).map(card));
-  $("#tasks-empty").hidden = grid.children.length > 0;
+  gallery.setItems([...state.tasks.values()].filter(visible));
+  $("#tasks-empty").hidden = gallery.items.length > 0;
   grid.setAttribute("aria-busy", "false");
 }
 
@@ -152,6 +179,7 @@ function taskChanged(data) {
   task.status = data.status;
   if (data.output_image_id) task.output_image_id = data.output_image_id;
   task.error_message = data.status === "succeeded" ? null : data.error ?? task.error_message;
+  task.error_kind = data.status === "succeeded" ? null : data.error_kind ?? task.error_kind;
   renderTask(task);
   if (state.batch) showBatch(state.batch);
 }
@@ -252,8 +280,29 @@ async function retryTask(taskId) {
 
 $("#act-pause").addEventListener("click", () => act("pause", t("batch.paused")));
 $("#act-resume").addEventListener("click", () => act("resume", t("batch.resumed")));
-$("#act-cancel").addEventListener("click", () => act("cancel", t("batch.cancelled")));
+$("#act-cancel").addEventListener("click", async () => {
+  const left = state.batch ? state.batch.total - state.batch.done : 0;
+  const sure = await confirmDialog(t("batch.cancel_confirm", { n: formatNumber(left) }), { confirm: t("batch.cancel"), cancel: t("batch.cancel_keep"), danger: true });
+  if (sure) await act("cancel", t("batch.cancelled"));
+});
 $("#act-retry").addEventListener("click", () => act("retry", t("batch.retried")));
+$("#act-delete").addEventListener("click", async () => {
+  if (!(await confirmDialog(t("batch.delete_confirm"), { confirm: t("batch.delete"), danger: true }))) return;
+  try {
+    await api(`/api/batches/${batchId}`, { method: "DELETE" });
+    location.assign("/batches");
+  } catch (error) {
+    toast(errorTitle(error), "error");
+  }
+});
+
+/** After a bulk delete or retry: the tasks and counts again, followed live if it runs. */
+async function afterBulk() {
+  await reloadLoaded();
+  const batch = await api(`/api/batches/${batchId}`);
+  showBatch(batch);
+  if (ACTIVE_BATCH.has(batch.status)) follow();
+}
 $("#act-download").addEventListener("click", (event) => {
   if (state.batch?.succeeded === 0) event.preventDefault();
 });

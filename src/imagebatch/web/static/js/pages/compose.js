@@ -7,7 +7,8 @@ import { EditMode } from "../lib/compose-edit.js";
 import { GenerateMode } from "../lib/compose-generate.js";
 import { TableMode } from "../lib/compose-table.js";
 import { $, $$, debounce, toast } from "../lib/dom.js";
-import { formatCredits, formatNumber, t } from "../lib/i18n.js";
+import { formatCredits, formatList, formatNumber, t } from "../lib/i18n.js";
+import { providerName } from "../lib/names.js";
 import { showCredits } from "../lib/shell.js";
 
 const [config, , ownKeyList] = await Promise.all([loadConfig(), loadPresets(), api("/api/auth/provider-keys")]);
@@ -59,12 +60,12 @@ function applyEconomy() {
   const ownKey = ownKeys.has(name);
   economy.disabled = ownKey || discount === null || discount === undefined;
   if (economy.disabled) economy.checked = false;
-  const able = config.providers.filter((p) => p.batch_discount !== null && p.configured).map((p) => p.name);
+  const able = config.providers.filter((p) => p.batch_discount !== null && p.configured).map((p) => providerName(p.name));
   $("#opt-economy-hint").textContent = ownKey ? t("economy.own_key")
-    : economy.disabled ? t("economy.unsupported", { providers: able.join(", ") || "–" })
+    : economy.disabled ? (able.length ? t("economy.unsupported", { providers: formatList(able) }) : t("economy.unsupported_none"))
       : t("economy.hint", { pct: Math.round(discount * 100) });
   $("#own-key-note").hidden = !ownKey;
-  $("#own-key-note").textContent = ownKey ? t("estimate.own_key", { provider: name }) : "";
+  $("#own-key-note").textContent = ownKey ? t("estimate.own_key", { provider: providerName(name) }) : "";
 }
 
 function applyCaps(caps) {
@@ -141,9 +142,11 @@ async function estimate() {
     const answer = await mode.estimate(options(), estimating.signal, picker.caps, credits);
     credits = answer.credits;
     showCredits(credits);
+    mode.showErrors?.(null);
     showEstimate(answer, null);
   } catch (error) {
     if (error.name === "AbortError") return;
+    mode.showErrors?.(error); // the table marks its bad cells
     showEstimate(null, null, error);
   }
 }
@@ -178,7 +181,7 @@ window.addEventListener("hashchange", () => selectMode(location.hash.slice(1)));
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const mode = modes[current];
-  const problem = mode.problem();
+  const problem = mode.problem() || mode.submitProblem?.();
   if (problem) {
     toast(problem, "error");
     mode.focusProblem();
@@ -193,6 +196,7 @@ form.addEventListener("submit", async (event) => {
   } catch (error) {
     submitButton.disabled = false;
     submitButton.textContent = t("compose.submit");
+    mode.showErrors?.(error, { scroll: true });
     showIssues(issues, { ...error, message: errorTitle(error) });
     toast(errorTitle(error), "error");
   }

@@ -1,7 +1,7 @@
 // Login: POST /api/auth/login (sets the session and CSRF cookies), then on to `next`.
 import { ApiError, api } from "../lib/api.js";
 import { t } from "../lib/i18n.js";
-import { throttledTitle } from "../lib/messages.js";
+import { codedTitle } from "../lib/messages.js";
 
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
@@ -34,7 +34,7 @@ form.addEventListener("submit", async (event) => {
     if (!(caught instanceof ApiError)) throw caught;
     if (caught.status === 401) fail(t("login.wrong"), form.elements.password);
     // Which throttle (this address, this user from here, this user everywhere) and for how long.
-    else if (caught.status === 429) fail(throttledTitle(caught.message) || t("login.throttled"));
+    else if (caught.status === 429) fail(codedTitle(caught) || t("login.throttled"));
     else fail(caught.message);
   }
 });
