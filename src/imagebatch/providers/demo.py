@@ -109,8 +109,23 @@ def _marker_error(kind: str, value: str) -> ProviderError | None:
     return None
 
 
+#: fonts with CJK glyphs that Linux systems often have (Debian's fonts-wqy-*, Noto CJK):
+#: Pillow's own font has none, and a Chinese prompt would be drawn as empty boxes
+CJK_FONTS = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
+
+
 @functools.cache
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    for path in CJK_FONTS:
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:  # not on this system
+            continue
     return ImageFont.load_default(size)
 
 
