@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagebatch.blobs.base import BlobStore
 from imagebatch.blobs.factory import open_blob_store
@@ -15,17 +15,13 @@ from imagebatch.domain.credits import to_micros
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.accounts import AccountService
 from imagebatch.engine.clock import Clock, utc_now
-from imagebatch.engine.economy import EconomyOptions, EconomyRunner
-from imagebatch.engine.economy_results import ResultSink
 from imagebatch.engine.events import EventBus
+from imagebatch.engine.heartbeat import announce
 from imagebatch.engine.ingest import ImageLimits, Ingestor
 from imagebatch.engine.library import Library
 from imagebatch.engine.limits import LimitSource
-from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.own_keys import OwnKeys
 from imagebatch.engine.ratelimit import RateLimits
-from imagebatch.engine.registry import announce
-from imagebatch.engine.relay import EventRelay
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
 from imagebatch.engine.service import BatchService
@@ -33,19 +29,18 @@ from imagebatch.engine.webhooks import WebhookDispatcher, WebhookSecrets
 from imagebatch.engine.worker import Worker
 from imagebatch.engine.worker_options import WorkerOptions, new_worker_id
 from imagebatch.providers.base import ImageProvider
-from imagebatch.providers.registry import LazyProviders, build_providers
+from imagebatch.providers.factories import LazyProviders, build_providers
 from imagebatch.store.assets import AssetRepo
 from imagebatch.store.batches import BatchRepo
 from imagebatch.store.db import Database
+from imagebatch.store.history import HistoryRepo
 from imagebatch.store.images import ImageRepo
 from imagebatch.store.ledger import LedgerRepo
-from imagebatch.store.migrations import upgrade_async
-from imagebatch.store.notify import PgChannel
+from imagebatch.store.migrations import migrate_if_due_async
 from imagebatch.store.presets import PresetRepo
 from imagebatch.store.provider_jobs import ProviderJobRepo
 from imagebatch.store.provider_keys import ProviderKeyRepo
 from imagebatch.store.queue import QueueRepo
-from imagebatch.store.records import RecordRepo
 from imagebatch.store.settings import SettingsRepo
 from imagebatch.store.stats import StatsRepo
 from imagebatch.store.tasks import TaskRepo
@@ -53,9 +48,14 @@ from imagebatch.store.users import UserRepo
 from imagebatch.store.webhooks import WebhookRepo
 from imagebatch.store.workers import WorkerRepo
 
+if TYPE_CHECKING:  # psycopg's channel is imported only where there is one (not on SQLite)
+    from imagebatch.engine.economy import EconomyRunner
+    from imagebatch.engine.relay import EventRelay
+
 
 @dataclass
 class App:
+    #: the configuration read at start (environment, TOML)
     settings: Settings
     db: Database
     blobs: BlobStore
@@ -65,31 +65,29 @@ class App:
     tasks: TaskRepo
     queue: QueueRepo
     images: ImageRepo
-    runtime_settings: SettingsRepo
     service: BatchService
     clock: Clock
     rate_limits: RateLimits
     users: UserRepo
     accounts: AccountService
     ledger: LedgerRepo
-    runtime: RuntimeSettingsService
+    #: settings an admin changes while the server runs (`settings` holds their defaults)
+    runtime_settings: RuntimeSettingsService
     secrets: SecretBox
     presets: PresetRepo
     assets: AssetRepo
-    records: RecordRepo
+    history: HistoryRepo
     library: Library
     webhooks: WebhookRepo
     webhook_secrets: WebhookSecrets
     stats: StatsRepo
     ingestor: Ingestor
     own_keys: OwnKeys
-    worker_registry: WorkerRepo
+    workers: WorkerRepo
 
     async def run_worker(self, worker: Worker, stop: asyncio.Event) -> None:
-        """Run `worker` until `stop`, registered in the worker registry meanwhile."""
-        await asyncio.gather(
-            worker.run(stop), announce(worker, self.worker_registry, stop, self.clock)
-        )
+        """Run `worker` until `stop`, listed among the workers meanwhile (a heartbeat)."""
+        await asyncio.gather(worker.run(stop), announce(worker, self.workers, stop, self.clock))
 
     provider_jobs: ProviderJobRepo
 
@@ -97,6 +95,9 @@ class App:
         """Events to and from other processes (PostgreSQL only; SQLite has no channel)."""
         if self.db.is_sqlite:
             return None
+        from imagebatch.engine.relay import EventRelay
+        from imagebatch.store.notify import PgChannel
+
         return EventRelay(self.events, PgChannel(self.db.url))
 
     async def run_relayed(self, stop: asyncio.Event, *jobs: Callable[[asyncio.Event], Any]) -> None:
@@ -136,12 +137,12 @@ class App:
         s = self.settings
         worker_id = new_worker_id()
         limits = LimitSource(
-            self.runtime_settings,
+            self.runtime_settings.repo,
             s.concurrency,
             s.provider_concurrency,
             override=concurrency,
             batch_ids=batch_ids,
-            registry=self.worker_registry if fair_share else None,
+            workers=self.workers if fair_share else None,
             worker_id=worker_id,
         )
         options = WorkerOptions(
@@ -176,6 +177,11 @@ class App:
     ) -> EconomyRunner:
         """Runs economy batches as provider batch jobs; `is_dead` tells it which other
         runners are known to be gone, to take their jobs over at once."""
+        # imported here: a run task by task (the usual) never loads economy mode's modules
+        from imagebatch.engine.economy import EconomyOptions, EconomyRunner
+        from imagebatch.engine.economy_results import ResultSink
+        from imagebatch.engine.outputs import OutputWriter
+
         s = self.settings
         retry = RetryPolicy(s.max_attempts, s.retry_base_delay, s.retry_max_delay)
         sink = ResultSink(
@@ -221,7 +227,7 @@ async def build_app(
 ) -> App:
     url = settings.resolved_database_url
     if migrate:
-        await upgrade_async(url)
+        await migrate_if_due_async(url)
     db = Database(url)
     blobs = open_blob_store(settings)
     events = EventBus()
@@ -240,12 +246,11 @@ async def build_app(
     service = BatchService(
         batches, tasks, queue, ingestor, chosen, events, clock, prices=settings.prices
     )
-    runtime_settings = SettingsRepo(db)
-    runtime = RuntimeSettingsService(runtime_settings, settings)
+    runtime_settings = RuntimeSettingsService(SettingsRepo(db), settings)
     users = UserRepo(db)
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
     box = SecretBox(load_or_create_key(secret_key, settings.data_dir))
-    records = RecordRepo(db)
+    history = HistoryRepo(db)
     return App(
         settings=settings,
         db=db,
@@ -268,17 +273,16 @@ async def build_app(
             initial_credits=to_micros(settings.initial_credits),
         ),
         ledger=LedgerRepo(db),
-        runtime=runtime,
         secrets=box,
         presets=PresetRepo(db),
         assets=AssetRepo(db),
-        records=records,
-        library=Library(images, records, blobs, runtime, clock),
+        history=history,
+        library=Library(images, history, blobs, runtime_settings, clock),
         webhooks=WebhookRepo(db),
         webhook_secrets=WebhookSecrets(users, box),
         stats=StatsRepo(db),
         ingestor=ingestor,
         own_keys=OwnKeys(ProviderKeyRepo(db), box, clock),
-        worker_registry=WorkerRepo(db),
+        workers=WorkerRepo(db),
         provider_jobs=ProviderJobRepo(db),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from imagebatch.domain.credits import to_micros
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.web import install_web
+from tests.waiting import wait_until_async
 
 PASSWORD = "correct horse"
 TERMINAL = ("completed", "completed_with_failures", "cancelled")
@@ -72,13 +72,18 @@ class Api:
     ) -> dict[str, Any]:
         """Poll the batch until its status is one of `until` (bounded: a bug cannot hang CI)."""
         wanted = set(until)
-        deadline = time.monotonic() + 15
-        while True:
+
+        async def look() -> dict[str, Any]:
             batch: dict[str, Any] = (await client.get(f"/api/batches/{batch_id}")).json()
-            if batch["status"] in wanted:
-                return batch
-            assert time.monotonic() < deadline, f"batch {batch_id} stuck in {batch['status']}"
-            await asyncio.sleep(0.02)
+            return batch
+
+        return await wait_until_async(
+            look,
+            lambda batch: batch["status"] in wanted,
+            awaiting=f"batch {batch_id} to be {' or '.join(sorted(wanted))}",
+            timeout=15,
+            every=0.02,
+        )
 
 
 async def start_server(app: App, **options: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
@@ -91,11 +96,8 @@ async def start_server(app: App, **options: Any) -> tuple[uvicorn.Server, asynci
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert not task.done(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: server.started or task.done(), awaiting="uvicorn to start")
+    assert not task.done(), "uvicorn stopped while starting"
     port = server.servers[0].sockets[0].getsockname()[1]
     return server, task, f"http://127.0.0.1:{port}"
 

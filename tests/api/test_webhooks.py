@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -18,6 +17,7 @@ from imagebatch.config import Settings
 from tests.api.conftest import Api
 from tests.fakes.server import FakeServer, Reply, Request
 from tests.integration.helpers import prompts, run_to_end, submit
+from tests.waiting import wait_until_async
 
 
 class Receiver(FakeServer):
@@ -45,13 +45,16 @@ def api_settings(settings: Settings) -> Settings:
 
 
 async def deliveries(client: httpx.AsyncClient, batch_id: int, status: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while True:
+    async def look() -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = (await client.get(f"/api/batches/{batch_id}/webhooks")).json()
-        if found and all(d["status"] == status for d in found):
-            return found
-        assert time.monotonic() < deadline, found
-        await asyncio.sleep(0.02)
+        return found
+
+    return await wait_until_async(
+        look,
+        lambda found: found and all(d["status"] == status for d in found),
+        awaiting=f"batch {batch_id}'s webhook deliveries to be {status}",
+        every=0.02,
+    )
 
 
 def verify(secret: str, request: Request) -> None:

@@ -9,14 +9,13 @@ import random
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from tests.acceptance.test_cli_serve import free_port
+from tests.waiting import wait_until
 
 #: marks the workers' database connections, so a test can cut exactly those
 WORKER_APPLICATION = "imagebatch-fault-worker"
@@ -79,7 +78,13 @@ class Cluster:
             f"api-{self.started}", ["serve", "--no-workers", "--port", str(port)], self.env
         )
         self.api_url = f"http://127.0.0.1:{port}"
-        wait_until(self._api_answers, 30, lambda: self.api.output() if self.api else "")
+        wait_until(
+            self._api_answers,
+            awaiting="the API server to answer /api/health",
+            timeout=30,
+            every=0.1,
+            explain=lambda: self.api.output() if self.api else "",
+        )
 
     def _api_answers(self) -> bool:
         assert self.api is not None and self.api.popen.poll() is None, (
@@ -126,7 +131,13 @@ class Cluster:
         """SIGTERM every process; returns the workers with their exit codes. A worker is
         stopped only once it started (before, SIGTERM just ends the interpreter)."""
         for w in self.workers:
-            wait_until(lambda w=w: w.ready or w.popen.poll() is not None, 30, w.output)
+            wait_until(
+                lambda w=w: w.ready or w.popen.poll() is not None,
+                awaiting=f"{w.name} to start or end",
+                timeout=30,
+                every=0.1,
+                explain=w.output,
+            )
         ended = [(w, w.terminate()) for w in self.workers]
         self.workers.clear()
         if self.api is not None and self.api.popen.poll() is None:
@@ -142,14 +153,6 @@ class Cluster:
 def worker_url(url: str) -> str:
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}application_name={WORKER_APPLICATION}"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, explain: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout} s\n{explain()}")
-        time.sleep(0.1)
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:

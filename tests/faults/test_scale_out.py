@@ -35,8 +35,9 @@ from imagebatch.store.ledger import BatchCredits, batch_credits
 from imagebatch.store.tables import attempts, images, tasks
 from imagebatch.store.tables_accounts import users
 from tests.fakes.openai_images import FakeOpenAI
-from tests.faults.cluster import WORKER_APPLICATION, Cluster, child_env, wait_until
+from tests.faults.cluster import WORKER_APPLICATION, Cluster, child_env
 from tests.services import S3Server, SessionDatabase, own_database_or_skip
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -231,9 +232,11 @@ def cut_worker_connections(database: SessionDatabase) -> int:
         conn.execute("SELECT pg_advisory_lock(%s)", (CLAIM_LOCK_KEY,))
         try:
             wait_until(
-                lambda: _waiting_for_claim_lock(conn) >= WORKERS,
-                15,
-                lambda: f"{_waiting_for_claim_lock(conn)} worker transactions waiting",
+                lambda: _waiting_for_claim_lock(conn),
+                lambda waiting: waiting >= WORKERS,
+                awaiting=f"{WORKERS} worker transactions queued for the claim lock",
+                timeout=15,
+                every=0.1,
             )
             rows = conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"

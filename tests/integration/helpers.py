@@ -9,11 +9,12 @@ from imagebatch.app import App
 from imagebatch.domain.records import Batch
 from imagebatch.domain.specs import Mode, TaskSpec
 from imagebatch.engine.service import Submission
+from tests.flat_requests import task_spec
 
 
 def prompts(*texts: str, **fields: object) -> list[TaskSpec]:
     return [
-        TaskSpec(prompt=text, source=f"prompt {i + 1}", **fields)  # type: ignore[arg-type]
+        task_spec(text, source=f"prompt {i + 1}", **fields)  # type: ignore[arg-type]
         for i, text in enumerate(texts)
     ]
 

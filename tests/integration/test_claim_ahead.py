@@ -31,7 +31,7 @@ class HeldCalls:
         demo.generate = self._held  # type: ignore[method-assign]
 
     async def _held(self, request: ProviderRequest) -> ProviderResult:
-        self.prompts.append(request.prompt)
+        self.prompts.append(request.asked.prompt)
         self.entered.set()
         await self.release.wait()
         return await self._generate(request)
@@ -81,7 +81,7 @@ async def test_a_pause_hands_the_tasks_claimed_ahead_back(app: App, demo: DemoPr
         await asyncio.wait_for(running, timeout=5)
 
     assert calls.prompts == ["a"]  # the paused batch's tasks claimed ahead never called
-    by_prompt = {t.prompt: t for t in await app.tasks.page(batch.id)}
+    by_prompt = {t.request.prompt: t for t in await app.tasks.page(batch.id)}
     assert {p: t.status for p, t in by_prompt.items()} == {
         "a": TaskStatus.SUCCEEDED,
         "b": TaskStatus.PENDING,
@@ -108,7 +108,7 @@ async def test_a_stop_hands_the_tasks_claimed_ahead_back_at_once(
     await asyncio.wait_for(running, timeout=5)
 
     assert calls.prompts == ["a"]
-    by_prompt = {t.prompt: t for t in await app.tasks.page(batch.id)}
+    by_prompt = {t.request.prompt: t for t in await app.tasks.page(batch.id)}
     assert by_prompt["a"].status is TaskStatus.SUCCEEDED
     assert by_prompt["c"].status is TaskStatus.PENDING and by_prompt["c"].attempts == 0
 
@@ -131,7 +131,7 @@ async def _until_status(app: App, batch_id: int, prompt: str, status: TaskStatus
     """Until the task with this prompt has this status, told by the task events."""
     async with app.events.subscribe() as events:
         while True:
-            [task] = [t for t in await app.tasks.page(batch_id) if t.prompt == prompt]
+            [task] = [t for t in await app.tasks.page(batch_id) if t.request.prompt == prompt]
             if task.status is status:
                 return
             await events.get()

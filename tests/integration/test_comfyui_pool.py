@@ -12,11 +12,12 @@ from contextlib import ExitStack
 import pytest
 
 from imagebatch.config import Settings
-from imagebatch.domain.specs import Mode
 from imagebatch.errors import ConnectionFailed
 from imagebatch.providers.base import BackendStatuses, ProviderRequest
 from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
 from tests.fakes.comfyui import FakeComfyUI
+from tests.flat_requests import provider_request
+from tests.waiting import wait_until_async
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def pool(*urls: str, concurrency: int = 1) -> ComfyUIProvider:
 
 
 def request(variant: int) -> ProviderRequest:
-    return ProviderRequest(Mode.GENERATE, "workflow", "a kite", variant=variant)
+    return provider_request("workflow", "a kite", variant=variant)
 
 
 def refused_url() -> str:
@@ -101,8 +102,11 @@ async def test_cancel_reaches_every_backend(fakes: list[FakeComfyUI]) -> None:
     tasks = [asyncio.create_task(client.generate(request(v))) for v in range(4)]
     for fake in fakes[:2]:
         await asyncio.to_thread(fake.wait_running)
-    while sum(f.queue_length() for f in fakes[:2]) < 4:  # all four queued over there
-        await asyncio.sleep(0.01)
+    await wait_until_async(
+        lambda: sum(f.queue_length() for f in fakes[:2]),
+        lambda queued: queued >= 4,
+        awaiting="all four prompts in the two ComfyUI queues",
+    )
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

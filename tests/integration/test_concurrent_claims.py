@@ -15,9 +15,9 @@ from sqlalchemy import Connection, func, select
 
 from imagebatch.app import build_app
 from imagebatch.config import Settings
+from imagebatch.domain.claims import ClaimLimits, ClaimRequest
 from imagebatch.domain.states import TaskStatus
 from imagebatch.providers.demo import DemoProvider
-from imagebatch.store.claim import ClaimLimits
 from imagebatch.store.db import Database
 from imagebatch.store.queue import QueueRepo
 from imagebatch.store.tables import tasks
@@ -48,7 +48,7 @@ async def test_concurrent_claimers_never_exceed_the_limits(
     app = await build_app(settings, providers=providers)
     claimers = [Database(settings.resolved_database_url) for _ in range(CLAIMERS)]
     queues = [QueueRepo(db) for db in claimers]
-    limits = ClaimLimits(GLOBAL_LIMIT, {"demo": DEMO_LIMIT})
+    request = ClaimRequest(ClaimLimits(GLOBAL_LIMIT, {"demo": DEMO_LIMIT}), GLOBAL_LIMIT, 60)
     try:
         await submit(app, prompts(*(f"d{i}" for i in range(40))), provider="demo")
         await submit(
@@ -57,7 +57,7 @@ async def test_concurrent_claimers_never_exceed_the_limits(
         for _ in range(ROUNDS):
             now = app.clock()
             claims = await asyncio.gather(
-                *(q.claim(f"w{n}", GLOBAL_LIMIT, limits, now, 60) for n, q in enumerate(queues))
+                *(q.claim(f"w{n}", request, now) for n, q in enumerate(queues))
             )
             running = await app.db.read(running_per_provider)
             claimed = [t for batch in claims for t in batch.tasks]

@@ -10,7 +10,6 @@ is waiting for, cuts every other connection to the database, then lets go.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime
 
 import psycopg
@@ -26,6 +25,7 @@ from imagebatch.store.claim import CLAIM_LOCK_KEY
 from tests.fakes.openai_images import FakeOpenAI
 from tests.integration.helpers import prompts, submit
 from tests.services import SessionDatabase
+from tests.waiting import wait_until_async
 
 PgConn = psycopg.Connection[tuple[object, ...]]
 KEY = "sk-test-key-0000"
@@ -36,10 +36,13 @@ def database_url(postgres: SessionDatabase) -> str:
     return postgres.fresh()
 
 
-async def poll(condition: Callable[[], bool], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
+async def one_waits_for_lock(conn: PgConn, locktype: str, who: str) -> None:
+    await wait_until_async(
+        lambda: waiting_for_locks(conn, locktype),
+        lambda waiting: waiting == 1,
+        awaiting=f"{who} waiting for a {locktype} lock",
+        every=0.02,
+    )
 
 
 def waiting_for_locks(conn: PgConn, locktype: str) -> int:
@@ -71,7 +74,7 @@ async def test_a_claim_cut_short_costs_one_round_not_the_worker(
     with postgres.connect() as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (CLAIM_LOCK_KEY,))
         run = asyncio.create_task(worker.run())
-        await poll(lambda: waiting_for_locks(conn, "advisory") == 1)  # the first claim
+        await one_waits_for_lock(conn, "advisory", "the first claim")
         assert cut_other_connections(conn) >= 1
         conn.execute("SELECT pg_advisory_unlock(%s)", (CLAIM_LOCK_KEY,))
     await asyncio.wait_for(run, 10)  # before the fix, run() raised OperationalError
@@ -86,11 +89,11 @@ async def test_results_survive_a_group_commit_cut_short(
     worker = app.worker(batch_ids=[batch.id], drain=True, capacity=1)
     run = asyncio.create_task(worker.run())
     with postgres.connect() as conn:
-        await poll(lambda: demo.in_flight == 1)
+        await wait_until_async(lambda: demo.in_flight, lambda n: n == 1, awaiting="one call")
         # The call ends meanwhile; its group commit (which claims the next task in the same
         # transaction) queues for the claim lock.
         conn.execute("SELECT pg_advisory_lock(%s)", (CLAIM_LOCK_KEY,))
-        await poll(lambda: waiting_for_locks(conn, "advisory") == 1)
+        await one_waits_for_lock(conn, "advisory", "the group commit")
         assert cut_other_connections(conn) >= 1
         conn.execute("SELECT pg_advisory_unlock(%s)", (CLAIM_LOCK_KEY,))
     # Before the fix the result was lost: the task stayed leased, so this waited a minute.
@@ -111,16 +114,22 @@ async def test_a_heartbeat_cut_short_is_followed_by_the_next(
         batch = await submit(app, prompts("[demo:hang] forever"))
         worker = app.worker(batch_ids=[batch.id])
         run = asyncio.create_task(worker.run(stop))
-        await poll(lambda: worker.running == 1)
+        await wait_until_async(lambda: worker.running, lambda n: n == 1, awaiting="one running")
         [task] = await app.tasks.page(batch.id)
         with postgres.connect() as locker, postgres.connect() as conn, locker.transaction():
             # Holding the task's row makes the next heartbeat wait: then it is cut. (Watched
             # from another connection: a transaction sees pg_stat_activity as it first was.)
             locker.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", (task.id,))
-            await poll(lambda: waiting_for_locks(conn, "transactionid") == 1)
+            await one_waits_for_lock(conn, "transactionid", "the heartbeat")
             assert cut_other_connections(conn, but=locker) >= 1
         cut_at = lease_until(postgres, task.id)
-        await poll(lambda: lease_until(postgres, task.id) > cut_at, timeout=5)
+        await wait_until_async(
+            lambda: lease_until(postgres, task.id),
+            lambda until: until > cut_at,
+            awaiting=f"the lease renewed after {cut_at}",
+            timeout=5,
+            every=0.02,
+        )
         # Renewed by the next beat, in time. Before the fix the heartbeat loop had died: the
         # lease ran out, and the task went back to the queue, its attempt lost.
         assert [a["outcome"] for a in await app.tasks.attempts_of(task.id)] == [None]
@@ -154,7 +163,7 @@ async def test_the_economy_runner_outlives_a_cut_connection(
                 # The runner's first look at its jobs waits for the table: then it is cut.
                 locker.execute("LOCK TABLE provider_jobs IN ACCESS EXCLUSIVE MODE")
                 run = asyncio.create_task(runner.run())
-                await poll(lambda: waiting_for_locks(conn, "relation") == 1)
+                await one_waits_for_lock(conn, "relation", "the economy runner")
                 assert cut_other_connections(conn, but=locker) >= 1
             await asyncio.wait_for(run, 10)  # before the fix, run() raised OperationalError
             tasks = await app.tasks.page(batch.id)

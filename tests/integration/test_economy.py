@@ -11,13 +11,13 @@ from pydantic import SecretStr
 
 from imagebatch.app import App, build_app
 from imagebatch.config import Settings
+from imagebatch.domain.claims import ClaimLimits, ClaimRequest
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.errors import InputError
 from imagebatch.imaging import provenance
 from imagebatch.providers.base import JobState, ProviderRequest, SubmittedJob
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.providers.openai_batch import OpenAIBatchProvider
-from imagebatch.store.claim import ClaimLimits
 from tests.fakes.openai_images import FakeOpenAI
 from tests.integration.helpers import prompts, submit
 
@@ -56,13 +56,14 @@ async def economy_batch(app: App, *texts: str) -> int:
 
 async def statuses(app: App, batch_id: int) -> dict[str, TaskStatus]:
     tasks = await app.tasks.page(batch_id=batch_id)
-    return {t.prompt: t.status for t in tasks}
+    return {t.request.prompt: t.status for t in tasks}
 
 
 async def test_an_economy_batch_runs_as_one_provider_job(app: App, fake: FakeOpenAI) -> None:
     batch_id = await economy_batch(app, "a fox", "an owl", "a cat")
     # A normal worker never touches it.
-    assert (await app.queue.claim("w", 10, ClaimLimits(10), app.clock(), 60)).tasks == []
+    nothing = await app.queue.claim("w", ClaimRequest(ClaimLimits(10), 10, 60), app.clock())
+    assert nothing.tasks == []
     fake.batches.polls_to_finish = 2
     await asyncio.wait_for(app.economy_runner(batch_ids=[batch_id], drain=True).run(), 10)
     batch = await app.batches.get(batch_id)
@@ -84,7 +85,7 @@ async def test_item_failures_fail_or_retry_in_a_later_job(app: App, fake: FakeOp
     batch_id = await economy_batch(app, "fine", "bad [moderation]", "flaky [server-error]")
     fake.batches.polls_to_finish = 1
     await asyncio.wait_for(app.economy_runner(batch_ids=[batch_id], drain=True).run(), 10)
-    tasks = {t.prompt: t for t in await app.tasks.page(batch_id=batch_id)}
+    tasks = {t.request.prompt: t for t in await app.tasks.page(batch_id=batch_id)}
     assert tasks["fine"].status is TaskStatus.SUCCEEDED
     assert tasks["bad [moderation]"].status is TaskStatus.FAILED
     assert tasks["bad [moderation]"].attempts == 1
@@ -113,7 +114,7 @@ async def test_an_expired_job_keeps_its_answers_and_resubmits_the_rest(
     got = await statuses(app, batch_id)
     assert got == {"one": TaskStatus.SUCCEEDED, "two": TaskStatus.RUNNING}
     assert len(fake.batches.created) == 2
-    two = next(t for t in await app.tasks.page(batch_id=batch_id) if t.prompt == "two")
+    two = next(t for t in await app.tasks.page(batch_id=batch_id) if t.request.prompt == "two")
     assert two.attempts == 1  # an expired job is not the request's fault: no attempt spent
     attempts = await app.tasks.attempts_of(two.id)
     assert [a["outcome"] for a in attempts] == ["released", None]

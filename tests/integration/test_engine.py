@@ -10,12 +10,13 @@ import pytest
 
 from imagebatch.app import App
 from imagebatch.domain.states import BatchStatus, TaskStatus
+from imagebatch.engine.runtime import RuntimeSettingsUpdate
 from imagebatch.imaging import provenance
 from imagebatch.providers.base import ProviderRequest, ProviderResult
 from imagebatch.providers.demo import DemoProvider
-from imagebatch.store.settings import GLOBAL_CONCURRENCY
 from tests.conftest import local_or_s3
 from tests.integration.helpers import prompts, run_to_end, submit
+from tests.waiting import wait_until_async
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -55,7 +56,7 @@ async def test_a_call_slot_is_refilled_while_the_last_output_is_still_being_stor
 ) -> None:
     """The limit is on provider calls: the next call starts as soon as one ends, though the
     ended task's output is still being written (held here) and the task still running."""
-    await app.runtime_settings.put(GLOBAL_CONCURRENCY, 1)
+    await app.runtime_settings.update(RuntimeSettingsUpdate(global_concurrency=1))
     release = threading.Event()
     put = app.blobs.put_blocking
 
@@ -66,13 +67,10 @@ async def test_a_call_slot_is_refilled_while_the_last_output_is_still_being_stor
     monkeypatch.setattr(app.blobs, "put_blocking", held_put)
     batch = await submit(app, prompts("first", "second", "third"))
 
-    async def all_called() -> None:
-        while demo.calls < 3:
-            await asyncio.sleep(0.001)
-
     worker = asyncio.create_task(app.worker(batch_ids=[batch.id], drain=True).run())
     try:
-        await asyncio.wait_for(all_called(), 10)  # every call made, no output stored yet
+        # every call made, no output stored yet
+        await wait_until_async(lambda: demo.calls, lambda n: n >= 3, awaiting="three calls")
         assert demo.max_in_flight == 1
         assert (await app.batches.get(batch.id)).succeeded == 0
     finally:
@@ -84,7 +82,7 @@ async def test_a_call_slot_is_refilled_while_the_last_output_is_still_being_stor
 
 async def test_concurrency_changed_at_run_time_takes_effect(app: App, demo: DemoProvider) -> None:
     demo.latency_ms = 20
-    await app.runtime_settings.put(GLOBAL_CONCURRENCY, 5)
+    await app.runtime_settings.update(RuntimeSettingsUpdate(global_concurrency=5))
     batch = await submit(app, prompts(*(f"dog {i}" for i in range(30))))
     await run_to_end(app, [batch.id])
     assert demo.max_in_flight == 5
@@ -104,7 +102,7 @@ def record_calls(demo: DemoProvider) -> list[str]:
     generate = demo.generate
 
     async def recording(request: ProviderRequest) -> ProviderResult:
-        prompts.append(request.prompt)
+        prompts.append(request.asked.prompt)
         return await generate(request)
 
     demo.generate = recording  # type: ignore[method-assign]
@@ -130,7 +128,7 @@ async def test_priority_then_fifo_within_an_owner(app: App) -> None:
     high = await submit(app, prompts("high 1"), priority=5)
     await run_to_end(app, [low.id, high.id], concurrency=1)
     tasks = await app.tasks.page(low.id) + await app.tasks.page(high.id)
-    order = [t.prompt for t in sorted(tasks, key=lambda t: t.started_at or t.id)]
+    order = [t.request.prompt for t in sorted(tasks, key=lambda t: t.started_at or t.id)]
     assert order == ["high 1", "low 1", "low 2"]
 
 
@@ -159,7 +157,7 @@ async def test_retry_after_is_honoured(app: App) -> None:
     batch = await submit(app, prompts("[demo:ratelimit=30] busy"))
     worker = app.worker(batch_ids=[batch.id])
     await worker._fill()
-    await asyncio.gather(*worker._inflight.values())
+    await asyncio.gather(*worker.jobs())
     [task] = await app.tasks.page(batch.id)
     due = await app.queue.next_due([batch.id], app.clock())
     assert task.status is TaskStatus.PENDING and task.error_kind == "RateLimited"
@@ -208,8 +206,9 @@ async def test_cancel_abandons_running_calls_and_starts_nothing_new(
     batch = await submit(app, prompts("[demo:hang] slow", "[demo:hang] slow 2", "later"))
     worker = app.worker(batch_ids=[batch.id], concurrency=2, drain=True)
     running = asyncio.create_task(worker.run())
-    while demo.in_flight < 2:
-        await asyncio.sleep(0)  # yield until both calls are inside the provider
+    await wait_until_async(
+        lambda: demo.in_flight, lambda n: n >= 2, awaiting="both calls inside the provider"
+    )
     await app.service.cancel(batch.id)
     await asyncio.wait_for(running, timeout=5)
 

@@ -9,12 +9,22 @@ from imagebatch.app import App
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.store.workers import WorkerInfo
 from tests.integration.helpers import prompts, submit
+from tests.waiting import wait_until_async
 
 
 async def register(app: App, worker_id: str) -> None:
     now = app.clock()
     info = WorkerInfo(worker_id, "elsewhere", 1, 100, 0, "test", now, now)
-    await app.worker_registry.register(info)
+    await app.workers.register(info)
+
+
+async def succeeded(app: App, n: int) -> None:
+    await wait_until_async(
+        app.tasks.status_counts,
+        lambda counts: counts["succeeded"] >= n,
+        awaiting=f"{n} tasks succeeded",
+        every=0.02,
+    )
 
 
 async def test_a_registered_worker_takes_its_share_of_the_global_limit(
@@ -26,9 +36,7 @@ async def test_a_registered_worker_takes_its_share_of_the_global_limit(
     worker = app.worker(fair_share=True)  # global limit 3 in the test settings
     stop = asyncio.Event()
     run = asyncio.create_task(app.run_worker(worker, stop))
-    async with asyncio.timeout(15):
-        while (await app.tasks.status_counts())["succeeded"] < 12:
-            await asyncio.sleep(0.02)
+    await succeeded(app, 12)
     stop.set()
     await run
     # Two live workers, a limit of 3: at most 2 each (3 / 2, rounded up), never all 3.
@@ -41,9 +49,7 @@ async def test_unregistered_workers_use_the_whole_limit(app: App, demo: DemoProv
     worker = app.worker()
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
-    async with asyncio.timeout(15):
-        while (await app.tasks.status_counts())["succeeded"] < 6:
-            await asyncio.sleep(0.02)
+    await succeeded(app, 6)
     stop.set()
     await run
     assert demo.max_in_flight == 3

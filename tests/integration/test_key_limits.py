@@ -11,19 +11,19 @@ from pydantic import SecretStr, ValidationError
 from imagebatch.app import build_app
 from imagebatch.config import Settings
 from imagebatch.domain.specs import Mode, TaskSpec
-from imagebatch.providers.base import ProviderRequest
 from imagebatch.providers.gemini import GeminiProvider
 from imagebatch.providers.keys import KeyLimits
 from imagebatch.providers.openai_images import OpenAIImagesProvider
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai_images import FakeOpenAI
+from tests.flat_requests import provider_request, task_spec
 from tests.integration.helpers import run_to_end, submit
 
 A, B = "sk-key-aaaa-1111", "sk-key-bbbb-2222"
 
 
 def specs(count: int) -> list[TaskSpec]:
-    return [TaskSpec(prompt=f"tile {i}") for i in range(count)]
+    return [task_spec(f"tile {i}") for i in range(count)]
 
 
 async def test_keys_paced_under_their_limit_meet_no_429(tmp_path: Path, database_url: str) -> None:
@@ -37,7 +37,7 @@ async def test_keys_paced_under_their_limit_meet_no_429(tmp_path: Path, database
             key_rpm={"openai": 360},
             concurrency=8,
         )
-        app = await build_app(settings)  # the registry builds the pool from the settings
+        app = await build_app(settings)  # the provider factory builds the pool from the settings
         try:
             batch = await submit(app, specs(16), provider="openai")
             await run_to_end(app, [batch.id])
@@ -108,7 +108,7 @@ async def test_calls_in_flight_per_key_are_capped() -> None:
         provider = OpenAIImagesProvider(
             SecretStr(f"{A},{B}"), fake.base_url, 10, key_limits=KeyLimits(concurrency=1)
         )
-        request = ProviderRequest(mode=Mode.GENERATE, model="gpt-image-1", prompt="mug")
+        request = provider_request(mode=Mode.GENERATE, model="gpt-image-1", prompt="mug")
         await asyncio.gather(*(provider.generate(request) for _ in range(6)))
         await provider.aclose()
     assert fake.max_in_flight == 2

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from imagebatch.app import build_app
 from imagebatch.config import Settings
+from imagebatch.domain.attempts import AttemptEnd, AttemptOutcome
+from imagebatch.domain.claims import ClaimRequest
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.providers.demo import DemoProvider
 from imagebatch.store.images import NewImage
-from imagebatch.store.transitions import AttemptEnd
 from tests.conftest import ManualClock
 from tests.integration.helpers import prompts, run_to_end, submit
+from tests.waiting import wait_until_async
 
 
 async def test_expired_lease_is_recovered_and_completed_exactly_once(
@@ -28,8 +30,7 @@ async def test_expired_lease_is_recovered_and_completed_exactly_once(
         first = dying.worker(batch_ids=[batch.id])
         await first._fill()
         [claimed] = await dying.tasks.page(batch.id)
-        while stuck_provider.in_flight == 0:
-            await asyncio.sleep(0)
+        await wait_until_async(lambda: stuck_provider.in_flight, awaiting="the call to start")
         assert claimed.status is TaskStatus.RUNNING and claimed.lease_owner == first.id
 
         clock.advance(61)  # no heartbeat for longer than the lease: presumed dead
@@ -43,11 +44,12 @@ async def test_expired_lease_is_recovered_and_completed_exactly_once(
 
         # The first worker wakes up: its heartbeat finds the task gone and abandons the call…
         await first.check_leases()
-        await asyncio.sleep(0)
-        assert stuck_provider.in_flight == 0
+        await wait_until_async(
+            lambda: stuck_provider.in_flight, lambda n: n == 0, awaiting="the call abandoned"
+        )
         # …and a late result from it matches no row: nothing is committed twice.
         late = NewImage("0" * 64, "image/png", 1, 1, 1, "late.png", "output")
-        end = AttemptEnd("succeeded", 1.0)
+        end = AttemptEnd(AttemptOutcome.SUCCEEDED, 1.0)
         assert not await dying.queue.succeed(claimed, first.id, late, end, clock())
         final = await healthy.batches.get(batch.id)
         assert (final.status, final.succeeded) == (BatchStatus.COMPLETED, 1)
@@ -68,9 +70,10 @@ async def test_task_that_keeps_losing_workers_fails(tmp_path: Path, database_url
             worker = app.worker(batch_ids=[batch.id])
             await worker._fill()
             clock.advance(11)
-            for job in worker._inflight.values():
+            for job in worker.jobs():
                 job.cancel()
-        await app.queue.claim("reaper", 1, (await app.worker().limits.current()), clock(), 10)
+        limits = await app.worker().limits.current()
+        await app.queue.claim("reaper", ClaimRequest(limits, 1, 10), clock())
         [task] = await app.tasks.page(batch.id)
         assert task.status is TaskStatus.FAILED and task.error_kind == "WorkerLost"
     finally:
@@ -91,18 +94,17 @@ async def test_a_worker_that_slept_through_its_lease_gives_the_call_up_before_cl
         batch = await submit(app, prompts("a kite"))
         worker = app.worker(batch_ids=[batch.id])
         await worker._fill()
-        first_call = worker._inflight[next(iter(worker._inflight))]
-        while provider.in_flight == 0:
-            await asyncio.sleep(0)
+        [first_call] = worker.jobs()
+        await wait_until_async(lambda: provider.in_flight, awaiting="the first call to start")
 
         clock.advance(61)  # no heartbeat for longer than the lease
         await worker._fill()  # reaps its own expired lease and claims the task again
         await asyncio.gather(first_call, return_exceptions=True)
         assert first_call.cancelled()
-        while provider.in_flight == 0:  # the new call starts
-            await asyncio.sleep(0)
+        await wait_until_async(lambda: provider.in_flight, awaiting="the new call to start")
         assert (provider.in_flight, worker.running) == (1, 1)
-        outcomes = [a["outcome"] for a in await app.tasks.attempts_of(next(iter(worker._inflight)))]
+        [task] = await app.tasks.page(batch.id)
+        outcomes = [a["outcome"] for a in await app.tasks.attempts_of(task.id)]
         assert outcomes == ["lost", None]
     finally:
         await app.close()
@@ -119,12 +121,13 @@ async def test_a_group_commit_records_the_tasks_still_ours_and_nothing_of_a_lost
     try:
         batch = await submit(app, prompts("a", "b", "c"))
         worker = app.worker(batch_ids=[batch.id])
-        claimed = await app.queue.claim(worker.id, 3, await worker.limits.current(), clock(), 60)
+        request = ClaimRequest(await worker.limits.current(), 3, 60)
+        claimed = await app.queue.claim(worker.id, request, clock())
         first, lost, third = claimed.tasks
         assert await app.queue.release([lost.id], worker.id, clock()) == 1
         same = NewImage("1" * 64, "image/png", 1, 1, 1, "same.png", "output")
         orphan = NewImage("2" * 64, "image/png", 1, 1, 1, "orphan.png", "output")
-        end = AttemptEnd("succeeded", 1.0, provider_request_id="req-1")
+        end = AttemptEnd(AttemptOutcome.SUCCEEDED, 1.0, provider_request_id="req-1")
         items = [(first, same, end), (lost, orphan, end), (third, same, end)]
 
         results, _ = await app.queue.succeed_many(worker.id, items, clock())

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from imagebatch.domain.capabilities import check_spec
-from imagebatch.domain.specs import AspectRatio, Mode, Resolution, TaskSpec
+from imagebatch.domain.specs import AspectRatio, Mode, Resolution
 from imagebatch.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -25,6 +25,8 @@ from imagebatch.imaging.inputs import probe_output
 from imagebatch.providers.base import InputImage, ProviderRequest
 from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
 from tests.fakes.comfyui import FakeComfyUI
+from tests.flat_requests import provider_request, task_spec
+from tests.waiting import wait_until_async
 
 EDIT_WORKFLOW = {
     "1": {"class_type": "LoadImage", "inputs": {"image": "{{input_image}}"}},
@@ -62,7 +64,7 @@ def provider(
 
 def request(**fields: object) -> ProviderRequest:
     values: dict[str, object] = {"mode": Mode.GENERATE, "model": "workflow", "prompt": "a kite"}
-    return ProviderRequest(**{**values, **fields})  # type: ignore[arg-type]
+    return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
 def png() -> bytes:
@@ -125,7 +127,7 @@ async def test_edit_uploads_the_input_image_and_inverts_it(fake: FakeComfyUI) ->
 
 async def test_an_edit_workflow_refuses_a_task_without_an_input_image(fake: FakeComfyUI) -> None:
     client = provider(fake, EDIT_WORKFLOW)
-    spec = TaskSpec(prompt="x", source="row 2")
+    spec = task_spec("x", source="row 2")
     [issue] = check_spec(spec, Mode.GENERATE, client.capabilities, None)
     assert "cannot generate" in issue.problem
     assert "edits images ({{input_image}}): upload images to edit" in issue.hint
@@ -240,8 +242,11 @@ async def test_cancel_deletes_pending_prompts_and_interrupts_the_running_one(
     fake.hold()
     tasks = [asyncio.create_task(client.generate(request(variant=v))) for v in range(3)]
     await asyncio.to_thread(fake.wait_running)
-    while fake.queue_length() < 3:  # the other two reach ComfyUI's queue
-        await asyncio.sleep(0.01)
+    await wait_until_async(
+        fake.queue_length,
+        lambda queued: queued >= 3,
+        awaiting="the other two prompts in ComfyUI's queue",
+    )
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -263,8 +268,9 @@ async def test_a_prompt_deleted_on_the_server_before_it_ran_fails_at_once(
     async with httpx.AsyncClient() as http:  # another client's prompt occupies the GPU
         await http.post(f"{fake.url}/prompt", json={"prompt": fake_graph()})
     task = asyncio.create_task(client.generate(request()))
-    while fake.queue_length() < 2:
-        await asyncio.sleep(0.01)
+    await wait_until_async(
+        fake.queue_length, lambda queued: queued >= 2, awaiting="our prompt in ComfyUI's queue"
+    )
     [ours] = [p for p in fake.graphs if p != fake.executed[0]]
     async with httpx.AsyncClient() as http:  # someone deletes it in ComfyUI's own UI
         await http.post(f"{fake.url}/queue", json={"delete": [ours]})
@@ -328,7 +334,7 @@ def fake_graph() -> dict[str, Any]:
 def test_capabilities_follow_the_workflow() -> None:
     default = ComfyUIProvider("http://x", load_workflow(None), 1).capabilities
     edit = ComfyUIProvider("http://x", EDIT_WORKFLOW, 1).capabilities
-    spec = TaskSpec(prompt="x", negative_prompt="no", source="row 2")
+    spec = task_spec("x", negative_prompt="no", source="row 2")
     assert check_spec(spec, Mode.GENERATE, default, None) == []
     problems = [i.problem for i in check_spec(spec, Mode.EDIT, edit, None)]
     assert any("takes no negative prompt" in p for p in problems)

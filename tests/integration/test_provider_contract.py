@@ -24,13 +24,14 @@ from imagebatch.errors import (
     RateLimited,
 )
 from imagebatch.imaging.inputs import probe_output
-from imagebatch.providers.base import ImageProvider, ProviderRequest
+from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.gemini import GeminiProvider
 from imagebatch.providers.jimeng import JimengProvider
 from imagebatch.providers.openai_images import OpenAIImagesProvider
 from imagebatch.providers.seedream import SeedreamProvider
 from tests.fakes import gemini, jimeng, openai_images, seedream
 from tests.fakes.server import FakeServer, Reply
+from tests.flat_requests import provider_request
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ async def call(case: Case, fake: FakeServer, key: str | None = None, timeout: fl
     provider = case.build(fake, key or case.key, timeout)
     try:
         return await provider.generate(
-            ProviderRequest(mode=Mode.GENERATE, model=case.model, prompt="contract")
+            provider_request(mode=Mode.GENERATE, model=case.model, prompt="contract")
         )
     finally:
         await provider.aclose()

@@ -17,6 +17,7 @@ from imagebatch.providers.gemini import GeminiProvider
 from imagebatch.providers.gemini_batch import GeminiBatchProvider, item_error
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.gemini_batch import Job
+from tests.flat_requests import provider_request
 
 KEY = "gemini-test-key-0000"
 MODEL = "gemini-3-pro-image-preview"
@@ -38,7 +39,7 @@ async def client(fake: FakeGemini) -> AsyncIterator[GeminiBatchProvider]:
 
 def request(prompt: str = "a banana", **fields: object) -> ProviderRequest:
     values: dict[str, object] = {"mode": Mode.GENERATE, "model": MODEL, "prompt": prompt}
-    return ProviderRequest(**{**values, **fields})  # type: ignore[arg-type]
+    return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
 def jpeg() -> InputImage:

@@ -32,6 +32,7 @@ from imagebatch.providers.jimeng import (
 )
 from tests.fakes.jimeng import FakeJimeng, business_error, documented, gateway_error
 from tests.fakes.server import Reply
+from tests.flat_requests import provider_request
 
 KEY = "AKLTfake:fake-secret"
 
@@ -52,7 +53,7 @@ def request(**fields: object) -> ProviderRequest:
         "model": "jimeng_t2i_v40",
         "prompt": "演唱会",
     }
-    return ProviderRequest(**{**values, **fields})  # type: ignore[arg-type]
+    return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
 async def test_signed_submit_then_poll(fake: FakeJimeng) -> None:

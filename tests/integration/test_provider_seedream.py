@@ -13,7 +13,7 @@ from PIL import Image
 from pydantic import SecretStr
 
 from imagebatch.domain.capabilities import check_spec
-from imagebatch.domain.specs import AspectRatio, Mode, Resolution, TaskSpec
+from imagebatch.domain.specs import AspectRatio, Mode, Resolution
 from imagebatch.errors import (
     AuthFailed,
     ContentRejected,
@@ -32,6 +32,8 @@ from imagebatch.providers.seedream import SeedreamProvider, size_for
 from tests.fakes import seedream as fake_api
 from tests.fakes.seedream import FakeSeedream
 from tests.fakes.server import Reply
+from tests.flat_requests import provider_request, task_spec
+from tests.waiting import wait_until_async
 
 KEY = "ark-test-key-0000"
 
@@ -48,7 +50,7 @@ def request(**fields: object) -> ProviderRequest:
         "model": "doubao-seedream-4-0-250828",
         "prompt": "plush cow",
     }
-    return ProviderRequest(**{**values, **fields})  # type: ignore[arg-type]
+    return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -148,8 +150,8 @@ async def test_url_results_are_downloaded(fake: FakeSeedream) -> None:
 def test_response_format_is_a_checked_parameter() -> None:
     caps = SeedreamProvider(SecretStr(KEY), "http://x", 1).capabilities
     model = "doubao-seedream-4-0-250828"
-    good = TaskSpec(prompt="x", params={"response_format": "url"})
-    bad = TaskSpec(prompt="x", params={"response_format": "link"}, source="row 2")
+    good = task_spec("x", params={"response_format": "url"})
+    bad = task_spec("x", params={"response_format": "link"}, source="row 2")
     assert check_spec(good, Mode.GENERATE, caps, model) == []
     [issue] = check_spec(bad, Mode.GENERATE, caps, model)
     assert "response_format" in issue.problem and "b64_json" in str(issue)
@@ -207,8 +209,7 @@ async def test_the_key_is_free_while_the_result_downloads(fake: FakeSeedream) ->
         download=FetchLimits(max_bytes=1024, timeout=5, allow_private=True),
     )
     slow_one = asyncio.create_task(client.generate(request(params=URL)))
-    while not fake.downloads:  # the first call is downloading
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: fake.downloads, awaiting="the first call's download")
     await client.generate(request())  # the only key's only slot is free: no wait
     assert not slow_one.done()
     assert (await slow_one).images[0].data == b"\xff\xd8 too late"  # the engine probes it
@@ -246,7 +247,7 @@ async def test_a_200_with_a_failed_call_is_classified_by_its_code(
 
 def test_endpoint_ids_are_models_with_the_default_models_abilities() -> None:
     caps = SeedreamProvider(SecretStr(KEY), "http://x", 1).capabilities
-    spec = TaskSpec(prompt="x", resolution=Resolution.K1, params={"response_format": "url"})
+    spec = task_spec("x", resolution=Resolution.K1, params={"response_format": "url"})
     assert check_spec(spec, Mode.GENERATE, caps, "ep-20250101123456-abcde") == []
     found = caps.model("ep-20250101123456-abcde")
     assert found is not None and found.name == "ep-20250101123456-abcde"

@@ -8,9 +8,9 @@ from pydantic import SecretStr
 
 from imagebatch.app import build_app
 from imagebatch.config import Settings
-from imagebatch.domain.specs import TaskSpec
 from imagebatch.providers.openai_images import OpenAIImagesProvider
 from tests.fakes.openai_images import FakeOpenAI
+from tests.flat_requests import task_spec
 from tests.integration.helpers import run_to_end, submit
 
 KEY = "sk-rate-test-0000"
@@ -33,7 +33,7 @@ async def run_against_limit(
         provider = OpenAIImagesProvider(SecretStr(KEY), fake.base_url, 10)
         app = await build_app(settings, providers={"openai": provider})
         try:
-            specs = [TaskSpec(prompt=f"tile {i}") for i in range(16)]
+            specs = [task_spec(f"tile {i}") for i in range(16)]
             batch = await submit(app, specs, provider="openai")
             await run_to_end(app, [batch.id])
             succeeded = (await app.batches.get(batch.id)).succeeded

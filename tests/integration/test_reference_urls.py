@@ -13,10 +13,10 @@ from PIL import Image
 
 from imagebatch.app import build_app
 from imagebatch.config import Settings
-from imagebatch.domain.specs import TaskSpec
 from imagebatch.errors import InputError
 from imagebatch.providers.demo import DemoProvider
 from tests.fakes.server import LoopbackServer
+from tests.flat_requests import task_spec
 from tests.integration.helpers import submit
 
 
@@ -48,7 +48,9 @@ class Handler(BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     # quiet when the client hangs up first (a refused oversize download does)
     httpd = LoopbackServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # polled often, as the fakes' servers are: shutdown() waits for the next poll
+    serve = {"poll_interval": 0.02}
+    thread = threading.Thread(target=httpd.serve_forever, kwargs=serve, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -64,7 +66,7 @@ async def submit_ref(tmp_path: Path, database_url: str, url: str, **settings: ob
     )
     app = await build_app(config, providers={"demo": DemoProvider()})
     try:
-        spec = TaskSpec(prompt="use the reference", reference_images=(url,), source="row 2")
+        spec = task_spec("use the reference", reference_images=(url,), source="row 2")
         return await submit(app, [spec])
     finally:
         await app.close()

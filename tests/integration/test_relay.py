@@ -17,6 +17,7 @@ from imagebatch.engine.relay import decode, encode
 from imagebatch.providers.demo import DemoProvider
 from tests.integration.helpers import prompts, submit
 from tests.services import SessionDatabase
+from tests.waiting import wait_until_async
 
 
 @pytest.fixture
@@ -75,11 +76,18 @@ async def test_an_idle_worker_elsewhere_wakes_when_a_batch_is_submitted(
     run = asyncio.create_task(worker.run(stop))
     await asyncio.wait_for(worker.idle.wait(), 10)
     batch = await submit(api, prompts("from another process"))
-    async with asyncio.timeout(10):
-        while (await api.batches.get(batch.id)).status.value != "completed":
-            await asyncio.sleep(0.05)
+    # Bounded far below the worker's 60 s poll: only the relayed wake-up can make it in time.
+    done = await wait_until_async(
+        lambda: api.batches.get(batch.id),
+        lambda found: found.status.value == "completed",
+        awaiting="the batch to complete on the worker elsewhere",
+        every=0.05,
+    )
     stop.set()
     await run
+    [task] = await api.tasks.page(batch.id)
+    [attempt] = await api.tasks.attempts_of(task.id)
+    assert (done.succeeded, attempt["worker_id"]) == (1, worker.id)
 
 
 def test_large_event_lists_are_split_to_fit_a_notification() -> None:

@@ -51,7 +51,7 @@ class SeedlessModel(DemoProvider):
         return ProviderCapabilities("seedless", "plain", {"plain": model})
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        assert request.seed is None, "a model without seeds was sent one"
+        assert request.asked.seed is None, "a model without seeds was sent one"
         return replace(await super().generate(request), seed=None)
 
 
@@ -65,8 +65,10 @@ class NarrowingModel(DemoProvider):
         return ProviderCapabilities("narrow", "small", {"small": ModelCapabilities(name="small")})
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        assert request.seed is not None, "a seed-taking model was sent no seed"
-        narrowed = replace(request, seed=request.seed % NARROW_RANGE)
+        assert request.asked.seed is not None, "a seed-taking model was sent no seed"
+        narrowed = replace(
+            request, asked=replace(request.asked, seed=request.asked.seed % NARROW_RANGE)
+        )
         return await super().generate(narrowed)
 
 

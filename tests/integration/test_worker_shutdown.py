@@ -1,5 +1,5 @@
 """Stopping a worker: no new claims; running calls finish within the grace period, the rest
-go back to the queue without spending an attempt; the registry records the stop."""
+go back to the queue without spending an attempt; the workers table records the stop."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import asyncio
 from imagebatch.app import App
 from imagebatch.providers.demo import DemoProvider
 from tests.integration.helpers import prompts, submit
+from tests.waiting import wait_until_async
 
 
 async def wait_running(app: App, n: int) -> None:
-    async with asyncio.timeout(10):
-        while (await app.tasks.status_counts())["running"] < n:
-            await asyncio.sleep(0.01)
+    await wait_until_async(
+        app.tasks.status_counts,
+        lambda counts: counts["running"] >= n,
+        awaiting=f"{n} tasks running",
+    )
 
 
 async def test_running_calls_finish_within_the_grace_period(app: App, demo: DemoProvider) -> None:
@@ -27,7 +30,7 @@ async def test_running_calls_finish_within_the_grace_period(app: App, demo: Demo
     await asyncio.wait_for(run, 10)
     counts = await app.tasks.status_counts()
     assert counts["succeeded"] == 2 and counts["pending"] == 4 and counts["running"] == 0
-    [info] = await app.worker_registry.seen_since(app.clock().replace(year=2000))
+    [info] = await app.workers.seen_since(app.clock().replace(year=2000))
     assert info.id == worker.id and info.stopped_at is not None and info.concurrency == 2
 
 

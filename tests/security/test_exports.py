@@ -79,7 +79,8 @@ def test_csv_export_neutralises_formulas_and_imports_back_unchanged() -> None:
     reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
     assert [r["prompt"] for r in reader] == [*IN_CSV, *(f"'{p}" for p in HIDDEN)]
     # imported again (as a user who edits the export would): the `'` we added goes
-    assert [spec.prompt for spec in parse_table(data, "back.csv")] == [p.strip() for p in prompts]
+    back = [spec.request.prompt for spec in parse_table(data, "back.csv")]
+    assert back == [p.strip() for p in prompts]
 
 
 def test_the_template_has_no_formulas() -> None:

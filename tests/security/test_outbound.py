@@ -39,6 +39,7 @@ from imagebatch.providers.base import ProviderRequest
 from imagebatch.providers.seedream import SeedreamProvider
 from tests.fakes.seedream import FakeSeedream
 from tests.fakes.server import FakeServer, Reply, Request
+from tests.flat_requests import provider_request
 from tests.integration.helpers import prompts, run_to_end, submit
 
 PUBLIC = "93.184.215.14"  # never connected to: only the check ahead of the request sees it
@@ -273,7 +274,7 @@ def seedream(ark: CdnSeedream, resolver: Answers, allow_private: bool = False) -
 
 
 def url_request() -> ProviderRequest:
-    return ProviderRequest(
+    return provider_request(
         mode=Mode.GENERATE,
         model="doubao-seedream-4-0-250828",
         prompt="plush cow",

@@ -16,10 +16,12 @@ from imagebatch.errors import (
 )
 from imagebatch.providers.base import InputImage, ProviderRequest
 from imagebatch.providers.demo import DemoProvider
+from tests.flat_requests import provider_request
+from tests.waiting import wait_until_async
 
 
 def request(prompt: str = "a cat", **fields: object) -> ProviderRequest:
-    return ProviderRequest(mode=Mode.GENERATE, model="demo", prompt=prompt, **fields)  # type: ignore[arg-type]
+    return provider_request(mode=Mode.GENERATE, model="demo", prompt=prompt, **fields)  # type: ignore[arg-type]
 
 
 def size(data: bytes) -> tuple[int, int]:
@@ -56,7 +58,7 @@ async def test_edit_transforms_the_input() -> None:
     Image.new("RGB", (60, 40), (200, 10, 10)).save(buffer, "PNG")
     source = InputImage(buffer.getvalue(), "image/png")
     result = await DemoProvider().generate(
-        ProviderRequest(mode=Mode.EDIT, model="demo", prompt="sepia", images=(source,))
+        provider_request(mode=Mode.EDIT, model="demo", prompt="sepia", images=(source,))
     )
     data = result.images[0].data
     assert size(data) == (60, 40) and data != source.data
@@ -87,8 +89,7 @@ async def test_failure_rate_fails_that_share() -> None:
 async def test_hang_can_be_cancelled_and_in_flight_is_counted() -> None:
     demo = DemoProvider()
     call = asyncio.create_task(demo.generate(request("[demo:hang]")))
-    while demo.in_flight == 0:
-        await asyncio.sleep(0)
+    await wait_until_async(lambda: demo.in_flight, awaiting="the call to start")
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call

@@ -4,6 +4,7 @@ import pytest
 
 from imagebatch.domain.filenames import assign_stems, sanitize_stem
 from imagebatch.domain.specs import TaskSpec
+from tests.flat_requests import task_spec
 
 
 @pytest.mark.parametrize(
@@ -26,7 +27,7 @@ def test_sanitize_keeps_names_inside_the_folder(wanted: str, stem: str) -> None:
 
 
 def spec(name: str | None, source: str, variant: int = 0, prompt: str = "p") -> TaskSpec:
-    return TaskSpec(prompt=prompt, filename=name, source=source, variant=variant)
+    return task_spec(prompt, filename=name, source=source, variant=variant)
 
 
 def test_copies_of_a_row_are_numbered_and_collisions_suffixed() -> None:
@@ -49,5 +50,5 @@ def test_default_names_come_from_position_and_prompt() -> None:
 
 
 def test_edit_outputs_are_named_after_their_input() -> None:
-    edit = TaskSpec(prompt="sepia", input_image="/photos/holiday.heic", source="holiday.heic")
+    edit = task_spec("sepia", input_image="/photos/holiday.heic", source="holiday.heic")
     assert assign_stems([edit]) == ["holiday_edit"]

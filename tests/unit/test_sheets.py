@@ -6,6 +6,7 @@ import json
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from imagebatch.domain.requests import LocalPath
 from imagebatch.domain.sheet_files import template_workbook, write_results
 from imagebatch.domain.sheets import parse_table
 from imagebatch.domain.specs import AspectRatio, Resolution
@@ -38,12 +39,13 @@ def test_english_csv_with_every_column() -> None:
         "prompt,negative_prompt,aspect_ratio,resolution,count,filename,reference_images,seed\n"
         'a cat,blurry,16:9,2k,2,cat,"a.png;b.png",7\n'
     )
-    first, second = parse_table(data, "t.csv")
+    first_spec, second_spec = parse_table(data, "t.csv")
+    first, second = first_spec.request, second_spec.request
     assert first.prompt == "a cat" and first.negative_prompt == "blurry"
     assert first.aspect_ratio is AspectRatio.R16_9 and first.resolution is Resolution.K2
-    assert first.reference_images == ("a.png", "b.png") and first.seed == 7
-    assert (first.variant, second.variant, first.source) == (0, 1, "row 2")
-    assert second.filename == "cat"
+    assert first.references == (LocalPath("a.png"), LocalPath("b.png")) and first.seed == 7
+    assert (first.variant, second.variant, first_spec.source) == (0, 1, "row 2")
+    assert second_spec.filename == "cat"
 
 
 def test_chinese_headers_in_xlsx_with_numbers_as_numbers() -> None:
@@ -54,27 +56,32 @@ def test_chinese_headers_in_xlsx_with_numbers_as_numbers() -> None:
         ]
     )
     [spec] = parse_table(data, "任务.xlsx")
-    assert spec.aspect_ratio is AspectRatio.R16_9 and spec.resolution is Resolution.K4
-    assert spec.seed == 42 and spec.reference_images == ("x.png", "y.png")
+    request = spec.request
+    assert request.aspect_ratio is AspectRatio.R16_9 and request.resolution is Resolution.K4
+    assert request.seed == 42 and request.references == (LocalPath("x.png"), LocalPath("y.png"))
     assert spec.filename == "猫"
 
 
 def test_gb18030_csv_from_chinese_excel() -> None:
     data = csv_bytes("提示词,文件名\n红色的鞋,鞋\n", "gb18030")
     [spec] = parse_table(data, "t.csv")
-    assert (spec.prompt, spec.filename) == ("红色的鞋", "鞋")
+    assert (spec.request.prompt, spec.filename) == ("红色的鞋", "鞋")
 
 
 def test_semicolon_csv_and_blank_rows_are_skipped() -> None:
     data = csv_bytes("prompt;count\na;1\n;\n\nb;2\n")
     specs = parse_table(data, "t.csv")
-    assert [(s.prompt, s.source) for s in specs] == [("a", "row 2"), ("b", "row 5"), ("b", "row 5")]
+    assert [(s.request.prompt, s.source) for s in specs] == [
+        ("a", "row 2"),
+        ("b", "row 5"),
+        ("b", "row 5"),
+    ]
 
 
 def test_jsonl_rows_are_lines() -> None:
     data = b'{"prompt": "a", "seed": 3}\n\n{"prompt": "b", "aspect_ratio": "1:1"}\n'
     first, second = parse_table(data, "t.jsonl")
-    assert (first.seed, first.source, second.source) == (3, "line 1", "line 3")
+    assert (first.request.seed, first.source, second.source) == (3, "line 1", "line 3")
 
 
 def test_every_problem_is_reported_with_row_and_column() -> None:
@@ -141,4 +148,4 @@ def test_results_export_round_trips() -> None:
 
 def test_json_values_in_jsonl_are_read_as_cells() -> None:
     data = (json.dumps({"prompt": "x", "count": 2, "seed": 5}) + "\n").encode()
-    assert [s.variant for s in parse_table(data, "t.jsonl")] == [0, 1]
+    assert [s.request.variant for s in parse_table(data, "t.jsonl")] == [0, 1]

@@ -45,6 +45,8 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 PASSWORD = "web-test-password"
 #: small, so the edit page can show a "too large" file without a huge fixture
 MAX_IMAGE_BYTES = 512 * 1024
+#: neither the default 8,000 nor a number of the pages' own: the boxes must ask the server
+MAX_PROMPT_CHARS = 6_000
 USERS = {
     "admin": Role.ADMIN,
     "alice": Role.USER,
@@ -63,6 +65,7 @@ USERS = {
     "mia": Role.ADMIN,  # every page read in Chinese (test_zh_walk.py)
     "nora": Role.USER,  # short of credits in Chinese (test_zh_walk.py)
     "otto": Role.USER,  # error codes said in the page's language (test_error_codes_pages.py)
+    "paul": Role.USER,  # the prompt boxes' length limit (test_prompt_limits.py)
 }
 #: the server's OpenAI key, and one a user brings as their own (the fake accepts both)
 OPENAI_KEY = "sk-server-key-1111"
@@ -88,6 +91,7 @@ class LiveServer(ThreadedServer):
             data_dir=self.data_dir,
             retry_base_delay=0,
             retry_max_delay=0,
+            max_prompt_chars=MAX_PROMPT_CHARS,
             prices={"demo/demo": 0.5, "openai/gpt-image-1": OPENAI_PRICE},
         )
         openai = OpenAIBatchProvider(SecretStr(OPENAI_KEY), self._fake_url, 10.0)
@@ -97,7 +101,7 @@ class LiveServer(ThreadedServer):
         app.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         for name, role in USERS.items():
             await app.accounts.create_user(name, PASSWORD, role, to_micros(1000))
-        await app.runtime.update(RuntimeSettingsUpdate(max_image_bytes=MAX_IMAGE_BYTES))
+        await app.runtime_settings.update(RuntimeSettingsUpdate(max_image_bytes=MAX_IMAGE_BYTES))
         return app
 
 

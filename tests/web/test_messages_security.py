@@ -18,12 +18,13 @@ from playwright.sync_api import expect
 
 from imagebatch.api.errors import IssueOut, error_body
 from imagebatch.api.table_reading import run_isolated
-from imagebatch.domain.specs import TaskSpec, prompt_issue
+from imagebatch.domain.specs import prompt_issue
 from imagebatch.engine.accounts import _THROTTLED
 from imagebatch.engine.service import _provider_issue
 from imagebatch.errors import InputError, InputIssue, TooManyAttempts
 from imagebatch.store.logins import Scope
-from tests.web.conftest import Browse, csrf, shot
+from tests.flat_requests import task_spec
+from tests.web.conftest import MAX_PROMPT_CHARS, Browse, csrf, shot
 
 TRANSLATE = """async (issues) => {
   const m = await import("/static/js/lib/messages.js");
@@ -37,6 +38,8 @@ UNCONFIGURED = (
     "服务商“openai”在本服务器上尚未配置：请联系管理员，或在账户页面保存你自己的该服务商 API 密钥。"
 )
 #: an English sentence: three Latin words in a row (names and URLs in a message are fine)
+#: the prompt limit as the Chinese pages write it, and one character over it
+LIMIT, OVER = f"{MAX_PROMPT_CHARS:,}", f"{MAX_PROMPT_CHARS + 1:,}"
 ENGLISH = re.compile(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+")
 
 
@@ -76,7 +79,7 @@ def test_a_table_with_too_many_columns_is_explained_in_chinese(web: Browse, tmp_
 def test_new_input_issues_of_the_live_server_are_rebuilt_in_chinese(web: Browse) -> None:
     page = web.login("heidi", locale="zh-CN")
     dry = "/api/batches?dry_run=true"
-    long = "猫" * 8_001
+    long = "猫" * (MAX_PROMPT_CHARS + 1)  # the web server's own limit, not the default
     issues = _issues(page, dry, data={"prompt": long})
     issues += _issues(page, dry, data={"rows": [{"prompt": "狗"}, {"prompt": long}]})
     issues += _issues(page, dry, data={"prompt": "{a}", "variables": {"a": ["猫", long]}})
@@ -90,9 +93,9 @@ def test_new_input_issues_of_the_live_server_are_rebuilt_in_chinese(web: Browse)
     upload = {"table": {"name": "长表.csv", "mimeType": "text/csv", "buffer": table.encode()}}
     issues += _issues(page, "/api/tables/parse", multipart=upload)
     assert _chinese(page.evaluate(TRANSLATE, issues)) == [
-        "提示词有 8,001 个字符，超过 8,000 个的上限：请缩短。",
-        "第 2 行：提示词有 8,001 个字符，超过 8,000 个的上限：请缩短。",
-        "第 2 个提示词（代入变量后）有 8,001 个字符，超过 8,000 个的上限：请缩短模板或变量值。",
+        f"提示词有 {OVER} 个字符，超过 {LIMIT} 个的上限：请缩短。",
+        f"第 2 行：提示词有 {OVER} 个字符，超过 {LIMIT} 个的上限：请缩短。",
+        f"第 2 个提示词（代入变量后）有 {OVER} 个字符，超过 {LIMIT} 个的上限：请缩短模板或变量值。",
         "第 1 行：服务商“nope”不存在，可用：demo, openai。（另有 2 行也填写了它）",
         "第 1 行：“http://127.0.0.1/x.png”指向内网或本机地址（127.0.0.1）：请使用公网可访问的链接。",
         "第 1 行：找不到主机“no-such-host.invalid”：请检查链接。",
@@ -130,7 +133,7 @@ def _never() -> Any:
 def test_reading_failures_and_provider_setup_are_rebuilt_in_chinese(web: Browse) -> None:
     page = web.page(locale="zh-CN")
     page.goto("/login")
-    row = TaskSpec(prompt="猫", provider="openai", source="row 4")
+    row = task_spec("猫", provider="openai", source="row 4")
     unconfigured = "set IMAGEBATCH_OPENAI_API_KEY (and IMAGEBATCH_OPENAI_BASE_URL if needed)"
     said, code = ("is not configured", unconfigured), "provider_unconfigured"
     params = {"provider": "openai"}

@@ -63,7 +63,7 @@ def test_admin_changes_concurrency_and_adds_a_preset_users_then_see(web: Browse)
     shot(admin, "admin-settings")
 
     async def concurrency_now(app: App) -> int:
-        return (await app.runtime.current()).global_concurrency
+        return (await app.runtime_settings.current()).global_concurrency
 
     assert web.live.call(concurrency_now) == 7
     admin.reload()

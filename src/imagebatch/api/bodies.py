@@ -91,7 +91,9 @@ class ImageIdsIn(BaseModel):
     image_ids: list[SelectedId] = Field(min_length=1, max_length=MAX_SELECTION)
 
 
-class RecordIdsIn(BaseModel):
+class HistoryIdsIn(BaseModel):
+    """Tasks to take out of your history (POST /api/records/delete)."""
+
     model_config = ConfigDict(extra="forbid")
 
     ids: list[SelectedId] = Field(min_length=1, max_length=MAX_SELECTION)

@@ -1,4 +1,5 @@
-"""Request dependencies: the App, the authenticated user, CSRF for cookie sessions.
+"""Request dependencies: the App, the authenticated user, CSRF for cookie sessions, and
+the batch or task a path names when the caller may act on it.
 
 A request authenticates with `Authorization: Bearer <API token>` or with the session cookie
 a browser got from /api/auth/login. Cookie-authenticated requests that change something must
@@ -9,14 +10,15 @@ can make the browser send our cookie, but cannot read it to copy it into a heade
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from imagebatch.app import App
 from imagebatch.domain.accounts import User
-from imagebatch.errors import Forbidden, NotAuthenticated
+from imagebatch.domain.records import Batch, Task
+from imagebatch.errors import Forbidden, NotAuthenticated, NotFound
 
 SESSION_COOKIE = "ib_session"
 CSRF_COOKIE = "ib_csrf"
@@ -98,6 +100,36 @@ async def admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(admin_user)]
+
+
+class _Owned(Protocol):
+    @property
+    def owner(self) -> str: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=_Owned)
+
+
+def owned(thing: OwnedT, user: User, missing: str) -> OwnedT:
+    """`thing` when `user` owns it or is an admin. Someone else's answers 404 with the
+    words an unknown id gets (`missing`), never 403: an id tells nobody whose it is."""
+    if thing.owner != user.owner and not user.is_admin:
+        raise NotFound(missing)
+    return thing
+
+
+async def owned_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> Batch:
+    return owned(await app.batches.get(batch_id), user, f"no batch {batch_id}")
+
+
+async def owned_task(task_id: ObjectId, user: CurrentUser, app: AppDep) -> Task:
+    return owned(await app.tasks.get(task_id), user, f"no task {task_id}")
+
+
+#: the batch the path's {batch_id} names, if the caller may act on it (404 otherwise)
+OwnedBatch = Annotated[Batch, Depends(owned_batch)]
+#: the task the path's {task_id} names, if the caller may act on it (404 otherwise)
+OwnedTask = Annotated[Task, Depends(owned_task)]
 
 
 def client_address(request: Request) -> str:

@@ -46,6 +46,8 @@ STATUS: dict[type[ImagebatchError], int] = {
 
 
 class IssueOut(BaseModel):
+    """One problem in the input, as an error's issues and a batch's skipped inputs say it."""
+
     #: stable and machine-readable: pages say the issue in their language from the code and
     #: params (docs/server-api.md lists every code); where/problem/hint are the English words
     code: str = "invalid"
@@ -64,6 +66,13 @@ class IssueOut(BaseModel):
             problem=issue.problem,
             hint=issue.hint,
         )
+
+    @classmethod
+    def as_given(cls, issue: InputIssue) -> IssueOut:
+        """The issue's own params, without the row and column `of` reads from its place:
+        what a skipped input has always been answered with."""
+        said = {"where": issue.where, "problem": issue.problem, "hint": issue.hint}
+        return cls(**said, code=issue.code, params=dict(issue.params))
 
 
 class ErrorBody(BaseModel):

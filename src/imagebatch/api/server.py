@@ -29,9 +29,9 @@ from imagebatch.api.routes import (
     downloads,
     events,
     health,
+    history,
     images,
     own_keys,
-    records,
     tables,
 )
 from imagebatch.api.snapshots import Snapshots
@@ -44,7 +44,7 @@ ROUTERS = (
     downloads.router,
     events.router,
     images.router,
-    records.router,
+    history.router,
     assets.router,
     catalog.router,
     tables.router,

@@ -12,17 +12,19 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 
 from imagebatch.api.bodies import BatchIn, BatchOptions, EditIn
+from imagebatch.api.errors import IssueOut
 from imagebatch.api.table_reading import parse_uploaded_table
 from imagebatch.api.uploads import Upload
-from imagebatch.api.views import BatchCreated, BatchOut, EstimateOut, PlannedTaskOut, SkippedOut
+from imagebatch.api.views import BatchCreated, BatchOut, EstimateOut, PlannedTaskOut
 from imagebatch.app import App
 from imagebatch.domain import batch_names
 from imagebatch.domain.accounts import User
 from imagebatch.domain.batch_names import GeneratedName
 from imagebatch.domain.credits import from_micros
+from imagebatch.domain.requests import ImageRef, ImageRequest, ImageUrl, StoredImage, image_ref
 from imagebatch.domain.sheet_readers import SheetLimits
 from imagebatch.domain.sheets import parse_records
-from imagebatch.domain.specs import Mode, TaskSpec
+from imagebatch.domain.specs import Mode, TaskSpec, check_prompts
 from imagebatch.domain.submissions import (
     ImageToEdit,
     TaskOptions,
@@ -31,11 +33,10 @@ from imagebatch.domain.submissions import (
     planned_task,
     template_specs,
 )
-from imagebatch.engine.ingest import STORED_IMAGE
 from imagebatch.engine.runtime import RuntimeSettings
 from imagebatch.engine.service import Submission
+from imagebatch.engine.slices import map_in_slices, step_aside
 from imagebatch.errors import InputError, InputIssue, NotFound
-from imagebatch.imaging.fetch import is_url
 
 ASSET = "asset:"
 
@@ -46,7 +47,7 @@ class Submitter:
         """With the user read again (their balance) and their own-key providers."""
         fresh = await app.users.get(user.id)
         own = await app.own_keys.providers(user.owner)
-        return cls(app, fresh, await app.runtime.current(), own)
+        return cls(app, fresh, await app.runtime_settings.current(), own)
 
     def __init__(
         self,
@@ -76,7 +77,8 @@ class Submitter:
             max_rows=self.runtime.max_tasks_per_batch,
             max_prompt_chars=self.app.settings.max_prompt_chars,
         )
-        return template_specs(prompt, body.variables, body.count, limits, body.reference_images)
+        references = [image_ref(text) for text in body.reference_images]
+        return template_specs(prompt, body.variables, body.count, limits, references)
 
     async def from_images(
         self,
@@ -85,7 +87,7 @@ class Submitter:
         count: int,
         files: Sequence[Upload],
         dry_run: bool,
-        refused: Sequence[SkippedOut] = (),
+        refused: Sequence[IssueOut] = (),
     ) -> BatchCreated:
         """`refused`: files left out before this (over the size limit), reported with the rest."""
         text = await self._with_preset(options.preset_id, prompt)
@@ -95,7 +97,7 @@ class Submitter:
             )
         stored, unusable = await self._store(files, dry_run)
         skipped = [*refused, *unusable]
-        images = [ImageToEdit(name, f"{STORED_IMAGE}{image_id}") for name, image_id in stored]
+        images = [ImageToEdit(name, StoredImage(image_id)) for name, image_id in stored]
         # the user's own words kept beside the prompt sent (a preset's text in front)
         specs = [replace(s, user_prompt=prompt) for s in edit_specs(text, images, count)]
         if not specs:
@@ -113,7 +115,7 @@ class Submitter:
         table: Upload,
         references: Sequence[Upload],
         dry_run: bool,
-        refused: Sequence[SkippedOut] = (),
+        refused: Sequence[IssueOut] = (),
     ) -> BatchCreated:
         """`refused`: reference files left out before this (over the size limit)."""
         data = await table.read()
@@ -135,13 +137,11 @@ class Submitter:
         images = await self.app.images.visible_many(self.user.owner, image_ids)
         specs = [
             TaskSpec(
-                prompt=body.prompt,
+                ImageRequest(body.prompt, variant=variant, input_image=StoredImage(image.id)),
                 user_prompt=body.prompt,
-                input_image=f"{STORED_IMAGE}{image.id}",
                 # the card shows the input by the name its user knows it by
                 source=image.original_name or f"image {image.id}",
                 filename=f"edit_{image.id}",
-                variant=variant,
             )
             for image in images
             for variant in range(body.count)
@@ -178,21 +178,24 @@ class Submitter:
         if preset_id is None:
             return specs
         prefix = await self._with_preset(preset_id, None)
-        return [replace(spec, prompt=f"{prefix}\n{spec.prompt}") for spec in specs]
+        return [
+            replace(spec, request=replace(spec.request, prompt=f"{prefix}\n{spec.request.prompt}"))
+            for spec in specs
+        ]
 
     async def _store(
         self, files: Sequence[Upload], dry_run: bool
-    ) -> tuple[list[tuple[str, int]], list[SkippedOut]]:
+    ) -> tuple[list[tuple[str, int]], list[IssueOut]]:
         """Validate (and unless a dry run, store) uploaded images: (label, image id) each.
         One file at a time is read into memory, and decoded in a worker thread."""
         stored: list[tuple[str, int]] = []
-        skipped: list[SkippedOut] = []
+        skipped: list[IssueOut] = []
         for file in files:
             try:
                 stored.append((file.label, await self._image_id(file, dry_run)))
             except InputError as error:
                 issue = error.issues[0]
-                skipped.append(SkippedOut.of(replace(issue, where=file.basename)))
+                skipped.append(IssueOut.as_given(replace(issue, where=file.basename)))
         if not dry_run:
             await self.app.assets.grant(self.user.owner, [image_id for _, image_id in stored])
         return stored, skipped
@@ -211,13 +214,16 @@ class Submitter:
         mode: Mode,
         name: str | GeneratedName,
         specs: list[TaskSpec],
-        skipped: list[SkippedOut],
-        uploaded: dict[str, str],
+        skipped: list[IssueOut],
+        uploaded: dict[str, StoredImage],
         dry_run: bool,
     ) -> BatchCreated:
         # the shared pipeline: the same rules as `imagebatch run` (presets and edits included)
-        planned = finish(specs, _task_options(options), self.app.settings.max_prompt_chars)
-        specs = [await self._resolved(spec, uploaded) for spec in planned]
+        max_chars = self.app.settings.max_prompt_chars
+        check_prompts(specs, max_chars)  # every prompt's problem at once, not a slice's
+        task_options = _task_options(options)
+        planned = await map_in_slices(lambda part: finish(part, task_options, max_chars), specs)
+        specs = await self._all_resolved(planned, uploaded)
         sub = self._submission(options, mode, name, specs)
         if dry_run:
             found = self.app.service.estimate(sub)
@@ -268,13 +274,27 @@ class Submitter:
             own_key_providers=self.own_key_providers,
         )
 
-    async def _resolved(self, spec: TaskSpec, uploaded: dict[str, str]) -> TaskSpec:
-        refs = [await self._reference(ref, uploaded, spec.source) for ref in spec.reference_images]
-        return replace(spec, reference_images=tuple(refs))
+    async def _all_resolved(
+        self, specs: list[TaskSpec], uploaded: dict[str, StoredImage]
+    ) -> list[TaskSpec]:
+        resolved: list[TaskSpec] = []
+        for done, spec in enumerate(specs, 1):
+            resolved.append(await self._resolved(spec, uploaded))
+            await step_aside(done)  # 10,000 rows: let the loop answer others meanwhile
+        return resolved
 
-    async def _reference(self, ref: str, uploaded: dict[str, str], source: str | None) -> str:
-        if is_url(ref):
-            return ref
+    async def _resolved(self, spec: TaskSpec, uploaded: dict[str, StoredImage]) -> TaskSpec:
+        refs = [await self._reference(r, uploaded, spec.source) for r in spec.request.references]
+        return replace(spec, request=replace(spec.request, references=tuple(refs)))
+
+    async def _reference(
+        self, written: ImageRef, uploaded: dict[str, StoredImage], source: str | None
+    ) -> ImageRef:
+        """A reference as the caller wrote it, as the image it names: only URLs, their
+        uploads and their assets (a name that looks like "image:<id>" is none of them)."""
+        if isinstance(written, ImageUrl):
+            return written
+        ref = str(written)
         if ref in uploaded:
             return uploaded[ref]
         where = f"{source or 'input'}, column reference_images"
@@ -291,7 +311,7 @@ class Submitter:
                         {"ref": ref},
                     )
                 ) from None
-            return f"{STORED_IMAGE}{asset.image.id}"
+            return StoredImage(asset.image.id)
         raise InputError(
             InputIssue(
                 where,
@@ -303,9 +323,9 @@ class Submitter:
         )
 
 
-def _by_name(files: Sequence[Upload], stored: list[tuple[str, int]]) -> dict[str, str]:
+def _by_name(files: Sequence[Upload], stored: list[tuple[str, int]]) -> dict[str, StoredImage]:
     """How rows may name uploaded reference files: by base name, or with their folder."""
-    by_name: dict[str, str] = {}
+    by_name: dict[str, StoredImage] = {}
     clashes: list[InputIssue] = []
     for file, (label, image_id) in zip(files, stored, strict=True):
         for key in dict.fromkeys((file.basename, label, file.name)):
@@ -319,7 +339,7 @@ def _by_name(files: Sequence[Upload], stored: list[tuple[str, int]]) -> dict[str
                         {"name": key},
                     )
                 )
-            by_name[key] = f"{STORED_IMAGE}{image_id}"
+            by_name[key] = StoredImage(image_id)
     if clashes:
         raise InputError(clashes)
     return by_name
@@ -335,11 +355,11 @@ def _task_options(options: BatchOptions) -> TaskOptions:
     )
 
 
-def _issue(skipped: SkippedOut) -> InputIssue:
+def _issue(skipped: IssueOut) -> InputIssue:
     return InputIssue(
         skipped.where, skipped.problem, skipped.hint, skipped.code, dict(skipped.params)
     )
 
 
-def _skipped(issue: InputIssue) -> SkippedOut:
-    return SkippedOut.of(issue)
+def _skipped(issue: InputIssue) -> IssueOut:
+    return IssueOut.as_given(issue)

@@ -22,8 +22,8 @@ from fastapi import Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from imagebatch.api.errors import IssueOut
 from imagebatch.api.limits import FIELDS_ALLOWANCE, capped, declared_length
-from imagebatch.api.views import SkippedOut
 from imagebatch.errors import InputError, InputIssue, TooLarge
 from imagebatch.imaging.inputs import human_size
 
@@ -88,10 +88,10 @@ class Uploaded:
     fields: dict[str, str]
     files: dict[str, list[Upload]]
     #: files refused for their size, by form field; their bytes were not kept
-    refused: dict[str, list[SkippedOut]] = field(default_factory=dict)
+    refused: dict[str, list[IssueOut]] = field(default_factory=dict)
 
     @property
-    def oversize(self) -> list[SkippedOut]:
+    def oversize(self) -> list[IssueOut]:
         return [file for files in self.refused.values() for file in files]
 
     def close(self) -> None:
@@ -305,8 +305,8 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _oversize(name: str, size: int, max_bytes: int) -> SkippedOut:
-    return SkippedOut(
+def _oversize(name: str, size: int, max_bytes: int) -> IssueOut:
+    return IssueOut(
         where=basename(name),
         problem=f"is {human_size(size)}, over the {human_size(max_bytes)} limit",
         hint="shrink the image or ask an admin to raise the limit",

@@ -1,4 +1,4 @@
-"""What the API answers with: response models, and how records become them."""
+"""What the API answers with: response models, and how stored entities become them."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ from pydantic import (
     computed_field,
 )
 
+from imagebatch.api.errors import IssueOut
 from imagebatch.domain.accounts import ApiToken, User
 from imagebatch.domain.credits import from_micros
 from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.pricing import Estimate
 from imagebatch.domain.records import Batch, Image, Task
-from imagebatch.errors import InputIssue
+from imagebatch.store.history import HistoryEntry
 from imagebatch.store.images import made_by
 from imagebatch.store.presets import Preset
-from imagebatch.store.records import Record
+from imagebatch.store.rows import task_columns
 from imagebatch.store.webhooks import Delivery
 
 T = TypeVar("T")
@@ -95,7 +96,8 @@ class BatchOut(BaseModel):
     cancelled: int
     done: int
     priority: int
-    params: dict[str, Any]
+    #: always empty: options are each task's (kept for clients that read it)
+    params: dict[str, Any] = Field(default_factory=dict)
     economy: bool
     webhook_url: str | None
     created_at: datetime
@@ -156,7 +158,8 @@ class TaskOut(BaseModel):
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:
-        return cls.model_validate(task, from_attributes=True)
+        # the same shape as a page of rows (task_page_json): one mapping of a task to fields
+        return cls.model_validate(task_columns(task))
 
 
 _TASKS = TypeAdapter(list[TaskOut])
@@ -232,20 +235,6 @@ class EstimateOut(BaseModel):
         )
 
 
-class SkippedOut(BaseModel):
-    where: str
-    problem: str
-    hint: str = ""
-    #: as on an error's issues: a stable name for pages to translate, and its values
-    code: str = "invalid"
-    params: dict[str, str | int | float] = {}
-
-    @classmethod
-    def of(cls, issue: InputIssue) -> SkippedOut:
-        said = {"where": issue.where, "problem": issue.problem, "hint": issue.hint}
-        return cls(**said, code=issue.code, params=dict(issue.params))
-
-
 class PlannedTaskOut(BaseModel):
     """One task a dry run would create, as `imagebatch run --dry-run --json` shows it too."""
 
@@ -277,13 +266,15 @@ class BatchCreated(BaseModel):
     #: the caller's credits before this batch
     credits: float
     #: input files left out (not an image, too large…); the rest of the batch went ahead
-    skipped: list[SkippedOut]
+    skipped: list[IssueOut]
     dry_run: bool
     #: a dry run's tasks, with the batch options applied (empty otherwise)
     planned: list[PlannedTaskOut] = Field(default_factory=list)
 
 
-class RecordOut(BaseModel):
+class HistoryEntryOut(BaseModel):
+    """A finished task in its owner's history: one of /api/records' records."""
+
     id: int
     batch_id: int
     batch_name: str = ""
@@ -318,21 +309,21 @@ class RecordOut(BaseModel):
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, record: Record) -> RecordOut:
-        out = cls.model_validate(record.task, from_attributes=True)
-        out.batch_name = record.batch_name
-        out.batch_name_code = record.batch_name_code
-        out.batch_name_params = record.batch_name_params
-        if record.image:
+    def of(cls, entry: HistoryEntry) -> HistoryEntryOut:
+        out = cls.model_validate(task_columns(entry.task))
+        out.batch_name = entry.batch_name
+        out.batch_name_code = entry.batch_name_code
+        out.batch_name_params = entry.batch_name_params
+        if entry.image:
             # the output of this very task: its name and input, whoever stored the bytes first
-            out.image = ImageOut.of(made_by(record.image, record.task))
+            out.image = ImageOut.of(made_by(entry.image, entry.task))
             out.image_id, out.width, out.height = out.image.id, out.image.width, out.image.height
-            out.file_name = record.task.output_filename + extension_for(record.image.mime)
+            out.file_name = entry.task.output_filename + extension_for(entry.image.mime)
         return out
 
 
-class RecordsPage(BaseModel):
-    items: list[RecordOut]
+class HistoryPage(BaseModel):
+    items: list[HistoryEntryOut]
     total: int
     limit: int
     offset: int

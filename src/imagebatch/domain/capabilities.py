@@ -75,6 +75,7 @@ def check_spec(
 ) -> list[InputIssue]:
     """Every way `spec` asks for something the model cannot do."""
     where = spec.source or "task"
+    request = spec.request
     found = caps.model(model)
     if found is None:
         known = ", ".join(sorted(caps.models))
@@ -95,39 +96,43 @@ def check_spec(
     if mode not in found.modes:
         hint = found.mode_hint or "choose another model or provider"
         refuse(f"model {found.name} cannot {mode.value} images", hint, code="model_mode")
-    if spec.aspect_ratio and spec.aspect_ratio not in found.aspect_ratios:
+    if request.aspect_ratio and request.aspect_ratio not in found.aspect_ratios:
         allowed = " ".join(sorted(r.value for r in found.aspect_ratios))
-        problem = f"model {found.name} has no aspect ratio {spec.aspect_ratio}"
-        refuse(problem, f"use one of {allowed}", code="model_ratio", value=spec.aspect_ratio.value)
-    if spec.resolution and spec.resolution not in found.resolutions:
+        problem = f"model {found.name} has no aspect ratio {request.aspect_ratio}"
+        refuse(
+            problem, f"use one of {allowed}", code="model_ratio", value=request.aspect_ratio.value
+        )
+    if request.resolution and request.resolution not in found.resolutions:
         allowed = " ".join(sorted(r.value for r in found.resolutions))
-        problem = f"model {found.name} has no resolution {spec.resolution}"
-        resolution = spec.resolution.value
+        problem = f"model {found.name} has no resolution {request.resolution}"
+        resolution = request.resolution.value
         refuse(problem, f"use one of {allowed}", code="model_resolution", value=resolution)
-    if spec.negative_prompt and not found.negative_prompt:
+    if request.negative_prompt and not found.negative_prompt:
         refuse(
             f"model {found.name} takes no negative prompt",
             "remove it or put 'avoid …' into the prompt itself",
             code="model_negative_prompt",
         )
-    if spec.seed is not None and not found.seed:
+    if request.seed is not None and not found.seed:
         refuse(f"model {found.name} takes no seed", "leave the seed empty", code="model_seed")
-    issues += _check_params(spec, found, where)
-    if len(spec.reference_images) > found.max_reference_images:
+    issues += _check_params(request.params, found, where)
+    if len(request.references) > found.max_reference_images:
         refuse(
-            f"{len(spec.reference_images)} reference images, model {found.name} takes at most "
+            f"{len(request.references)} reference images, model {found.name} takes at most "
             f"{found.max_reference_images}",
             "remove some reference images",
             code="model_references",
-            n=len(spec.reference_images),
+            n=len(request.references),
             max=found.max_reference_images,
         )
     return issues
 
 
-def _check_params(spec: TaskSpec, model: ModelCapabilities, where: str) -> list[InputIssue]:
+def _check_params(
+    params: Mapping[str, object], model: ModelCapabilities, where: str
+) -> list[InputIssue]:
     issues = []
-    for name, value in spec.params.items():
+    for name, value in params.items():
         choices = model.params.get(name)
         if choices is None:
             known = ", ".join(sorted(model.params)) or "none"
@@ -151,9 +156,9 @@ def _check_params(spec: TaskSpec, model: ModelCapabilities, where: str) -> list[
                 )
             )
     for conflict in model.param_conflicts:
-        if all(str(spec.params.get(k)) == v for k, v in conflict.values.items()):
+        if all(str(params.get(k)) == v for k, v in conflict.values.items()):
             together = " with ".join(f"{k}={v}" for k, v in conflict.values.items())
             problem = f"model {model.name} refuses {together}"
-            params = {"model": model.name, "values": together}
-            issues.append(InputIssue(where, problem, conflict.hint, "param_conflict", params))
+            said = {"model": model.name, "values": together}
+            issues.append(InputIssue(where, problem, conflict.hint, "param_conflict", said))
     return issues

@@ -33,10 +33,11 @@ def sanitize_stem(wanted: str) -> str:
 
 
 def default_stem(spec: TaskSpec, seq: int) -> str:
-    if spec.input_image:
-        base = sanitize_stem(spec.input_image)
+    request = spec.request
+    if request.input_image:
+        base = sanitize_stem(str(request.input_image))
         return f"{base}_edit" if base else f"{seq:05d}"
-    words = re.sub(r"[\s/\\_]+", "_", _UNSAFE.sub(" ", spec.prompt)).strip("_")[:40]
+    words = re.sub(r"[\s/\\_]+", "_", _UNSAFE.sub(" ", request.prompt)).strip("_")[:40]
     slug = sanitize_stem(words).strip("_")
     return f"{seq:05d}_{slug}" if slug else f"{seq:05d}"
 
@@ -57,7 +58,7 @@ def assign_stems(specs: Sequence[TaskSpec], taken: Iterable[str] = ()) -> list[s
     used = {stem.lower() for stem in taken}
     stems: list[str] = []
     for spec, base in zip(specs, wanted, strict=True):
-        stem = f"{base}_{spec.variant + 1}" if copies[(spec.source, base)] > 1 else base
+        stem = f"{base}_{spec.request.variant + 1}" if copies[(spec.source, base)] > 1 else base
         stems.append(unique_stem(stem, used))
     return stems
 

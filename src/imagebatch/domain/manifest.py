@@ -29,13 +29,14 @@ MANIFEST_COLUMNS = [
 
 
 def manifest_row(task: Task, file: str) -> dict[str, object]:
+    request = task.request
     return {
         "file": file,
         "status": task.status.value,
-        "prompt": task.prompt,
-        "negative_prompt": task.negative_prompt or "",
-        "aspect_ratio": task.aspect_ratio.value if task.aspect_ratio else "",
-        "resolution": task.resolution.value if task.resolution else "",
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt or "",
+        "aspect_ratio": request.aspect_ratio.value if request.aspect_ratio else "",
+        "resolution": request.resolution.value if request.resolution else "",
         "seed": _seed(task),
         "provider": task.provider,
         "model": task.model,
@@ -50,7 +51,7 @@ def manifest_row(task: Task, file: str) -> dict[str, object]:
 def _seed(task: Task) -> int | str:
     """The seed the provider used; the user's own for a task that recorded none (not run yet,
     or finished before seeds were recorded)."""
-    seed = task.seed if task.seed_used is None else task.seed_used
+    seed = task.request.seed if task.seed_used is None else task.seed_used
     return "" if seed is None else seed
 
 

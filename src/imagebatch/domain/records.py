@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from imagebatch.domain.specs import AspectRatio, Mode, Resolution
+from imagebatch.domain.requests import ImageRequest
+from imagebatch.domain.specs import Mode
 from imagebatch.domain.states import BatchStatus, TaskStatus
 
 
@@ -42,7 +43,6 @@ class Batch:
     cancelled: int
     created_at: datetime
     priority: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
     out_dir: str | None = None
     webhook_url: str | None = None
@@ -73,21 +73,15 @@ class Task:
     model: str
     seq: int
     status: TaskStatus
-    prompt: str
+    #: what to make; its images are stored images' ids
+    request: ImageRequest[int]
     output_filename: str
     request_key: str
     attempts: int
     max_attempts: int
-    #: the prompt as the user wrote it, before a preset's text went in front (None: `prompt`)
+    #: the prompt as the user wrote it, before a preset's text went in front (None: the
+    #: request's)
     user_prompt: str | None = None
-    negative_prompt: str | None = None
-    aspect_ratio: AspectRatio | None = None
-    resolution: Resolution | None = None
-    seed: int | None = None
-    variant: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
-    input_image_id: int | None = None
-    reference_image_ids: tuple[int, ...] = ()
     source: str | None = None
     priority: int = 0
     #: the seed the provider really used (the user's, one derived from the request, or one
@@ -112,18 +106,11 @@ class NewTask:
     """A task about to be stored: resolved inputs, final filename, request key."""
 
     seq: int
-    prompt: str
+    #: what to make; its images are stored images' ids
+    request: ImageRequest[int]
     output_filename: str
     request_key: str
     user_prompt: str | None = None
-    negative_prompt: str | None = None
-    aspect_ratio: AspectRatio | None = None
-    resolution: Resolution | None = None
-    seed: int | None = None
-    variant: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
-    input_image_id: int | None = None
-    reference_image_ids: tuple[int, ...] = ()
     source: str | None = None
     #: a row may name its own provider and model; None means the batch's
     provider: str | None = None
@@ -145,7 +132,6 @@ class NewBatch:
     model: str
     max_attempts: int
     priority: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
     out_dir: str | None = None
     webhook_url: str | None = None

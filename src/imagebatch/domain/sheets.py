@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from imagebatch.domain.requests import ImageRequest, image_ref
 from imagebatch.domain.sheet_columns import COLUMNS, BadValue, Column, column_for
 from imagebatch.domain.sheet_readers import Row, SheetLimits, cell_text, read_table
 from imagebatch.domain.specs import TaskSpec, prompt_issue
@@ -220,19 +221,23 @@ def _header_of(header: Sequence[str], columns: Sequence[Column | None], key: str
 
 def _expand(values: dict[str, Any], source: str) -> list[TaskSpec]:
     count = values.pop("count", 1)
+    # a cell names files or URLs; the API turns names into its uploads and assets
+    references = tuple(image_ref(text) for text in values.get("reference_images", ()))
     return [
         TaskSpec(
-            prompt=values["prompt"].strip(),
-            negative_prompt=values.get("negative_prompt"),
-            aspect_ratio=values.get("aspect_ratio"),
-            resolution=values.get("resolution"),
-            seed=values.get("seed"),
+            ImageRequest(
+                values["prompt"].strip(),
+                negative_prompt=values.get("negative_prompt"),
+                aspect_ratio=values.get("aspect_ratio"),
+                resolution=values.get("resolution"),
+                seed=values.get("seed"),
+                variant=variant,
+                references=references,
+            ),
             filename=values.get("filename"),
-            reference_images=values.get("reference_images", ()),
             provider=values.get("provider"),
             model=values.get("model"),
             source=source,
-            variant=variant,
         )
         for variant in range(count)
     ]

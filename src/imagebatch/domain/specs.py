@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING
 
 from imagebatch.errors import InputError, InputIssue
+
+if TYPE_CHECKING:  # requests.py builds on this module's vocabulary
+    from imagebatch.domain.requests import ImageRef, ImageRequest
 
 
 class Mode(StrEnum):
@@ -51,26 +54,16 @@ MAX_PROMPT_CHARS = 8_000
 class TaskSpec:
     """One requested output image, as parsed from a template, a table row or an image folder."""
 
-    prompt: str
+    #: what to make, its images as the user named them
+    request: ImageRequest[ImageRef]
     #: the prompt as the user wrote it, when a preset's text went in front of it
     user_prompt: str | None = None
-    negative_prompt: str | None = None
-    aspect_ratio: AspectRatio | None = None
-    resolution: Resolution | None = None
-    seed: int | None = None
     #: wanted output name (no directories); sanitised and made unique later
     filename: str | None = None
-    #: reference images as the user wrote them: paths (relative to the table) or URLs
-    reference_images: tuple[str, ...] = ()
-    #: edit mode: path of the image to edit
-    input_image: str | None = None
     provider: str | None = None
     model: str | None = None
     #: where it came from, for error messages and the manifest ("row 7", "cat.jpg")
     source: str | None = None
-    #: index among the copies a row or prompt asked for (count), so copies differ
-    variant: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 def dimensions(aspect: AspectRatio | None, resolution: Resolution | None) -> tuple[int, int]:
@@ -100,7 +93,7 @@ def check_prompts(specs: Iterable[TaskSpec], max_chars: int) -> None:
     issues = [
         issue
         for spec in specs
-        if (issue := prompt_issue(spec.prompt, _prompt_where(spec.source), max_chars))
+        if (issue := prompt_issue(spec.request.prompt, _prompt_where(spec.source), max_chars))
     ]
     if issues:
         raise InputError(list(dict.fromkeys(issues)))

@@ -15,6 +15,7 @@ from typing import Any
 
 from imagebatch.domain.pricing import Estimate
 from imagebatch.domain.prompts import expand_template
+from imagebatch.domain.requests import ImageRef, ImageRequest
 from imagebatch.domain.sheet_readers import SheetLimits
 from imagebatch.domain.specs import AspectRatio, Resolution, TaskSpec, check_prompts
 
@@ -51,7 +52,7 @@ class ImageToEdit:
     #: the name the user knows it by ("cat.jpg", "shots/cat.jpg"): the task's source
     name: str
     #: how the engine finds it: a path on this machine, or a stored image
-    ref: str
+    ref: ImageRef
 
 
 def template_specs(
@@ -59,7 +60,7 @@ def template_specs(
     variables: Mapping[str, Sequence[str]],
     count: int,
     limits: SheetLimits,
-    references: Sequence[str] = (),
+    references: Sequence[ImageRef] = (),
 ) -> list[TaskSpec]:
     """Every prompt the template expands to, `count` times each."""
     prompts = expand_template(
@@ -71,10 +72,8 @@ def template_specs(
     )
     return [
         TaskSpec(
-            prompt=text,
+            ImageRequest(text, variant=variant, references=tuple(references)),
             source=f"prompt {i + 1}",
-            variant=variant,
-            reference_images=tuple(references),
         )
         for i, text in enumerate(prompts)
         for variant in range(count)
@@ -85,11 +84,9 @@ def edit_specs(prompt: str, images: Sequence[ImageToEdit], count: int) -> list[T
     """One prompt over every image, `count` times each; outputs are named `<image>_edit`."""
     return [
         TaskSpec(
-            prompt=prompt,
-            input_image=image.ref,
+            ImageRequest(prompt, variant=variant, input_image=image.ref),
             filename=f"{PurePosixPath(image.name).stem}_edit",
             source=image.name,
-            variant=variant,
         )
         for image in images
         for variant in range(count)
@@ -106,14 +103,16 @@ def finish(
 
 def with_options(spec: TaskSpec, options: TaskOptions) -> TaskSpec:
     """Batch-wide choices fill in what a row left empty; a row's own values win."""
-    return replace(
-        spec,
-        negative_prompt=spec.negative_prompt or options.negative_prompt,
-        aspect_ratio=spec.aspect_ratio or options.aspect_ratio,
-        resolution=spec.resolution or options.resolution,
-        seed=spec.seed if spec.seed is not None else options.seed,
-        params={**options.params, **spec.params},
+    own = spec.request
+    request = replace(
+        own,
+        negative_prompt=own.negative_prompt or options.negative_prompt,
+        aspect_ratio=own.aspect_ratio or options.aspect_ratio,
+        resolution=own.resolution or options.resolution,
+        seed=own.seed if own.seed is not None else options.seed,
+        params={**options.params, **own.params},
     )
+    return replace(spec, request=request)
 
 
 def param_text(value: ParamValue) -> str:
@@ -125,18 +124,12 @@ def planned_task(spec: TaskSpec) -> dict[str, Any]:
     """What a dry run shows of one task, JSON-ready; the same for the CLI and the API.
     The image being edited is named by `source`: its stored form is no business of the user."""
     return {
+        **spec.request.plain(),
         "source": spec.source,
-        "variant": spec.variant,
-        "prompt": spec.prompt,
-        "negative_prompt": spec.negative_prompt,
-        "aspect_ratio": spec.aspect_ratio.value if spec.aspect_ratio else None,
-        "resolution": spec.resolution.value if spec.resolution else None,
-        "seed": spec.seed,
         "filename": spec.filename,
-        "reference_images": list(spec.reference_images),
+        "reference_images": [str(ref) for ref in spec.request.references],
         "provider": spec.provider,
         "model": spec.model,
-        "params": dict(spec.params),
     }
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
+from typing import Protocol
 
+from imagebatch.domain.attempts import AttemptEnd, AttemptOutcome
 from imagebatch.domain.records import Task
 from imagebatch.domain.retry import RetryPolicy
-from imagebatch.engine.call_gate import Slots
+from imagebatch.domain.states import TaskStatus
 from imagebatch.engine.calls import ProviderCaller
 from imagebatch.engine.clock import Clock
 from imagebatch.engine.outputs import OutputWriter
@@ -19,10 +21,23 @@ from imagebatch.errors import ProviderError
 from imagebatch.providers.base import ProviderRequest, ProviderResult
 from imagebatch.store.completions import Completion
 from imagebatch.store.queue import QueueRepo
-from imagebatch.store.transitions import AttemptEnd
 
-#: tells listeners a task changed state: (task, status, extra data)
-Publish = Callable[..., None]
+
+class AttemptHost(Protocol):
+    """The worker running an attempt: what the attempt waits for, and what it reports."""
+
+    async def call_slot(self, task: Task) -> None:
+        """Until the task may call its provider."""
+
+    def call_ended(self, task: Task, seconds: float | None) -> None:
+        """The call is over (it took `seconds`, if the provider answered): its slot goes to
+        the next task."""
+
+    async def succeeded(self, done: Completion) -> int | None:
+        """Record a success: its output image id, None if the task is no longer ours."""
+
+    def changed(self, task: Task, status: TaskStatus, **data: object) -> None:
+        """The task changed state (for listeners)."""
 
 
 class AttemptRunner:
@@ -33,32 +48,23 @@ class AttemptRunner:
         caller: ProviderCaller,
         outputs: OutputWriter,
         retry: RetryPolicy,
-        slots: Slots,
         clock: Clock,
-        *,
-        commit: Callable[[Completion], Awaitable[int | None]],
-        call_over: Callable[[Task], None],
-        publish: Publish,
+        host: AttemptHost,
     ) -> None:
         self.worker_id = worker_id
         self.queue = queue
         self.caller = caller
         self.outputs = outputs
         self.retry = retry
-        self.slots = slots
         self.clock = clock
-        #: records a success (the group commit): its output image id, None if lost
-        self._commit = commit
-        #: told the moment the call ends, so its slot goes to the next task
-        self._call_over = call_over
-        self._publish = publish
+        self.host = host
         self._rng = random.Random()
 
     async def run(self, task: Task) -> None:
         started = time.perf_counter()
         try:
             request = await self.outputs.request_for(task)  # inputs load while we wait
-            await self.slots.gate.wait(task.id)
+            await self.host.call_slot(task)
             started = time.perf_counter()  # the attempt's latency counts from its call
             result = await self._call(task, request)
             task = self.outputs.with_seed_used(task, result)  # stamped and recorded with it
@@ -66,10 +72,12 @@ class AttemptRunner:
         except ProviderError as error:
             await self._failed(task, error, _elapsed_ms(started))
             return
-        end = AttemptEnd("succeeded", _elapsed_ms(started), provider_request_id=result.request_id)
-        image_id = await self._commit((task, image, end))
+        end = AttemptEnd(
+            AttemptOutcome.SUCCEEDED, _elapsed_ms(started), provider_request_id=result.request_id
+        )
+        image_id = await self.host.succeeded((task, image, end))
         if image_id is not None:
-            self._publish(task, "succeeded", output_image_id=image_id)
+            self.host.changed(task, TaskStatus.SUCCEEDED, output_image_id=image_id)
         else:
             await self.outputs.discard_if_orphan(image)
 
@@ -78,15 +86,14 @@ class AttemptRunner:
         try:
             result = await self.caller.call(task, request)
         except ProviderError:
-            self._call_over(task)
+            self.host.call_ended(task, None)
             raise
-        self.slots.estimate.call_took(time.perf_counter() - started)
-        self._call_over(task)
+        self.host.call_ended(task, time.perf_counter() - started)
         return result
 
     async def _failed(self, task: Task, error: ProviderError, latency_ms: float) -> None:
         end = AttemptEnd(
-            "failed",
+            AttemptOutcome.FAILED,
             latency_ms,
             error_kind=error.kind,
             error_message=error.message,
@@ -96,13 +103,19 @@ class AttemptRunner:
         now = self.clock()
         if decision is None:
             if await self.queue.fail(task, self.worker_id, end, now):
-                self._publish(task, "failed", error=error.message, error_kind=error.kind)
+                self.host.changed(
+                    task, TaskStatus.FAILED, error=error.message, error_kind=error.kind
+                )
             return
-        end = AttemptEnd("retry", latency_ms, end.error_kind, end.error_message, error.request_id)
+        end = replace(end, outcome=AttemptOutcome.RETRY)
         not_before = now + timedelta(seconds=decision.delay)
         if await self.queue.retry_later(task, self.worker_id, end, not_before, now):
-            self._publish(
-                task, "pending", error=error.message, error_kind=error.kind, retry_in=decision.delay
+            self.host.changed(
+                task,
+                TaskStatus.PENDING,
+                error=error.message,
+                error_kind=error.kind,
+                retry_in=decision.delay,
             )
 
 

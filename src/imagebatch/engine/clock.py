@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+#: the time now, as an aware UTC datetime (a rate limiter's seconds are a MonotonicClock,
+#: providers/pacing.py)
 Clock = Callable[[], datetime]
 
 

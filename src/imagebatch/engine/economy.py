@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
+from imagebatch.domain.events import EventKind
 from imagebatch.domain.records import Task
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.economy_results import ResultSink
@@ -44,6 +45,11 @@ from imagebatch.store.provider_jobs import NewJob, ProviderJob, ProviderJobRepo
 from imagebatch.store.queue import QueueRepo
 
 log = logging.getLogger(__name__)
+
+#: events after which there may be work for us (a cancel: a job's tasks to give up)
+_NEW_WORK = frozenset(
+    {EventKind.SUBMITTED, EventKind.RESUMED, EventKind.RETRIED, EventKind.CANCELLED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,17 +321,21 @@ class EconomyRunner:
         async with self.events.subscribe() as queue:
             while True:
                 event = await queue.get()
-                if event.kind == "cancelled":
+                if event.kind == EventKind.CANCELLED:
                     self._beat_at = 0.0  # look at our jobs' tasks now
-                if event.kind in {"submitted", "resumed", "retried", "cancelled"}:
+                if event.kind in _NEW_WORK:
                     self._wake.set()
 
     def _publish(self, job: ProviderJob, status: str, **data: object) -> None:
         data = {"job_id": job.id, "tasks": len(job.task_ids), **data}
-        self.events.publish(Event("economy", batch_id=job.batch_id, status=status, data=data))
+        self.events.publish(
+            Event(EventKind.ECONOMY, batch_id=job.batch_id, status=status, data=data)
+        )
 
     def _publish_task(self, task: Task, status: str) -> None:
-        self.events.publish(Event("task", batch_id=task.batch_id, task_id=task.id, status=status))
+        self.events.publish(
+            Event(EventKind.TASK, batch_id=task.batch_id, task_id=task.id, status=status)
+        )
 
 
 def _group(task: Task) -> tuple[int, str, str, bool]:
@@ -334,7 +344,7 @@ def _group(task: Task) -> tuple[int, str, str, bool]:
         task.batch_id,
         task.provider,
         task.model,
-        bool(task.input_image_id or task.reference_image_ids),
+        bool(task.request.images),
     )
 
 

@@ -15,6 +15,8 @@ import random
 from collections.abc import Sequence
 from datetime import timedelta
 
+from imagebatch.domain.attempts import AttemptEnd, AttemptOutcome
+from imagebatch.domain.events import EventKind
 from imagebatch.domain.records import Task
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.clock import Clock, utc_now
@@ -25,7 +27,6 @@ from imagebatch.providers.base import JobState, ProviderResult
 from imagebatch.store.completions import Completion
 from imagebatch.store.provider_jobs import ProviderJob
 from imagebatch.store.queue import QueueRepo
-from imagebatch.store.transitions import AttemptEnd
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,8 @@ class ResultSink:
                 except ProviderError as error:
                     await self.failed(job, task, error)
                     continue
-                done.append(
-                    (task, image, AttemptEnd("succeeded", latency, None, None, outcome.request_id))
-                )
+                end = AttemptEnd(AttemptOutcome.SUCCEEDED, latency, None, None, outcome.request_id)
+                done.append((task, image, end))
             elif isinstance(outcome, ProviderError):
                 await self.failed(job, task, outcome)
             else:
@@ -87,14 +87,16 @@ class ResultSink:
 
     async def failed(self, job: ProviderJob, task: Task, error: ProviderError) -> None:
         latency = self._latency(job)
-        end = AttemptEnd("failed", latency, error.kind, error.message, error.request_id)
+        end = AttemptEnd(
+            AttemptOutcome.FAILED, latency, error.kind, error.message, error.request_id
+        )
         decision = self.retry.decide(error, task.attempts, self._rng, task.max_attempts)
         now = self.clock()
         if decision is None:
             if await self.queue.fail(task, job.owner, end, now):
                 self._publish(task, "failed", error=error.message, error_kind=error.kind)
             return
-        end = AttemptEnd("retry", latency, error.kind, error.message, error.request_id)
+        end = AttemptEnd(AttemptOutcome.RETRY, latency, error.kind, error.message, error.request_id)
         not_before = now + timedelta(seconds=decision.delay)
         if await self.queue.retry_later(task, job.owner, end, not_before, now):
             self._publish(
@@ -116,5 +118,5 @@ class ResultSink:
 
     def _publish(self, task: Task, status: str, **data: object) -> None:
         self.events.publish(
-            Event("task", batch_id=task.batch_id, task_id=task.id, status=status, data=data)
+            Event(EventKind.TASK, batch_id=task.batch_id, task_id=task.id, status=status, data=data)
         )

@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from imagebatch.domain.events import EventKind
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    #: "task" (a task changed state), "batch" (a batch changed state), "submitted", "settings"
-    kind: str
+    #: what it is about (domain/events.py)
+    kind: EventKind
     batch_id: int | None = None
     task_id: int | None = None
     status: str | None = None

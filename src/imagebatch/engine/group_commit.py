@@ -21,26 +21,40 @@ class GroupCommit:
     def __init__(self, record: Record) -> None:
         self._record = record
         self._waiting: list[tuple[Completion, asyncio.Future[int | None]]] = []
-        self._due = asyncio.Event()
+        #: a transaction is due: one more runs after the one in flight
+        self._due = False
+        #: runs transactions while they are due, then ends (the next one due starts another)
+        self._flusher: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def poke(self) -> None:
         """A transaction is worth running without a completion: a call ended, and its slot
         can be refilled while its output is still being stored."""
-        self._due.set()
+        self._due = True
+        if self._flusher is None and not self._stopped:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_while_due())
 
     async def add(self, item: Completion) -> int | None:
         """Record a success in the next transaction: its output image id, or None if the
         task was no longer ours."""
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
-        self._due.set()
+        self.poke()
         return await future
 
-    async def run(self) -> None:
-        while True:
-            await self._due.wait()
-            self._due.clear()
-            await self._flush()
+    def stop(self) -> None:
+        """Run no more transactions (the worker stops); the one in flight is abandoned."""
+        self._stopped = True
+        if self._flusher is not None:
+            self._flusher.cancel()
+
+    async def _flush_while_due(self) -> None:
+        try:
+            while self._due:
+                self._due = False
+                await self._flush()
+        finally:
+            self._flusher = None
 
     async def _flush(self) -> None:
         # A completion whose call was abandoned meanwhile (its waiter cancelled) is not ours.

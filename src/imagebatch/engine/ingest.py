@@ -9,9 +9,10 @@ from pathlib import Path
 from imagebatch.blobs.base import BlobStore, content_key
 from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.records import Image
+from imagebatch.domain.requests import ImageRef, ImageUrl, LocalPath, StoredImage
 from imagebatch.engine.clock import Clock
 from imagebatch.errors import InputError, InputIssue, NotFound
-from imagebatch.imaging.fetch import FetchLimits, fetch_image_bytes, is_url
+from imagebatch.imaging.fetch import FetchLimits, fetch_image_bytes
 from imagebatch.imaging.inputs import LoadedImage, load_image
 from imagebatch.store.images import ImageRepo, NewImage
 
@@ -114,10 +115,6 @@ class Ingestor:
         return await self.images.add(new, self.clock())
 
 
-#: a reference to an image already in storage: "image:<id>" (the API's uploads and assets)
-STORED_IMAGE = "image:"
-
-
 @dataclass
 class ImageFinder:
     """Resolves the images one submission names: URLs, stored images and (for the CLI) paths."""
@@ -128,31 +125,33 @@ class ImageFinder:
     #: whether paths on this machine may be named (API callers may not)
     local_files: bool
 
-    async def input_image(self, ref: str, where: str) -> Image | InputIssue:
+    async def input_image(self, ref: ImageRef, where: str) -> Image | InputIssue:
         return await self._find(ref, where, None)
 
-    async def reference(self, ref: str, where: str) -> Image | InputIssue:
+    async def reference(self, ref: ImageRef, where: str) -> Image | InputIssue:
         return await self._find(ref, where, self.base_dir)
 
-    async def _find(self, ref: str, where: str, base_dir: Path | None) -> Image | InputIssue:
-        if is_url(ref):
-            return await self.ingestor.image_from_url(ref, where)
-        if ref.startswith(STORED_IMAGE):
-            return await self._stored(ref, where)
-        if not self.local_files:
-            return InputIssue(
-                where,
-                f"{ref!r} is not a known image",
-                "use an asset, an uploaded file or a URL",
-                "unknown_reference",
-                {"ref": ref},
-            )
-        path = Path(ref) if base_dir is None else base_dir / ref
-        return await self.ingestor.image_from_path(path, where)
+    async def _find(self, ref: ImageRef, where: str, base_dir: Path | None) -> Image | InputIssue:
+        match ref:
+            case ImageUrl(url):
+                return await self.ingestor.image_from_url(url, where)
+            case StoredImage(image_id):
+                return await self._stored(image_id, where)
+            case LocalPath(path) if self.local_files:
+                full = Path(path) if base_dir is None else base_dir / path
+                return await self.ingestor.image_from_path(full, where)
+        return InputIssue(
+            where,
+            f"{str(ref)!r} is not a known image",
+            "use an asset, an uploaded file or a URL",
+            "unknown_reference",
+            {"ref": str(ref)},
+        )
 
-    async def _stored(self, ref: str, where: str) -> Image | InputIssue:
+    async def _stored(self, image_id: int, where: str) -> Image | InputIssue:
         try:
-            return await self.ingestor.images.get(int(ref.removeprefix(STORED_IMAGE)))
-        except (ValueError, NotFound):
+            return await self.ingestor.images.get(image_id)
+        except NotFound:
+            ref = str(StoredImage(image_id))
             problem = f"no stored image {ref!r}"
             return InputIssue(where, problem, "upload it again", "unknown_reference", {"ref": ref})

@@ -1,5 +1,5 @@
-"""Images as users browse them: thumbnails made on first request, records deleted with
-their files when nothing else uses them, old records swept by the retention setting, and
+"""Images as users browse them: thumbnails made on first request, history entries deleted
+with their files when nothing else uses them, old entries swept by the retention setting, and
 objects no image row uses (orphans) swept too."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.errors import NotFound
 from imagebatch.imaging.inputs import make_thumbnail
 from imagebatch.store.batch_removal import BatchRemoval
+from imagebatch.store.history import HistoryRepo
 from imagebatch.store.images import ImageRepo
-from imagebatch.store.records import RecordRepo
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +35,17 @@ class Library:
     def __init__(
         self,
         images: ImageRepo,
-        records: RecordRepo,
+        history: HistoryRepo,
         blobs: BlobStore,
-        runtime: RuntimeSettingsService,
+        runtime_settings: RuntimeSettingsService,
         clock: Clock = utc_now,
     ) -> None:
         self.images = images
-        self.records = records
+        self.history = history
         self.blobs = blobs
-        self.runtime = runtime
+        self.runtime_settings = runtime_settings
         self.clock = clock
-        self.removal = BatchRemoval(records.db)
+        self.removal = BatchRemoval(history.db)
 
     async def thumbnail(self, image: Image) -> bytes:
         """A small WebP of the image, made once and kept under its own content key."""
@@ -57,14 +57,14 @@ class Library:
         await self.images.set_thumbnail(image.id, key)
         return small
 
-    async def delete_record(self, owner: str, task_id: int) -> None:
-        unused = await self.records.delete(owner, task_id, self.clock())
+    async def remove_from_history(self, owner: str, task_id: int) -> None:
+        unused = await self.history.delete(owner, task_id, self.clock())
         if unused is not None:
             await self._discard(unused)
 
-    async def delete_records(self, owner: str, task_ids: list[int]) -> int:
-        """Several records at once: all of them, or none if one is not the owner's record."""
-        unused = await self.records.delete_many(owner, task_ids, self.clock())
+    async def remove_many_from_history(self, owner: str, task_ids: list[int]) -> int:
+        """Several tasks at once: all of them, or none if one is not in the owner's history."""
+        unused = await self.history.delete_many(owner, task_ids, self.clock())
         for image in unused:
             await self._discard(image)
         return len(set(task_ids))
@@ -79,23 +79,23 @@ class Library:
     async def _discard(self, image: Image) -> None:
         # The row goes first (re-checked in its transaction): a crash between the two steps
         # leaves a file without a row, never a row without its file.
-        if not await self.records.forget_image(image):
+        if not await self.history.forget_image(image):
             return
         for key in (image.storage_key, image.thumbnail_key):
             if key:
                 await self.blobs.delete(key)
 
     async def sweep(self) -> int:
-        """Delete records older than the retention setting; returns how many."""
-        days = (await self.runtime.current()).retention_days
+        """Delete history entries older than the retention setting; returns how many."""
+        days = (await self.runtime_settings.current()).retention_days
         if not days:
             return 0
         cutoff = self.clock() - timedelta(days=days)
         swept = 0
-        while batch := await self.records.finished_before(cutoff, SWEEP_CHUNK):
+        while batch := await self.history.finished_before(cutoff, SWEEP_CHUNK):
             for owner, task_id in batch:
                 with contextlib.suppress(NotFound):  # its owner deleted it meanwhile
-                    await self.delete_record(owner, task_id)
+                    await self.remove_from_history(owner, task_id)
             swept += len(batch)
         return swept
 

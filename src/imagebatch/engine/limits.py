@@ -7,8 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
+from imagebatch.domain.claims import ClaimLimits
 from imagebatch.engine.clock import utc_now
-from imagebatch.store.claim import ClaimLimits
 from imagebatch.store.settings import GLOBAL_CONCURRENCY, SettingsRepo
 from imagebatch.store.workers import WorkerRepo
 
@@ -28,12 +28,12 @@ class LimitSource:
         *,
         override: int | None = None,
         batch_ids: Sequence[int] | None = None,
-        registry: WorkerRepo | None = None,
+        workers: WorkerRepo | None = None,
         worker_id: str = "",
     ) -> None:
         self._worker_id = worker_id
-        #: with a registry, this worker takes at most its fair share of the global limit
-        self._registry = registry
+        #: with the list of workers, this worker takes at most its fair share of the global limit
+        self._workers = workers
         self._share: tuple[float, int] | None = None
         self._settings = settings
         self._default = default_global
@@ -64,14 +64,14 @@ class LimitSource:
 
     async def fair_share(self) -> int | None:
         """The global limit divided among the live registered workers (rounded up), or None
-        without a registry. Otherwise one worker's group commit refills its own freed slots
+        without the list of workers. Otherwise one worker's group commit refills its own freed slots
         in the same transaction, and the others, however many, never get one."""
-        if self._registry is None:
+        if self._workers is None:
             return None
         now = time.monotonic()
         if self._share is None or now - self._share[0] > CACHE_SECONDS:
             # The others, plus this worker, whether or not it has registered yet.
-            others = await self._registry.live_count(utc_now() - WORKER_SILENCE, self._worker_id)
+            others = await self._workers.live_count(utc_now() - WORKER_SILENCE, self._worker_id)
             self._share = (now, max(1, math.ceil(await self.global_limit() / (others + 1))))
         return self._share[1]
 

@@ -11,7 +11,6 @@ from imagebatch.blobs.base import BlobStore, content_key
 from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.records import Task
 from imagebatch.domain.seeds import derived_seed
-from imagebatch.domain.specs import Mode
 from imagebatch.errors import ProviderUnavailable
 from imagebatch.imaging import provenance
 from imagebatch.imaging.inputs import probe_output
@@ -32,29 +31,19 @@ class OutputWriter:
         self.providers = providers or {}
 
     async def request_for(self, task: Task) -> ProviderRequest:
-        ids = ([task.input_image_id] if task.input_image_id else []) + list(
-            task.reference_image_ids
-        )
-        rows = await self.images.get_many(ids)
-        loaded = [InputImage(await self.blobs.get(rows[i].storage_key), rows[i].mime) for i in ids]
-        return ProviderRequest(
-            mode=Mode.EDIT if task.input_image_id else Mode.GENERATE,
-            model=task.model,
-            prompt=task.prompt,
-            negative_prompt=task.negative_prompt,
-            aspect_ratio=task.aspect_ratio,
-            resolution=task.resolution,
-            seed=self.seed_for(task),
-            variant=task.variant,
-            images=tuple(loaded),
-            params=task.params,
-        )
+        ids = task.request.images
+        rows = await self.images.get_many(list(ids))
+        loaded = {
+            i: InputImage(await self.blobs.get(rows[i].storage_key), rows[i].mime) for i in ids
+        }
+        asked = replace(task.request.map_images(loaded.__getitem__), seed=self.seed_for(task))
+        return ProviderRequest(model=task.model, asked=asked)
 
     def seed_for(self, task: Task) -> int | None:
         """The seed to send: the user's; else, for a model that takes one, one derived from
         the request (the same on every attempt, so the recorded seed reproduces the image)."""
-        if task.seed is not None or not self._takes_seed(task):
-            return task.seed
+        if task.request.seed is not None or not self._takes_seed(task):
+            return task.request.seed
         return derived_seed(task.request_key)
 
     def with_seed_used(self, task: Task, result: ProviderResult) -> Task:
@@ -89,7 +78,7 @@ class OutputWriter:
             storage_key=key,
             kind="output",
             original_name=task.output_filename,
-            parent_image_id=task.input_image_id,
+            parent_image_id=task.request.input_image,
         )
 
     async def discard_if_orphan(self, image: NewImage) -> None:
@@ -101,14 +90,7 @@ class OutputWriter:
 def provenance_of(task: Task) -> dict[str, object]:
     return {
         "generator": f"imagebatch {__version__}",
-        "prompt": task.prompt,
-        "negative_prompt": task.negative_prompt,
-        "aspect_ratio": task.aspect_ratio.value if task.aspect_ratio else None,
-        "resolution": task.resolution.value if task.resolution else None,
-        # the seed really used; the user's own when it was never recorded (older outputs)
-        "seed": task.seed if task.seed_used is None else task.seed_used,
-        "variant": task.variant,
-        "params": task.params,
+        **task.request.provenance(task.seed_used),
         "provider": task.provider,
         "model": task.model,
         "batch_id": task.batch_id,

@@ -16,6 +16,7 @@ import logging
 import uuid
 from typing import Any
 
+from imagebatch.domain.events import EventKind
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.store.notify import MAX_PAYLOAD, PgChannel
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 #: events published within this many seconds travel in one notification
 GATHER_SECONDS = 0.02
 RECONNECT_SECONDS = 1.0
+_KINDS = frozenset(EventKind)
 
 
 def encode(origin: str, events: list[Event]) -> list[str]:
@@ -54,8 +56,9 @@ def decode(payload: str, own_origin: str) -> list[Event]:
     if message.get("o") == own_origin:
         return []  # our own, already published here
     return [
-        Event(kind, batch_id, task_id, status, dict(data or {}), at=at, remote=True)
+        Event(EventKind(kind), batch_id, task_id, status, dict(data or {}), at=at, remote=True)
         for kind, batch_id, task_id, status, data, at in message.get("e", [])
+        if kind in _KINDS  # one a newer process knows and we do not: not for us
     ]
 
 

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from imagebatch.domain.batch_names import GeneratedName
 from imagebatch.domain.capabilities import check_spec, model_for
 from imagebatch.domain.credits import to_micros
+from imagebatch.domain.events import EventKind
 from imagebatch.domain.filenames import assign_stems
 from imagebatch.domain.pricing import Estimate, estimate, price_of
 from imagebatch.domain.records import Batch, Image, NewBatch, NewTask, Task
+from imagebatch.domain.requests import ImageRequest
 from imagebatch.domain.specs import Mode, TaskSpec
 from imagebatch.domain.states import BatchStatus
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.ingest import ImageFinder, Ingestor
+from imagebatch.engine.slices import map_in_slices, step_aside
 from imagebatch.errors import InputError, InputIssue, Params
 from imagebatch.providers.base import BatchJobs, ImageProvider
 from imagebatch.store.batches import BatchRepo
@@ -40,7 +40,6 @@ class Submission:
     #: take the output of an identical succeeded request instead of paying again
     reuse: bool = False
     priority: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
     out_dir: str | None = None
     #: file stems already in the output folder, never to be overwritten
@@ -75,11 +74,15 @@ class Submitted:
 @dataclass(frozen=True, slots=True)
 class _Resolved:
     spec: TaskSpec
-    input_image: Image | None
-    references: tuple[Image, ...]
+    #: the spec's request with its images stored
+    request: ImageRequest[Image]
     #: the provider and model that run it (the row's own, or the batch's: see model_for)
     provider: str
     model: str
+
+    @property
+    def request_key(self) -> str:
+        return self.request.request_key(self.provider, self.model)
 
 
 class BatchService:
@@ -112,10 +115,14 @@ class BatchService:
             raise InputError(skipped or [nothing])
         stems = assign_stems([r.spec for r in resolved], sub.taken_stems)
         reuse = await self._reusable(sub, resolved) if sub.reuse else {}
-        new_tasks = [
-            _new_task(seq, r, stem, reuse, self._pricer(sub), sub.own_key_providers)
-            for seq, (r, stem) in enumerate(zip(resolved, stems, strict=True))
-        ]
+        pricer = self._pricer(sub)
+        new_tasks = await map_in_slices(
+            lambda part: [
+                _new_task(seq, r, stem, reuse, pricer, sub.own_key_providers)
+                for seq, r, stem in part
+            ],
+            list(zip(range(len(resolved)), resolved, stems, strict=True)),
+        )
         new_batch = NewBatch(
             name=sub.name,
             owner=sub.owner,
@@ -124,7 +131,6 @@ class BatchService:
             model=model,
             max_attempts=sub.max_attempts,
             priority=sub.priority,
-            params=sub.params,
             fingerprint=sub.fingerprint,
             out_dir=sub.out_dir,
             webhook_url=sub.webhook_url,
@@ -133,7 +139,9 @@ class BatchService:
             name_params=sub.generated_name.params if sub.generated_name else None,
         )
         batch = await self.batches.create(new_batch, new_tasks, self.clock(), sub.max_active_tasks)
-        self.events.publish(Event("submitted", batch_id=batch.id, status=batch.status.value))
+        self.events.publish(
+            Event(EventKind.SUBMITTED, batch_id=batch.id, status=batch.status.value)
+        )
         return Submitted(batch, skipped, self._estimate(sub, model, new_tasks))
 
     def estimate(self, sub: Submission) -> Estimate:
@@ -260,84 +268,67 @@ class BatchService:
         resolved: list[_Resolved] = []
         skipped: list[InputIssue] = []
         reference_issues: list[InputIssue] = []
-        for spec in sub.specs:
+        for done, spec in enumerate(sub.specs, 1):
+            await step_aside(done)
             input_image = None
-            if spec.input_image:
-                found = await finder.input_image(spec.input_image, spec.source or "input")
+            if spec.request.input_image:
+                where = spec.source or "input"
+                found = await finder.input_image(spec.request.input_image, where)
                 if isinstance(found, InputIssue):
                     skipped.append(found)
                     continue
                 input_image = found
             references = []
-            for ref in spec.reference_images:
+            for ref in spec.request.references:
                 where = f"{spec.source or 'input'}, column reference_images"
                 got = await finder.reference(ref, where)
                 if isinstance(got, InputIssue):
                     reference_issues.append(got)
                 else:
                     references.append(got)
+            request = spec.request.with_images(input_image, tuple(references))
             target = self._target(spec, sub.provider, model)
-            resolved.append(_Resolved(spec, input_image, tuple(references), *target))
+            resolved.append(_Resolved(spec, request, *target))
         if reference_issues:
             raise InputError(_unique(reference_issues))
         return resolved, _unique(skipped)
 
     async def _reusable(self, sub: Submission, resolved: list[_Resolved]) -> dict[str, int]:
         # The owner's own outputs only: another user's would hand over their image, free.
-        keys = [request_key(r) for r in resolved]
+        keys = [r.request_key for r in resolved]
         return await self.queue.succeeded_outputs(sub.owner, keys)
 
     async def pause(self, batch_id: int) -> Batch:
         batch = await self.batches.change_status(batch_id, BatchStatus.PAUSED, self.clock())
-        self.events.publish(Event("batch", batch_id=batch_id, status=batch.status.value))
+        self.events.publish(Event(EventKind.BATCH, batch_id=batch_id, status=batch.status.value))
         return batch
 
     async def resume(self, batch_id: int) -> Batch:
         batch = await self.batches.change_status(batch_id, BatchStatus.RUNNING, self.clock())
-        self.events.publish(Event("resumed", batch_id=batch_id, status=batch.status.value))
+        self.events.publish(Event(EventKind.RESUMED, batch_id=batch_id, status=batch.status.value))
         return batch
 
     async def cancel(self, batch_id: int) -> Batch:
         await self.tasks.cancel_batch(batch_id, self.clock())
-        self.events.publish(Event("cancelled", batch_id=batch_id, status="cancelled"))
+        self.events.publish(Event(EventKind.CANCELLED, batch_id=batch_id, status="cancelled"))
         return await self.batches.get(batch_id)
 
     async def retry_failed(self, batch_id: int) -> int:
         count = await self.tasks.retry_failed(batch_id, self.clock())
-        self.events.publish(Event("retried", batch_id=batch_id))
+        self.events.publish(Event(EventKind.RETRIED, batch_id=batch_id))
         return count
 
     async def retry_tasks(self, task_ids: list[int], owner: str | None) -> int:
         """Several failed tasks back to the queue at once (all or none); how many."""
         retried = await self.tasks.retry_many(task_ids, owner, self.clock())
         for task in retried:
-            self.events.publish(Event("retried", batch_id=task.batch_id, task_id=task.id))
+            self.events.publish(Event(EventKind.RETRIED, batch_id=task.batch_id, task_id=task.id))
         return len(retried)
 
     async def retry_task(self, task_id: int) -> Task:
         task = await self.tasks.retry_task(task_id, self.clock())
-        self.events.publish(Event("retried", batch_id=task.batch_id, task_id=task_id))
+        self.events.publish(Event(EventKind.RETRIED, batch_id=task.batch_id, task_id=task_id))
         return task
-
-
-def request_key(r: _Resolved) -> str:
-    """Everything that determines the output: equal keys of one owner share an output (--reuse).
-    The owner is not part of the key (keys stored before stay valid): the lookup filters by it."""
-    spec = r.spec
-    parts = {
-        "provider": r.provider,
-        "model": r.model,
-        "prompt": spec.prompt,
-        "negative_prompt": spec.negative_prompt,
-        "aspect_ratio": spec.aspect_ratio,
-        "resolution": spec.resolution,
-        "seed": spec.seed,
-        "variant": spec.variant,
-        "params": spec.params,
-        "input": r.input_image.sha256 if r.input_image else None,
-        "references": [image.sha256 for image in r.references],
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _new_task(
@@ -348,25 +339,16 @@ def _new_task(
     price: Callable[[str, str], int],
     own_key_providers: frozenset[str],
 ) -> NewTask:
-    key = request_key(r)
-    spec = r.spec
+    key = r.request_key
     return NewTask(
         price=price(r.provider, r.model),
         own_key=r.provider in own_key_providers,
         seq=seq,
-        prompt=spec.prompt,
-        user_prompt=spec.user_prompt,
+        request=r.request.map_images(lambda image: image.id),
+        user_prompt=r.spec.user_prompt,
         output_filename=stem,
         request_key=key,
-        negative_prompt=spec.negative_prompt,
-        aspect_ratio=spec.aspect_ratio,
-        resolution=spec.resolution,
-        seed=spec.seed,
-        variant=spec.variant,
-        params=spec.params,
-        input_image_id=r.input_image.id if r.input_image else None,
-        reference_image_ids=tuple(image.id for image in r.references),
-        source=spec.source,
+        source=r.spec.source,
         provider=r.provider,
         model=r.model,
         reuse_image_id=reuse.get(key),

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 import httpx
 
+from imagebatch.domain.events import EventKind
 from imagebatch.domain.owners import user_id_of
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import EventBus
@@ -138,7 +139,7 @@ class WebhookDispatcher:
         async with self.events.subscribe() as queue:
             while True:
                 event = await queue.get()
-                if event.kind == "cancelled" or event.status in {"succeeded", "failed"}:
+                if event.kind == EventKind.CANCELLED or event.status in {"succeeded", "failed"}:
                     wake.set()
 
     async def send_due(self, client: httpx.AsyncClient) -> int:

@@ -16,15 +16,18 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from imagebatch.blobs.base import BlobStore
+from imagebatch.domain.claims import Claimed, ClaimRequest
+from imagebatch.domain.events import EventKind
 from imagebatch.domain.records import Task
 from imagebatch.domain.retry import RetryPolicy
+from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.engine.attempts import AttemptRunner
-from imagebatch.engine.call_gate import Slots
+from imagebatch.engine.book import Book, Phase
+from imagebatch.engine.call_gate import CallGate
 from imagebatch.engine.calls import ProviderCaller
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.group_commit import GroupCommit
-from imagebatch.engine.leases import LeaseBook
 from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.own_keys import OwnKeys
@@ -39,12 +42,14 @@ from imagebatch.engine.worker_options import (
 from imagebatch.providers.base import ImageProvider
 from imagebatch.store.completions import Completion
 from imagebatch.store.images import ImageRepo
-from imagebatch.store.queue import Claimed, QueueRepo, Refill
+from imagebatch.store.queue import QueueRepo
 
 log = logging.getLogger(__name__)
 
 
 class Worker:
+    """Runs claimed tasks; the AttemptHost (engine/attempts.py) of their attempts."""
+
     def __init__(
         self,
         queue: QueueRepo,
@@ -67,26 +72,22 @@ class Worker:
         self.events = events or EventBus()
         self.clock = clock
         self.id = worker_id or new_worker_id()
-        self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._slots = Slots(self.options.capacity, self.options.claim_ahead)
+        #: the running tasks: each one's job, phase and lease
+        self._book = Book()
+        self._gate = CallGate(self._book, self.options.capacity, self.options.claim_ahead)
         self._attempts = AttemptRunner(
             self.id,
             queue,
             ProviderCaller(providers, rate_limits, own_keys),
             OutputWriter(images, blobs, providers),
             retry,
-            self._slots,
             clock,
-            commit=self._commit,
-            call_over=self._call_over,
-            publish=self._publish,
+            self,
         )
         #: one claim at a time: a claim's grants were counted before the next one's counts
         self._claiming = asyncio.Lock()
-        self._leases = LeaseBook()
         #: records successes in shared transactions, refilling freed slots as it goes
         self._group = GroupCommit(self._record)
-        self._flusher: asyncio.Task[None] | None = None
         #: slots the group commit already refilled, so their ends need not wake the main loop
         self._refilled = 0
         self._wake = asyncio.Event()
@@ -97,7 +98,11 @@ class Worker:
 
     @property
     def running(self) -> int:
-        return len(self._inflight)
+        return len(self._book)
+
+    def jobs(self) -> list[asyncio.Task[None]]:
+        """The running tasks' jobs (to await or watch them)."""
+        return [entry.job for entry in self._book]
 
     def wake(self) -> None:
         self._wake.set()
@@ -106,7 +111,6 @@ class Worker:
         stop = stop or asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         listener = asyncio.create_task(self._listen())
-        self._flusher = asyncio.create_task(self._group.run())
         try:
             while not stop.is_set():
                 # Cleared before looking for work: a task ending meanwhile re-sets it.
@@ -117,9 +121,9 @@ class Worker:
         finally:
             heartbeat.cancel()
             listener.cancel()
+            self._gate.stopping = True
             await self._shutdown()
-            self._flusher.cancel()
-            self._flusher = None
+            self._group.stop()
 
     async def _round(self, stop: asyncio.Event) -> bool:
         """Claim what there is room for, then wait for a reason to look again; False once
@@ -144,10 +148,10 @@ class Worker:
 
     async def _finish_running(self) -> None:
         """Stop claiming; give running calls the grace period (their leases still renew)."""
-        self._slots.stopping = True  # no more claims nor hand-overs
-        await self._give_back(self._slots.gate.waiting)
-        if self.options.grace_seconds and self._inflight:
-            running = list(self._inflight.values())
+        self._gate.stopping = True  # no more claims nor hand-overs
+        await self._give_back(self._waiting())
+        if self.options.grace_seconds and self._book:
+            running = self.jobs()
             log.info(
                 "stopping: waiting up to %.0f s for %d call(s)",
                 self.options.grace_seconds,
@@ -155,41 +159,39 @@ class Worker:
             )
             await asyncio.wait(running, timeout=self.options.grace_seconds)
 
-    async def _plan(self) -> Refill | None:
+    async def _plan(self) -> ClaimRequest | None:
         limits = await self.limits.current()
         share = await self.limits.fair_share()
-        return self._slots.plan(limits, share, self.options.lease_seconds)
+        return self._gate.plan(limits, share, self.options.lease_seconds)
 
     async def _fill(self) -> None:
         self._abandon_expired()
         async with self._claiming:
-            refill = await self._plan()
-            if refill is None:
+            request = await self._plan()
+            if request is None:
                 return
             now = self.clock()
             asked = time.perf_counter()
-            claimed = await self.queue.claim(
-                self.id, refill.wanted, refill.limits, now, refill.lease, refill.ahead
-            )
-            self._slots.estimate.claim_took(time.perf_counter() - asked)
+            claimed = await self.queue.claim(self.id, request, now)
+            self._gate.estimate.claim_took(time.perf_counter() - asked)
             self._start(claimed, now)
 
     def _start(self, claimed: Claimed, claimed_at: datetime) -> None:
-        self._leases.granted((t.id for t in claimed.tasks), self._lease_end(claimed_at))
+        lease_until = self._lease_end(claimed_at)
         for task in claimed.tasks:
-            self._inflight[task.id] = asyncio.create_task(self._guarded(task))
-            self._publish(task, "running")
-        self._slots.join(claimed)
+            self._book.add(task, asyncio.create_task(self._guarded(task)), lease_until)
+            self.changed(task, TaskStatus.RUNNING)
+        self._gate.admit(claimed)
 
     async def _give_back(self, waiting: list[Task]) -> None:
         """Hand tasks that wait for a slot back to the queue (a pause, a stop)."""
         if await self._hand_back([task.id for task in waiting]):
             for task in waiting:
-                self._publish(task, "pending")
+                self.changed(task, TaskStatus.PENDING)
 
     async def _hand_back(self, ids: list[int]) -> bool:
         """Give tasks back to the queue at once, no attempt spent, abandoning their calls if
-        they make one. They leave our books before any await. False if the database refused
+        they make one. They leave our book before any await. False if the database refused
         (their leases bring them back a little later)."""
         await asyncio.gather(*self._drop(ids), return_exceptions=True)
         try:
@@ -200,34 +202,32 @@ class Worker:
         return bool(ids)
 
     def _drop(self, ids: list[int]) -> list[asyncio.Task[None]]:
-        """Take tasks off our books and cancel their jobs (returned, to await)."""
-        jobs = [self._inflight.pop(task_id) for task_id in ids if task_id in self._inflight]
-        for task_id in ids:
-            self._slots.forget(task_id)
-            self._leases.forget(task_id)
-        for job in jobs:
-            job.cancel()
-        return jobs
+        """Take tasks off our book and cancel their jobs (returned, to await)."""
+        dropped = [entry for entry in map(self._book.remove, ids) if entry is not None]
+        for entry in dropped:
+            entry.job.cancel()
+        return [entry.job for entry in dropped]
+
+    def _waiting(self) -> list[Task]:
+        """Tasks waiting for a call slot, in line order."""
+        return [entry.task for entry in self._book.in_phase(Phase.WAITING)]
 
     def _waiting_in(self, batch_id: int | None) -> list[Task]:
-        return [task for task in self._slots.gate.waiting if task.batch_id == batch_id]
+        return [task for task in self._waiting() if task.batch_id == batch_id]
 
     def _lease_end(self, start: datetime) -> datetime:
         return start + timedelta(seconds=self.options.lease_seconds)
 
     def _abandon_expired(self) -> None:
-        """Give up calls whose lease may have run out unrenewed (see engine/leases.py)."""
-        for task_id in self._leases.expired(self.clock()):
-            self._leases.forget(task_id)
-            self._slots.forget(task_id)
-            running = self._inflight.pop(task_id, None)
-            if running is not None:
-                log.warning("task %s: lease ran out unrenewed; abandoning the call", task_id)
-                running.cancel()
+        """Give up calls whose lease may have run out unrenewed (see engine/book.py)."""
+        for entry in self._book.expired(self.clock()):
+            self._book.remove(entry.task.id)
+            log.warning("task %s: lease ran out unrenewed; abandoning the call", entry.task.id)
+            entry.job.cancel()
 
     async def _drained(self) -> bool:
         batch_ids = self.limits.batch_ids
-        if self._inflight or batch_ids is None:
+        if self._book or batch_ids is None:
             return False
         return await self.queue.unfinished(batch_ids) == 0
 
@@ -235,7 +235,7 @@ class Worker:
         timeout = self.options.poll_seconds
         # With calls in flight their ends wake us; only an idle worker needs to know exactly
         # when a backed-off task becomes due.
-        if not self._inflight:
+        if not self._book:
             due = await self.queue.next_due(self.limits.batch_ids, self.clock())
             if due is not None:
                 timeout = min(timeout, max(0.0, (due - self.clock()).total_seconds()))
@@ -255,31 +255,35 @@ class Worker:
             # A bug of ours must not kill the worker; the lease returns the task later.
             log.exception("task %s: unexpected error", task.id)
         finally:
-            if self._inflight.get(task.id) is asyncio.current_task():
-                self._inflight.pop(task.id)
-                self._slots.forget(task.id)
-                self._leases.forget(task.id)
-            if self._refilled and self._inflight:
+            current = asyncio.current_task()
+            if current is not None:
+                self._book.remove(task.id, current)
+            if self._refilled and self._book:
                 self._refilled -= 1
             else:  # the last one out always wakes the loop: it may have drained the batch
                 self._refilled = 0
                 self._wake.set()
 
-    def _call_over(self, task: Task) -> None:
+    async def call_slot(self, task: Task) -> None:
+        await self._gate.wait(task.id)
+
+    def call_ended(self, task: Task, seconds: float | None) -> None:
         """The slot goes to a task claimed ahead, if one may take it; the group commit
         refills whatever is left (and records this task's end once its output is stored).
         It runs even after a hand-over, to claim the next task ahead: leaving that to the
         transaction that records this task's end saved a fifth of the transactions but
         let the line run dry (0.946-0.964 against 0.966-0.973 at c=10, L=50 ms)."""
-        self._slots.call_over(task)
+        if seconds is not None:
+            self._gate.estimate.call_took(seconds)
+        self._gate.call_over(task.id)
         self._group.poke()
 
-    async def _commit(self, item: Completion) -> int | None:
+    async def succeeded(self, done: Completion) -> int | None:
         """Record a success; under load several share one transaction (group commit)."""
-        if self._flusher is None:  # not running a loop (tests drive single steps)
-            [done], _ = await self.queue.succeed_many(self.id, [item], self.clock())
-            return done
-        return await self._group.add(item)
+        return await self._group.add(done)
+
+    def changed(self, task: Task, status: TaskStatus, **data: object) -> None:
+        self.events.publish(Event(EventKind.TASK, task.batch_id, task.id, status=status, data=data))
 
     async def _record(self, items: list[Completion]) -> list[int | None]:
         """The group commit, claiming the next tasks for the freed slots in the same
@@ -297,7 +301,7 @@ class Worker:
                 asked = time.perf_counter()
                 results, claimed = await self.queue.succeed_many(self.id, items, now, refill)
                 if refill is not None:
-                    self._slots.estimate.claim_took(time.perf_counter() - asked)
+                    self._gate.estimate.claim_took(time.perf_counter() - asked)
                 self._start(claimed, now)
                 self._refilled += len(claimed.tasks)
                 return results
@@ -325,44 +329,49 @@ class Worker:
 
     async def check_leases(self) -> None:
         """Extend our leases; abandon calls whose task was cancelled or taken over."""
-        ids = list(self._inflight)
+        ids = self._book.ids()
         until = self._lease_end(self.clock())
         still_ours = await self.queue.heartbeat(self.id, ids, until)
-        self._leases.granted(still_ours, until)
+        self._book.renewed(still_ours, until)
         for task_id in set(ids) - still_ours:
-            running = self._inflight.get(task_id)
-            if running is not None:
+            entry = self._book.get(task_id)
+            if entry is not None:
                 log.info("task %s: no longer ours (cancelled or lease lost); abandoning", task_id)
-                running.cancel()
+                entry.job.cancel()
 
     async def _listen(self) -> None:
         async with self.events.subscribe() as queue:
             while True:
                 event = await queue.get()
-                if event.kind == "cancelled":  # before any await: no hand-over to them
-                    self._drop([task.id for task in self._waiting_in(event.batch_id)])
-                if event.kind in {"cancelled", "settings"}:
-                    self.limits.forget()
-                    await self._check_leases_or_warn()
-                if event.kind == "batch" and event.status == "paused":
-                    await self._give_back(self._waiting_in(event.batch_id))
-                if event.kind in {"submitted", "resumed", "retried", "settings"}:
-                    self._wake.set()
-                elif event.remote and not self._inflight and event.status in _FREES_A_SLOT:
-                    self._wake.set()  # a slot came free on another worker: try for it
+                await self._heard(event)
+
+    async def _heard(self, event: Event) -> None:
+        if event.kind == EventKind.CANCELLED:  # before any await: no hand-over to them
+            self._drop([task.id for task in self._waiting_in(event.batch_id)])
+        if event.kind in _REREAD_LIMITS:
+            self.limits.forget()
+            await self._check_leases_or_warn()
+        if event.kind == EventKind.BATCH and event.status == BatchStatus.PAUSED:
+            await self._give_back(self._waiting_in(event.batch_id))
+        if event.kind in _NEW_WORK:
+            self._wake.set()
+        elif event.remote and not self._book and event.status in _FREES_A_SLOT:
+            self._wake.set()  # a slot came free on another worker: try for it
 
     async def _shutdown(self) -> None:
         """Give unfinished tasks back to the queue at once rather than waiting for leases."""
-        await self._hand_back(list(self._inflight))
-
-    def _publish(self, task: Task, status: str, **data: object) -> None:
-        self.events.publish(
-            Event("task", batch_id=task.batch_id, task_id=task.id, status=status, data=data)
-        )
+        await self._hand_back(self._book.ids())
 
 
+#: events after which the limits are read again and our leases checked at once
+_REREAD_LIMITS = frozenset({EventKind.CANCELLED, EventKind.SETTINGS})
+#: events that mean there may be new work to claim
+_NEW_WORK = frozenset(
+    {EventKind.SUBMITTED, EventKind.RESUMED, EventKind.RETRIED, EventKind.SETTINGS}
+)
+_T = TaskStatus
 #: task states another worker's task reaches when it stops holding a global slot
-_FREES_A_SLOT = frozenset({"succeeded", "failed", "pending", "cancelled"})
+_FREES_A_SLOT = frozenset({_T.SUCCEEDED, _T.FAILED, _T.PENDING, _T.CANCELLED})
 
 
 def _brief(error: Exception) -> str:

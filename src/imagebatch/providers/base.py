@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from imagebatch.domain.capabilities import ProviderCapabilities
-from imagebatch.domain.specs import AspectRatio, Mode, Resolution
+from imagebatch.domain.requests import ImageRequest
+from imagebatch.domain.specs import Mode
 from imagebatch.errors import ProviderError
 
 
@@ -20,20 +21,16 @@ class InputImage:
 
 @dataclass(frozen=True, slots=True)
 class ProviderRequest:
-    mode: Mode
     model: str
-    prompt: str
-    negative_prompt: str | None = None
-    aspect_ratio: AspectRatio | None = None
-    resolution: Resolution | None = None
-    seed: int | None = None
-    #: copies of one request differ by variant when no seed pins them
-    variant: int = 0
-    #: edit mode: the image to edit comes first; then the reference images
-    images: tuple[InputImage, ...] = ()
-    params: Mapping[str, Any] = field(default_factory=dict)
+    #: what the user asked for; its images are the bytes to send (`asked.images`: the image
+    #: to edit first, then the references). The seed is the one to send (maybe derived).
+    asked: ImageRequest[InputImage]
     #: the task owner's own API key (BYOK), used instead of the server's keys
     api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def mode(self) -> Mode:
+        return self.asked.mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +132,8 @@ class BatchJobs(Protocol):
 
 def wire_size(request: ProviderRequest) -> int:
     """About how many bytes a request takes inside a JSON batch: images travel as base64."""
-    images = sum((len(image.data) + 2) // 3 * 4 for image in request.images)
-    return images + len(request.prompt.encode()) + 1024
+    images = sum((len(image.data) + 2) // 3 * 4 for image in request.asked.images)
+    return images + len(request.asked.prompt.encode()) + 1024
 
 
 # --- Providers that spread work over several servers (a pool of ComfyUI GPUs) ---------------

@@ -117,12 +117,12 @@ class ComfyUIProvider:
 
     def _check_inputs(self, request: ProviderRequest) -> None:
         edits = Mode.EDIT in self._capabilities.models["workflow"].modes
-        if edits and not request.images:
+        if edits and not request.asked.images:
             raise InvalidRequest(
                 "comfyui: this workflow edits an image ({{input_image}}) and the task has "
                 "none; give each task an input image, or use a text-to-image workflow"
             )
-        if not edits and request.images:
+        if not edits and request.asked.images:
             raise InvalidRequest(
                 "comfyui: this workflow has no {{input_image}} placeholder, so it cannot edit"
             )
@@ -132,9 +132,10 @@ class ComfyUIProvider:
     async def _seed(self, request: ProviderRequest) -> int:
         if self._seeds is None:
             self._seeds = await self._seed_range()
-        if request.seed is not None:
-            return self._seeds.fit(request.seed)
-        key = json.dumps([request.prompt, request.negative_prompt, request.variant])
+        asked = request.asked
+        if asked.seed is not None:
+            return self._seeds.fit(asked.seed)
+        key = json.dumps([asked.prompt, asked.negative_prompt, asked.variant])
         return self._seeds.draw(key.encode())
 
     async def _seed_range(self) -> SeedRange:
@@ -157,7 +158,8 @@ class ComfyUIProvider:
     # --- running one prompt --------------------------------------------------------------
 
     def _request_key(self, request: ProviderRequest, values: dict[str, Any]) -> str:
-        image = hashlib.sha256(request.images[0].data).hexdigest() if request.images else ""
+        images = request.asked.images
+        image = hashlib.sha256(images[0].data).hexdigest() if images else ""
         material = json.dumps([self._fingerprint, sorted(values.items()), image])
         return hashlib.sha256(material.encode()).hexdigest()
 
@@ -216,8 +218,8 @@ class ComfyUIProvider:
         while True:
             backend = await self.pool.acquire(tried)
             try:
-                if request.images:
-                    image = request.images[0]
+                if request.asked.images:
+                    image = request.asked.images[0]
                     values["{{input_image}}"] = await backend.server.upload(image.data, image.mime)
                 await backend.server.queue_prompt(fill(self._workflow, values), prompt_id)
                 return backend
@@ -322,10 +324,10 @@ async def _quietly(call: Any) -> Any:
 
 
 def _values(request: ProviderRequest, seed: int) -> dict[str, Any]:
-    width, height = dimensions(request.aspect_ratio, request.resolution)
+    width, height = dimensions(request.asked.aspect_ratio, request.asked.resolution)
     return {
-        "{{prompt}}": request.prompt,
-        "{{negative_prompt}}": request.negative_prompt or "",
+        "{{prompt}}": request.asked.prompt,
+        "{{negative_prompt}}": request.asked.negative_prompt or "",
         SEED: seed,
         "{{width}}": width,
         "{{height}}": height,

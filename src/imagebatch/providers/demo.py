@@ -70,7 +70,7 @@ class DemoProvider:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         started = time.monotonic()
         try:
-            await _act_on_markers(request.prompt)
+            await _act_on_markers(request.asked.prompt)
             if self.failure_rate and self._rng.random() < self.failure_rate:
                 raise ProviderUnavailable("demo: simulated failure")
             data = await asyncio.to_thread(render, request)
@@ -79,7 +79,7 @@ class DemoProvider:
             return ProviderResult(
                 (GeneratedImage(data, "image/jpeg"),),
                 request_id=f"demo-{self.calls}",
-                seed=request.seed,
+                seed=request.asked.seed,
             )
         finally:
             self.in_flight -= 1
@@ -133,12 +133,12 @@ def _seed_of(request: ProviderRequest) -> bytes:
     # As with a real seeded model, a seed pins the picture: copies differ by variant only
     # when none is given, so a recorded seed reproduces its image whatever copy it was.
     key = [
-        request.prompt,
-        request.negative_prompt,
-        request.seed,
-        request.variant if request.seed is None else 0,
-        dict(request.params),
-        [hashlib.sha256(i.data).hexdigest() for i in request.images],
+        request.asked.prompt,
+        request.asked.negative_prompt,
+        request.asked.seed,
+        request.asked.variant if request.asked.seed is None else 0,
+        dict(request.asked.params),
+        [hashlib.sha256(i.data).hexdigest() for i in request.asked.images],
     ]
     return hashlib.sha256(json.dumps(key, default=str).encode()).digest()
 
@@ -170,15 +170,15 @@ def _banner(width: int) -> Image.Image:
 
 def render(request: ProviderRequest) -> bytes:
     digest = _seed_of(request)
-    if request.mode is Mode.EDIT and request.images:
-        with Image.open(io.BytesIO(request.images[0].data)) as source:
+    if request.mode is Mode.EDIT and request.asked.images:
+        with Image.open(io.BytesIO(request.asked.images[0].data)) as source:
             image = ImageOps.mirror(ImageOps.posterize(source.convert("RGB"), 3))
     else:
-        image = _shapes(digest, *dimensions(request.aspect_ratio, request.resolution))
+        image = _shapes(digest, *dimensions(request.asked.aspect_ratio, request.asked.resolution))
     image.paste(_banner(image.width), (0, 0))
     scale = _scale(image.width)
     ImageDraw.Draw(image).text(
-        (scale // 2, scale * 3), request.prompt[:200], fill=(255, 255, 255), font=_font(scale)
+        (scale // 2, scale * 3), request.asked.prompt[:200], fill=(255, 255, 255), font=_font(scale)
     )
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)

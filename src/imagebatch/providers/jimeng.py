@@ -163,10 +163,10 @@ class JimengProvider:
         await self._http.aclose()
 
     async def _submit(self, key: str, request: ProviderRequest) -> str:
-        width, height = size_for(request.aspect_ratio, request.resolution)
+        width, height = size_for(request.asked.aspect_ratio, request.asked.resolution)
         body = {
             "req_key": request.model,
-            "prompt": request.prompt,
+            "prompt": request.asked.prompt,
             "width": width,
             "height": height,
             "force_single": True,

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from imagebatch.errors import AuthFailed, RateLimited
-from imagebatch.providers.pacing import Clock, TokenBucket
+from imagebatch.providers.pacing import MonotonicClock, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class KeyPool:
         self,
         provider: str,
         secret: SecretStr | None,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
         *,
         limits: KeyLimits | None = None,
         sleep: Sleep = asyncio.sleep,

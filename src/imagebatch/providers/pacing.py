@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-Clock = Callable[[], float]
+#: seconds on a monotonic clock (time.monotonic); a `Clock` (engine/clock.py) is a datetime
+MonotonicClock = Callable[[], float]
 
 
 @dataclass
@@ -38,7 +39,7 @@ class TokenBucket:
         *,
         burst: float = 1.0,
         aimd: Aimd | None = None,
-        clock: Clock = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
     ) -> None:
         self.ceiling = per_minute
         self.rate = per_minute

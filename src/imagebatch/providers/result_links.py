@@ -18,7 +18,7 @@ from imagebatch.errors import (
 )
 from imagebatch.imaging.fetch import FetchFailed, FetchLimits, fetch_bytes
 
-#: an image link's default limits (the registry passes the server's own settings)
+#: an image link's default limits (providers/factories.py passes the server's own settings)
 DEFAULT_DOWNLOAD = FetchLimits(max_bytes=64 * 1024 * 1024, timeout=20.0)
 
 

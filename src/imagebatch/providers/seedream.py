@@ -185,7 +185,7 @@ class SeedreamProvider:
         return ProviderResult((GeneratedImage(data, "image/jpeg"),), request_id)
 
     async def _post(self, key: str, request: ProviderRequest) -> tuple[dict[str, Any], str | None]:
-        images = await accepted_images(request.model, request.images)
+        images = await accepted_images(request.model, request.asked.images)
         with network_errors("seedream"):
             response = await self._http.post(
                 "/api/v3/images/generations",
@@ -239,11 +239,11 @@ def _reencoded(image: InputImage) -> InputImage:
 def _body(request: ProviderRequest, images: tuple[InputImage, ...]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
-        "prompt": request.prompt,
-        "size": size_for(request.aspect_ratio, request.resolution),
-        "response_format": str(request.params.get("response_format", "b64_json")),
+        "prompt": request.asked.prompt,
+        "size": size_for(request.asked.aspect_ratio, request.asked.resolution),
+        "response_format": str(request.asked.params.get("response_format", "b64_json")),
         "sequential_image_generation": "disabled",
-        "watermark": str(request.params.get("watermark", "false")).lower() == "true",
+        "watermark": str(request.asked.params.get("watermark", "false")).lower() == "true",
         "stream": False,
     }
     if images:

@@ -15,42 +15,22 @@ cancel, a completion) holds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
 
+from imagebatch.domain.claims import (
+    ClaimRequest,
+    Grant,
+    ProviderBudget,
+    free_slots,
+    grant_of,
+    owner_load,
+)
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.store.tables import batches, owner_turns, tasks
 
 ACTIVE_BATCH = (BatchStatus.QUEUED.value, BatchStatus.RUNNING.value)
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimLimits:
-    #: tasks running at once across every worker
-    global_limit: int
-    #: tasks running at once per provider (absent: only the global limit applies)
-    per_provider: dict[str, int] = field(default_factory=dict)
-    #: only claim from these batches (the CLI works on its own batch)
-    batch_ids: Sequence[int] | None = None
-    #: ids of the claiming worker's running tasks that hold no call slot: those claimed
-    #: ahead and waiting for one, and those whose call is over (their outputs are being
-    #: stored and recorded). While that worker still leases them they are not counted.
-    not_calling: Sequence[int] = ()
-    #: the owners of those of `not_calling` that wait for a slot, one entry per task: they
-    #: take the slots a claim grants first, and count as their owners' share in the turns
-    waiting: Sequence[str] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    #: call slots free now (at most the number asked for): the worker lets this many of its
-    #: waiting tasks, then of the claimed ones, call their provider
-    slots: int = 0
-    #: free call slots of each provider with a limit of its own
-    provider_slots: dict[str, int] = field(default_factory=dict)
 
 
 # Statements are built once: building them costs more of our CPU than SQLite spends running them.
@@ -111,38 +91,27 @@ def take_claim_turn(conn: Connection) -> None:
 
 
 def pick(
-    conn: Connection,
-    wanted: int,
-    limits: ClaimLimits,
-    now: datetime,
-    worker_id: str = "",
-    ahead: int = 0,
+    conn: Connection, request: ClaimRequest, now: datetime, worker_id: str = ""
 ) -> tuple[list[int], Grant]:
     """Tasks to claim: within the limits, round-robin between owners, then priority, then FIFO.
 
-    Up to `wanted` call slots are granted if free; the worker's waiting tasks take them first,
-    new tasks the rest. `ahead` more are picked to wait for a slot (see engine/call_gate.py):
-    counted by every other claim as running, they can only make those claims more careful."""
-    params = {"not_calling": list(limits.not_calling), "worker": worker_id}
-    running = conn.execute(_RUNNING, params).all()
-    slots = max(0, min(wanted, limits.global_limit - sum(n for _, _, n in running)))
-    provider_free = dict(limits.per_provider)
-    owner_load: dict[str, int] = {}
-    for owner, provider, n in running:
-        owner_load[owner] = owner_load.get(owner, 0) + n
-        if provider in provider_free:
-            provider_free[provider] -= n
-    for owner in limits.waiting:
-        owner_load[owner] = owner_load.get(owner, 0) + 1
-    grant = Grant(slots, {p: max(0, n) for p, n in provider_free.items()})
-    free = max(0, slots - len(limits.waiting)) + ahead
+    Up to `request.slots` call slots are granted if free; the worker's waiting tasks take
+    them first, new tasks the rest. `request.ahead` more are picked to wait for a slot (see
+    engine/call_gate.py): counted by every other claim as running, they can only make those
+    claims more careful."""
+    params = {"not_calling": list(request.not_calling), "worker": worker_id}
+    running = [(owner, provider, n) for owner, provider, n in conn.execute(_RUNNING, params)]
+    slots, provider_free = free_slots(request, running)
+    grant = grant_of(slots, provider_free)
+    free = max(0, slots - len(request.waiting)) + request.ahead
     if free <= 0:
         return [], grant
-    budget = {provider: n + ahead for provider, n in provider_free.items()}
-    heads = _heads_per_owner(conn, free, limits, budget, now)
+    budget = ProviderBudget({p: n + request.ahead for p, n in provider_free.items()})
+    heads = _heads_per_owner(conn, free, request, budget.full(), now)
     shared = len(heads) > 1  # with one owner there is nobody to take turns with
     turns = _turns(conn, list(heads)) if shared else {}
-    picked, served = _round_robin(heads, owner_load, turns, budget, free)
+    held = owner_load(running, request.waiting)
+    picked, served = _round_robin(heads, held, turns, budget, free)
     if shared:
         _record_turns(conn, served, turns)
     return picked, grant
@@ -166,23 +135,21 @@ def _record_turns(conn: Connection, served: list[str], turns: dict[str, int]) ->
 def _heads_per_owner(
     conn: Connection,
     free: int,
-    limits: ClaimLimits,
-    provider_free: dict[str, int],
+    request: ClaimRequest,
+    full: list[str],
     now: datetime,
 ) -> dict[str, list[tuple[int, str]]]:
-    """Each active owner's next `free` runnable tasks, in the order they should run."""
-    scoped = limits.batch_ids is not None
-    params: dict[str, object] = {"batch_ids": list(limits.batch_ids or ())}
+    """Each active owner's next `free` runnable tasks, in the order they should run (none
+    of the `full` providers)."""
+    batch_ids = request.limits.batch_ids
+    scoped = batch_ids is not None
+    params: dict[str, object] = {"batch_ids": list(batch_ids or ())}
     # Owners come from the few active batches, not from scanning every pending task.
     owners = conn.execute(_OWNERS_IN_SCOPE if scoped else _OWNERS, params).scalars().all()
     head_query = _HEADS_IN_SCOPE if scoped else _HEADS
     if conn.dialect.name == "postgresql":
         head_query = head_query.with_for_update(skip_locked=True, of=tasks)
-    params |= {
-        "now": now,
-        "free": free,
-        "full": [name for name, n in provider_free.items() if n <= 0],
-    }
+    params |= {"now": now, "free": free, "full": full}
     heads: dict[str, list[tuple[int, str]]] = {}
     for owner in owners:
         rows = conn.execute(head_query, {**params, "owner": owner}).all()
@@ -192,14 +159,15 @@ def _heads_per_owner(
 
 def _round_robin(
     heads: dict[str, list[tuple[int, str]]],
-    owner_load: dict[str, int],
+    held: dict[str, int],
     turns: dict[str, int],
-    provider_free: dict[str, int],
+    budget: ProviderBudget,
     free: int,
 ) -> tuple[list[int], list[str]]:
-    """Hand each free slot to the owner running the fewest tasks; among equals, to the one
-    served longest ago. Returns the task ids and the owners in the order they were served."""
-    load = {owner: owner_load.get(owner, 0) for owner in heads}
+    """Hand each free slot to the owner running (`held`) the fewest tasks; among equals, to
+    the one served longest ago. Returns the task ids and the owners in the order they were
+    served."""
+    load = {owner: held.get(owner, 0) for owner in heads}
     turn = {owner: turns.get(owner, 0) for owner in heads}
     cursor = dict.fromkeys(heads, 0)
     picked: list[int] = []
@@ -210,9 +178,7 @@ def _round_robin(
         while cursor[owner] < len(queue):
             task_id, provider = queue[cursor[owner]]
             cursor[owner] += 1
-            if provider_free.get(provider, 1) > 0:
-                if provider in provider_free:
-                    provider_free[provider] -= 1
+            if budget.take(provider):
                 picked.append(task_id)
                 served.append(owner)
                 load[owner] += 1

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select
 
+from imagebatch.domain.attempts import AttemptEnd
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import TaskStatus
 from imagebatch.store.images import NewImage, upsert_images
@@ -20,7 +21,6 @@ from imagebatch.store.tables import tasks
 from imagebatch.store.transitions import (
     CLOSE_ATTEMPT,
     FINISH,
-    AttemptEnd,
     close_attempt_params,
     finish_params,
 )

@@ -88,7 +88,7 @@ _NAMED_BY = select(assets.c.name).where(
 
 def made_by(image: Image, task: Task) -> Image:
     """The image as the output of `task`: that task's output name and input image."""
-    return _output_of(image, task.output_filename, task.input_image_id)
+    return _output_of(image, task.output_filename, task.request.input_image)
 
 
 def seen_by(conn: Connection, owner: str, image: Image) -> Image:

@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, func, select, update
 
+from imagebatch.domain.attempts import AttemptEnd, AttemptOutcome
+from imagebatch.domain.claims import Claimed, ClaimRequest
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import TaskStatus
 from imagebatch.store import ledger
-from imagebatch.store.claim import ClaimLimits, Grant, pick, take_claim_turn
+from imagebatch.store.claim import pick, take_claim_turn
 from imagebatch.store.completions import Completion, complete_many
 from imagebatch.store.db import Database
 from imagebatch.store.images import NewImage
@@ -28,7 +30,6 @@ from imagebatch.store.tables import attempts, tasks
 from imagebatch.store.transitions import (
     CLAIM,
     FINISH,
-    AttemptEnd,
     bump,
     close_attempt,
     finish_params,
@@ -47,32 +48,13 @@ def priced(task: Task) -> ledger.Priced:
     return ledger.Priced(task.owner, task.batch_id, task.id, task.price)
 
 
-@dataclass(frozen=True, slots=True)
-class Refill:
-    """A claim to make: how many tasks, within which limits, leased for how long."""
-
-    wanted: int
-    limits: ClaimLimits
-    lease: float
-    #: tasks to claim beyond the free slots, to wait for one (engine/call_gate.py)
-    ahead: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """The tasks a claim leased, and the call slots it found free."""
-
-    tasks: list[Task] = field(default_factory=list)
-    grant: Grant = field(default_factory=Grant)
-
-
-def _claim(conn: Connection, worker_id: str, refill: Refill, now: datetime) -> Claimed:
+def _claim(conn: Connection, worker_id: str, request: ClaimRequest, now: datetime) -> Claimed:
     """The caller took the claim turn (take_claim_turn) first in its transaction: taking it
     before any row lock means no transaction can hold rows we need while waiting for it."""
-    ids, grant = pick(conn, refill.wanted, refill.limits, now, worker_id, refill.ahead)
+    ids, grant = pick(conn, request, now, worker_id)
     if not ids:
         return Claimed([], grant)
-    until = now + timedelta(seconds=refill.lease)
+    until = now + timedelta(seconds=request.lease_seconds)
     claimed = conn.execute(CLAIM, {"ids": ids, "worker": worker_id, "until": until, "now": now})
     result = sorted((task_from_row(r) for r in claimed.all()), key=lambda t: ids.index(t.id))
     open_attempts(conn, result, worker_id, now)
@@ -109,15 +91,7 @@ class QueueRepo:
         self._reaped_at: datetime | None = None
         self.claim_stats = ClaimStats()
 
-    async def claim(
-        self,
-        worker_id: str,
-        wanted: int,
-        limits: ClaimLimits,
-        now: datetime,
-        lease: float,
-        ahead: int = 0,
-    ) -> Claimed:
+    async def claim(self, worker_id: str, request: ClaimRequest, now: datetime) -> Claimed:
         reap = self._reaped_at is None or not (
             self._reaped_at <= now < self._reaped_at + REAP_EVERY
         )
@@ -130,7 +104,7 @@ class QueueRepo:
             turn = time.perf_counter()
             if reap:
                 reap_expired(conn, now)
-            claimed = _claim(conn, worker_id, Refill(wanted, limits, lease, ahead), now)
+            claimed = _claim(conn, worker_id, request, now)
             self.claim_stats.add(len(claimed.tasks), time.perf_counter() - asked, turn - asked)
             return claimed
 
@@ -168,7 +142,7 @@ class QueueRepo:
         worker_id: str,
         items: Sequence[Completion],
         now: datetime,
-        refill: Refill | None = None,
+        refill: ClaimRequest | None = None,
     ) -> tuple[list[int | None], Claimed]:
         """Several completions in one transaction (a group commit); each is all or nothing:
         a task whose lease was lost leaves no image row and no count behind (its result is
@@ -254,7 +228,7 @@ class QueueRepo:
             conn.execute(
                 update(attempts)
                 .where(attempts.c.task_id.in_(task_ids), attempts.c.ended_at.is_(None))
-                .values(ended_at=now, outcome="released")
+                .values(ended_at=now, outcome=AttemptOutcome.RELEASED.value)
             )
             return result.rowcount
 

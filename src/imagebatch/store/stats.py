@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
+from imagebatch.domain.attempts import AttemptOutcome
 from imagebatch.domain.states import TaskStatus
 from imagebatch.store.db import Database
 from imagebatch.store.tables import attempts, batches, images, tasks
@@ -96,7 +97,7 @@ class StatsRepo:
                 conn.execute(
                     select(tasks.c.provider, func.avg(attempts.c.latency_ms))
                     .join(tasks, tasks.c.id == attempts.c.task_id)
-                    .where(attempts.c.outcome == "succeeded")
+                    .where(attempts.c.outcome == AttemptOutcome.SUCCEEDED.value)
                     .group_by(tasks.c.provider)
                 ).all()
             )

@@ -179,7 +179,7 @@ attempts = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime),
     Column("latency_ms", Float),
-    #: "succeeded", "retry", "failed", "lost", "cancelled"
+    #: an AttemptOutcome (domain/attempts.py); NULL while the attempt runs
     Column("outcome", String(20)),
     Column("error_kind", String(50)),
     Column("error_message", Text),

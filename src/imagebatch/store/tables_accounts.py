@@ -1,5 +1,5 @@
 """Tables of the multi-user server: users and their credentials, credits, presets, assets,
-webhook deliveries and the worker registry. Same metadata as store/tables.py."""
+webhook deliveries and the workers seen. Same metadata as store/tables.py."""
 
 from __future__ import annotations
 

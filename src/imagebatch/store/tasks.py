@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, select, update
 
+from imagebatch.domain.attempts import AttemptOutcome
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import (
     BatchStatus,
@@ -116,7 +117,7 @@ class TaskRepo:
                     attempts.c.task_id.in_(select(tasks.c.id).where(tasks.c.batch_id == batch_id)),
                     attempts.c.ended_at.is_(None),
                 )
-                .values(ended_at=now, outcome="cancelled")
+                .values(ended_at=now, outcome=AttemptOutcome.CANCELLED.value)
             )
             conn.execute(
                 update(batches)

@@ -7,12 +7,12 @@ spends running them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from imagebatch.domain.attempts import AttemptEnd, AttemptOutcome
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.store import ledger
@@ -21,17 +21,6 @@ from imagebatch.store.tables import attempts, batches, tasks
 
 #: a task whose worker died this many times is failed rather than handed out again
 MAX_LOST_LEASES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptEnd:
-    """How one attempt ended, for the attempts table."""
-
-    outcome: str
-    latency_ms: float
-    error_kind: str | None = None
-    error_message: str | None = None
-    provider_request_id: str | None = None
 
 
 _OWNED = (
@@ -175,7 +164,7 @@ def close_attempt_params(task: Task, end: AttemptEnd, now: datetime) -> dict[str
         "a_task": task.id,
         "a_number": task.attempts,
         "now": now,
-        "a_outcome": end.outcome,
+        "a_outcome": end.outcome.value,
         "a_latency": end.latency_ms,
         "e_kind": end.error_kind,
         "e_message": end.error_message,
@@ -201,7 +190,7 @@ def reap_expired(conn: Connection, now: datetime) -> int:
         .where(attempts.c.task_id.in_([r.id for r in lost]), attempts.c.ended_at.is_(None))
         .values(
             ended_at=now,
-            outcome="lost",
+            outcome=AttemptOutcome.LOST.value,
             error_kind="WorkerLost",
             error_message="the worker stopped answering; its lease expired",
         )

@@ -1,4 +1,4 @@
-"""WorkerRepo: the registry of worker processes (host, pid, load, last heartbeat)."""
+"""WorkerRepo: every worker process seen (host, pid, load, last heartbeat)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from imagebatch.api.deps import AdminUser, AppDep, Cursor, ObjectId
 from imagebatch.api.errors import responses
 from imagebatch.api.views import BatchOut, Page, PresetOut
 from imagebatch.domain.credits import from_micros
+from imagebatch.domain.events import EventKind
 from imagebatch.domain.states import BatchStatus
 from imagebatch.engine.events import Event
 from imagebatch.engine.limits import WORKER_SILENCE
@@ -64,7 +65,7 @@ class StatsOut(BaseModel):
 
 @router.get("/settings")
 async def get_settings(_admin: AdminUser, app: AppDep) -> RuntimeSettings:
-    return await app.runtime.current()
+    return await app.runtime_settings.current()
 
 
 @router.put("/settings", responses=responses(422))
@@ -72,8 +73,8 @@ async def put_settings(
     body: RuntimeSettingsUpdate, _admin: AdminUser, app: AppDep
 ) -> RuntimeSettings:
     """Change settings for every server and worker; fields left out keep their value."""
-    changed = await app.runtime.update(body)
-    app.events.publish(Event("settings"))  # workers here re-read their limits at once
+    changed = await app.runtime_settings.update(body)
+    app.events.publish(Event(EventKind.SETTINGS))  # workers here re-read their limits at once
     return changed
 
 
@@ -137,7 +138,7 @@ class WorkerOut(BaseModel):
 async def workers(_admin: AdminUser, app: AppDep) -> list[WorkerOut]:
     """Worker processes seen in the last hour, the live ones first."""
     now = app.clock()
-    seen = await app.worker_registry.seen_since(now - timedelta(hours=1))
+    seen = await app.workers.seen_since(now - timedelta(hours=1))
     out = [
         WorkerOut(
             **{name: getattr(w, name) for name in w.__slots__},

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel
 
 from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
-from imagebatch.api.errors import responses
+from imagebatch.api.errors import IssueOut, responses
 from imagebatch.api.routes.images import visible_image
 from imagebatch.api.uploads import FILES, multipart_body, read_multipart
-from imagebatch.api.views import ImageOut, SkippedOut
+from imagebatch.api.views import ImageOut
 from imagebatch.errors import InputError, InputIssue
 from imagebatch.store.assets import Asset
 
@@ -43,7 +43,7 @@ class AssetOut(BaseModel):
 
 class AssetsAdded(BaseModel):
     added: list[AssetOut]
-    skipped: list[SkippedOut]
+    skipped: list[IssueOut]
 
 
 @router.post(
@@ -54,7 +54,7 @@ class AssetsAdded(BaseModel):
 )
 async def add_assets(request: Request, user: CurrentUser, app: AppDep) -> AssetsAdded:
     """Upload images (field `files`) into your library; unusable files are listed, not added."""
-    runtime = await app.runtime.current()
+    runtime = await app.runtime_settings.current()
     form = await read_multipart(
         request, max_files=runtime.max_upload_files, max_bytes=runtime.max_image_bytes
     )
@@ -72,7 +72,7 @@ async def add_assets(request: Request, user: CurrentUser, app: AppDep) -> Assets
                 image = await ingestor.image_from_bytes(await upload.read(), upload.basename)
             except InputError as error:
                 issue = error.issues[0]
-                skipped.append(SkippedOut.of(replace(issue, where=upload.basename)))
+                skipped.append(IssueOut.as_given(replace(issue, where=upload.basename)))
                 continue
             asset = await app.assets.add(user.owner, image.id, upload.basename, app.clock())
             added.append(AssetOut.of(asset))

@@ -9,7 +9,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from imagebatch.api.bodies import JSON_ONLY, WITH_FILES, BatchIn, TaskIdsIn
-from imagebatch.api.deps import AppDep, CurrentUser, Cursor, ObjectId
+from imagebatch.api.deps import (
+    AppDep,
+    CurrentUser,
+    Cursor,
+    ObjectId,
+    OwnedBatch,
+    OwnedTask,
+    owned,
+)
 from imagebatch.api.errors import responses
 from imagebatch.api.snapshots import Snapshots
 from imagebatch.api.submit import Submitter
@@ -29,12 +37,10 @@ from imagebatch.api.views import (
     TaskOut,
     task_page_json,
 )
-from imagebatch.app import App
-from imagebatch.domain.accounts import User
-from imagebatch.domain.records import Batch, Task
+from imagebatch.domain.events import EventKind
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.engine.events import Event
-from imagebatch.errors import InputError, InputIssue, NotFound, TooLarge
+from imagebatch.errors import InputError, InputIssue, TooLarge
 
 router = APIRouter(tags=["batches"])
 
@@ -77,20 +83,6 @@ def validated(
     except ValidationError as error:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
         raise RequestValidationError(errors) from None
-
-
-async def owned_batch(app: App, user: User, batch_id: ObjectId) -> Batch:
-    batch = await app.batches.get(batch_id)
-    if batch.owner != user.owner and not user.is_admin:
-        raise NotFound(f"no batch {batch_id}")
-    return batch
-
-
-async def owned_task(app: App, user: User, task_id: ObjectId) -> Task:
-    task = await app.tasks.get(task_id)
-    if task.owner != user.owner and not user.is_admin:
-        raise NotFound(f"no task {task_id}")
-    return task
 
 
 @router.post(
@@ -170,8 +162,7 @@ async def list_batches(
 async def get_batch(batch_id: ObjectId, request: Request, user: CurrentUser) -> Response:
     snapshots: Snapshots = request.app.state.snapshots
     batch, data = await snapshots.batch(batch_id)
-    if batch.owner != user.owner and not user.is_admin:
-        raise NotFound(f"no batch {batch_id}")
+    owned(batch, user, f"no batch {batch_id}")
     return Response(data, media_type="application/json")
 
 
@@ -179,16 +170,14 @@ async def get_batch(batch_id: ObjectId, request: Request, user: CurrentUser) -> 
     "/api/batches/{batch_id}/tasks", response_model=Page[TaskOut], responses=responses(401, 404)
 )
 async def list_tasks(
-    batch_id: ObjectId,
-    user: CurrentUser,
+    batch: OwnedBatch,
     app: AppDep,
     status: TaskStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Cursor = None,
 ) -> Response:
     """A batch's tasks in order, `limit` at a time: pass next_cursor to continue."""
-    await owned_batch(app, user, batch_id)
-    found = await app.tasks.page_columns(batch_id, status, after_id=cursor or 0, limit=limit)
+    found = await app.tasks.page_columns(batch.id, status, after_id=cursor or 0, limit=limit)
     next_cursor = str(found[-1]["id"]) if len(found) == limit else None
     # Serialised once, here: pages are polled often, and FastAPI would validate them again.
     return Response(task_page_json(found, next_cursor), media_type="application/json")
@@ -199,57 +188,51 @@ async def list_tasks(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(401, 403, 404, 409),
 )
-async def delete_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> None:
+async def delete_batch(batch: OwnedBatch, app: AppDep) -> None:
     """Delete a finished or cancelled batch: its tasks, and its images (uploads and outputs)
     with their files unless something else uses them (another task, your library, another
     record, an image made from them). Credit ledger lines stay, without the batch's id.
     A queued, running or paused batch: 409, cancel it first. Admins may delete any batch."""
-    await owned_batch(app, user, batch_id)
-    await app.library.delete_batch(batch_id)
+    await app.library.delete_batch(batch.id)
     # live streams of the batch end; snapshots read it again and find it gone
-    app.events.publish(Event("deleted", batch_id=batch_id, status="deleted"))
+    app.events.publish(Event(EventKind.DELETED, batch_id=batch.id, status="deleted"))
 
 
 @router.post("/api/batches/{batch_id}/cancel", responses=responses(401, 403, 404, 409))
-async def cancel_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> BatchOut:
-    await owned_batch(app, user, batch_id)
-    return BatchOut.of(await app.service.cancel(batch_id))
+async def cancel_batch(batch: OwnedBatch, app: AppDep) -> BatchOut:
+    return BatchOut.of(await app.service.cancel(batch.id))
 
 
 @router.post("/api/batches/{batch_id}/pause", responses=responses(401, 403, 404, 409))
-async def pause_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> BatchOut:
-    await owned_batch(app, user, batch_id)
-    return BatchOut.of(await app.service.pause(batch_id))
+async def pause_batch(batch: OwnedBatch, app: AppDep) -> BatchOut:
+    return BatchOut.of(await app.service.pause(batch.id))
 
 
 @router.post("/api/batches/{batch_id}/resume", responses=responses(401, 403, 404, 409))
-async def resume_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> BatchOut:
-    await owned_batch(app, user, batch_id)
-    return BatchOut.of(await app.service.resume(batch_id))
+async def resume_batch(batch: OwnedBatch, app: AppDep) -> BatchOut:
+    return BatchOut.of(await app.service.resume(batch.id))
 
 
 @router.post("/api/batches/{batch_id}/retry", responses=responses(401, 402, 403, 404, 409))
-async def retry_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> Retried:
+async def retry_batch(batch: OwnedBatch, app: AppDep) -> Retried:
     """Send every failed task back to the queue (their credits are reserved again)."""
-    await owned_batch(app, user, batch_id)
-    count = await app.service.retry_failed(batch_id)
-    return Retried(retried=count, batch=BatchOut.of(await app.batches.get(batch_id)))
+    count = await app.service.retry_failed(batch.id)
+    return Retried(retried=count, batch=BatchOut.of(await app.batches.get(batch.id)))
 
 
 @router.get("/api/batches/{batch_id}/webhooks", responses=responses(401, 404))
-async def webhook_log(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> list[DeliveryOut]:
+async def webhook_log(batch: OwnedBatch, app: AppDep) -> list[DeliveryOut]:
     """Webhook deliveries of this batch: status, attempts, the receiver's last answer."""
-    await owned_batch(app, user, batch_id)
-    return [DeliveryOut.of(d) for d in await app.webhooks.for_batch(batch_id)]
+    return [DeliveryOut.of(d) for d in await app.webhooks.for_batch(batch.id)]
 
 
 @router.get("/api/tasks/{task_id}", responses=responses(401, 404))
-async def get_task(task_id: ObjectId, user: CurrentUser, app: AppDep) -> TaskOut:
-    task = TaskOut.of(await owned_task(app, user, task_id))
-    if task.output_image_id is not None:  # its size, as a page of tasks gives it
-        output = await app.images.get(task.output_image_id)
-        task.width, task.height = output.width, output.height
-    return task
+async def get_task(task: OwnedTask, app: AppDep) -> TaskOut:
+    out = TaskOut.of(task)
+    if out.output_image_id is not None:  # its size, as a page of tasks gives it
+        output = await app.images.get(out.output_image_id)
+        out.width, out.height = output.width, output.height
+    return out
 
 
 @router.post("/api/tasks/retry", responses=responses(401, 402, 403, 404, 409, 422))
@@ -262,6 +245,5 @@ async def retry_tasks(body: TaskIdsIn, user: CurrentUser, app: AppDep) -> TasksR
 
 
 @router.post("/api/tasks/{task_id}/retry", responses=responses(401, 402, 403, 404, 409))
-async def retry_task(task_id: ObjectId, user: CurrentUser, app: AppDep) -> TaskOut:
-    await owned_task(app, user, task_id)
-    return TaskOut.of(await app.service.retry_task(task_id))
+async def retry_task(task: OwnedTask, app: AppDep) -> TaskOut:
+    return TaskOut.of(await app.service.retry_task(task.id))

@@ -52,6 +52,8 @@ class LimitsOut(BaseModel):
     max_tasks_per_batch: int
     max_reference_images: int
     max_count_per_row: int
+    #: characters a prompt (or negative prompt) may have: IMAGEBATCH_MAX_PROMPT_CHARS
+    max_prompt_chars: int
 
 
 class ConfigOut(BaseModel):
@@ -93,7 +95,7 @@ async def presets(_user: CurrentUser, app: AppDep) -> list[PresetOut]:
 @router.get("/api/config", responses=responses(401))
 async def config(user: CurrentUser, app: AppDep) -> ConfigOut:
     """Limits, providers, models, what each model can do and costs, your credits."""
-    runtime = await app.runtime.current()
+    runtime = await app.runtime_settings.current()
     providers = []
     for name, provider in sorted(app.providers.items()):
         caps = provider.capabilities
@@ -119,6 +121,7 @@ async def config(user: CurrentUser, app: AppDep) -> ConfigOut:
             max_tasks_per_batch=runtime.max_tasks_per_batch,
             max_reference_images=MAX_REFERENCE_IMAGES,
             max_count_per_row=MAX_COUNT_PER_ROW,
+            max_prompt_chars=app.settings.max_prompt_chars,
         ),
         aspect_ratios=[r.value for r in AspectRatio],
         resolutions=[r.value for r in Resolution],

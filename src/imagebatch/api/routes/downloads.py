@@ -14,9 +14,8 @@ from fastapi.responses import StreamingResponse
 from zipstream import ZIP_STORED, ZipStream
 
 from imagebatch.api.bodies import ImageIdsIn
-from imagebatch.api.deps import AppDep, CurrentUser, ObjectId
+from imagebatch.api.deps import AppDep, CurrentUser, OwnedBatch
 from imagebatch.api.errors import responses
-from imagebatch.api.routes.batches import owned_batch
 from imagebatch.app import App
 from imagebatch.blobs.base import BlobStore
 from imagebatch.domain.disposition import disposition
@@ -34,12 +33,11 @@ PAGE = 500
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}}, **responses(401, 404)},
 )
-async def download_batch(batch_id: ObjectId, user: CurrentUser, app: AppDep) -> StreamingResponse:
+async def download_batch(batch: OwnedBatch, app: AppDep) -> StreamingResponse:
     """The batch's outputs named by their filename column, with manifest.csv."""
-    batch = await owned_batch(app, user, batch_id)
     archive = ZipStream(compress_type=ZIP_STORED, sized=True)
     rows: list[dict[str, object]] = []
-    async for task, entry in _entries(app, batch_id):
+    async for task, entry in _entries(app, batch.id):
         if entry is not None:
             _add(archive, app.blobs, entry)
         rows.append(manifest_row(task, entry[0] if entry else ""))
@@ -91,7 +89,7 @@ def _zip_response(
     return StreamingResponse(iter(archive), media_type="application/zip", headers=headers)
 
 
-async def _entries(app: App, batch_id: ObjectId) -> AsyncIterator[tuple[Task, Entry | None]]:
+async def _entries(app: App, batch_id: int) -> AsyncIterator[tuple[Task, Entry | None]]:
     """(task, (name in the archive, storage key, size) or None) for every task in order."""
     after = 0
     while page := await app.tasks.page(batch_id, after_id=after, limit=PAGE):

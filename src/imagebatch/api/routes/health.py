@@ -112,7 +112,7 @@ async def _details(
 ) -> HealthOut:
     tasks = await app.stats.tasks_by_status() if database == "ok" else {}
     since = app.clock() - WORKER_SILENCE
-    seen = await app.worker_registry.seen_since(since) if database == "ok" else []
+    seen = await app.workers.seen_since(since) if database == "ok" else []
     live = [w for w in seen if w.stopped_at is None]
     return HealthOut(
         status=status,

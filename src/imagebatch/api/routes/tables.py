@@ -75,7 +75,7 @@ async def parse_table_file(
     `?partial=1` rows with problems come back too (one bad row does not cost the others),
     their problems in `issues`; a problem of the whole table is still refused. The file
     is read in a child process, stopped at `parse_timeout_seconds`."""
-    runtime = await app.runtime.current()
+    runtime = await app.runtime_settings.current()
     form = await read_multipart(
         request, max_files=MAX_TABLE_FILES, max_bytes=runtime.max_image_bytes
     )
@@ -150,7 +150,7 @@ async def preview_prompts(body: PreviewIn, _user: CurrentUser, app: AppDep) -> P
     Variables still without values are listed and the prompts left empty; a template that
     cannot expand answers its issues (a preview is typed as it is asked for: half-written
     templates are normal, not errors)."""
-    runtime = await app.runtime.current()
+    runtime = await app.runtime_settings.current()
     template = body.prompt
     if body.preset_id is not None:
         preset = await app.presets.get(body.preset_id)

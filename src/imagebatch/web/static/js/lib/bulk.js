@@ -1,11 +1,12 @@
 // The selection bar of a gallery (templates/_gallery_bar.html): how many are chosen, select
 // all / none, and what to do with them: download as one ZIP, delete from the history, send
 // failed tasks back to the queue, or edit the pictures with one new prompt as ONE new batch.
-import { api, errorTitle, showIssues } from "./api.js";
+import { api, errorTitle } from "./api.js";
 import { thumbUrl } from "./assets.js";
-import { ModelPicker, loadConfig } from "./catalog.js";
+import { loadConfig } from "./catalog.js";
 import { $, confirmDialog, h, toast } from "./dom.js";
 import { formatNumber, t } from "./i18n.js";
+import { openPromptDialog } from "./prompt-dialog.js";
 
 /** What a gallery item means to the bulk actions (a task on the batch page, a record in
  * the history): its output image (or null), whether it failed, whether it is a record. */
@@ -114,46 +115,18 @@ export class SelectionBar {
 
 /** One new prompt for all the chosen pictures; on success the page goes to the new batch. */
 function openEditDialog(imageIds) {
-  const title = t("gallery.edit_title", { n: formatNumber(imageIds.length) });
-  const prompt = h("textarea", { id: "bulk-edit-prompt", rows: 4, maxLength: 4000, required: true });
-  const providerSelect = h("select", { id: "bulk-edit-provider" });
-  const modelSelect = h("select", { id: "bulk-edit-model" });
-  const issues = h("ul", { class: "issues", hidden: true });
-  const submit = h("button", { type: "submit", class: "btn btn-primary", text: t("gallery.edit_submit") });
-  const cancel = h("button", { type: "button", class: "btn btn-ghost", text: t("common.cancel") });
   const previews = imageIds.slice(0, MAX_PREVIEW).map((id) => h("li", {}, h("img", { src: thumbUrl(id), alt: "" })));
   const more = imageIds.length - previews.length;
-  const form = h("form", { class: "stack", noValidate: true },
-    h("h2", { class: "h3", text: title }),
-    h("ul", { class: "thumb-row" }, previews, more > 0 ? h("li", { class: "muted", text: t("gallery.more", { n: formatNumber(more) }) }) : null),
-    h("p", { class: "muted", text: t("gallery.edit_lead") }),
-    h("label", { class: "field" }, h("span", { text: t("gallery.edit_prompt") }), prompt),
-    h("div", { class: "row-fields" },
-      h("label", { class: "field grow" }, h("span", { text: t("settings.provider") }), providerSelect),
-      h("label", { class: "field grow" }, h("span", { text: t("settings.model") }), modelSelect)),
-    issues,
-    h("div", { class: "actions" }, cancel, submit));
-  const dialog = h("dialog", { class: "dialog", attrs: { "aria-label": title } }, form);
-  const picker = new ModelPicker(providerSelect, modelSelect);
-  picker.setMode("edit");
-  cancel.addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => dialog.remove());
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!prompt.value.trim()) {
-      showIssues(issues, { message: t("gallery.edit_need_prompt") });
-      return prompt.focus();
-    }
-    submit.disabled = true;
-    try {
-      const created = await api("/api/images/edit", { method: "POST", json: { image_ids: imageIds, prompt: prompt.value, ...picker.value } });
-      location.assign(`/batches/${created.batch.id}`);
-    } catch (error) {
-      submit.disabled = false;
-      showIssues(issues, { ...error, message: errorTitle(error), issues: error.issues });
-    }
+  openPromptDialog({
+    id: "bulk-edit",
+    title: t("gallery.edit_title", { n: formatNumber(imageIds.length) }),
+    head: [
+      h("ul", { class: "thumb-row" }, previews, more > 0 ? h("li", { class: "muted", text: t("gallery.more", { n: formatNumber(more) }) }) : null),
+      h("p", { class: "muted", text: t("gallery.edit_lead") }),
+    ],
+    promptLabel: t("gallery.edit_prompt"),
+    needPrompt: t("gallery.edit_need_prompt"),
+    submitLabel: t("gallery.edit_submit"),
+    send: (body) => api("/api/images/edit", { method: "POST", json: { image_ids: imageIds, ...body } }),
   });
-  document.body.append(dialog);
-  dialog.showModal();
-  prompt.focus();
 }

@@ -20,6 +20,9 @@ export async function loadPresets() {
   return presets;
 }
 
+/** The longest prompt (or negative prompt) the server takes: IMAGEBATCH_MAX_PROMPT_CHARS. */
+export const promptMaxLength = () => config.limits.max_prompt_chars;
+
 export function providerOf(name) {
   return config.providers.find((provider) => provider.name === name);
 }

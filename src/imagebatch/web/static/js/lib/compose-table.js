@@ -3,7 +3,7 @@
 // export of the grid as XLSX. Submitted as JSON rows, checked exactly as a table file is.
 import { api, errorTitle, showIssues } from "./api.js";
 import { ReferenceField } from "./assets.js";
-import { capsOf, fillChoices, loadConfig } from "./catalog.js";
+import { capsOf, fillChoices, loadConfig, promptMaxLength } from "./catalog.js";
 import { $, confirmDialog, h, toast } from "./dom.js";
 import { formatNumber, lang, t } from "./i18n.js";
 import { providerLabel } from "./names.js";
@@ -148,8 +148,8 @@ export class TableMode {
     refs.setReferences(row.reference_images);
     return h("tr", {},
       h("th", { scope: "row", class: "col-num", text: String(number) }),
-      h("td", { dataset: { key: "prompt" } }, h("textarea", { rows: 2, value: row.prompt, maxLength: 4000, attrs: { "aria-label": label("prompt") }, oninput: set("prompt") })),
-      h("td", { dataset: { key: "negative_prompt" } }, h("input", { value: row.negative_prompt, disabled: caps && !caps.negative_prompt && !row.negative_prompt, title: caps && !caps.negative_prompt ? t("settings.unsupported") : "", attrs: { "aria-label": label("negative_prompt") }, oninput: set("negative_prompt") })),
+      h("td", { dataset: { key: "prompt" } }, h("textarea", { rows: 2, value: row.prompt, maxLength: promptMaxLength(), attrs: { "aria-label": label("prompt") }, oninput: set("prompt") })),
+      h("td", { dataset: { key: "negative_prompt" } }, h("input", { value: row.negative_prompt, maxLength: promptMaxLength(), disabled: caps && !caps.negative_prompt && !row.negative_prompt, title: caps && !caps.negative_prompt ? t("settings.unsupported") : "", attrs: { "aria-label": label("negative_prompt") }, oninput: set("negative_prompt") })),
       h("td", { dataset: { key: "aspect_ratio" } }, aspect),
       h("td", { dataset: { key: "resolution" } }, resolution),
       h("td", { dataset: { key: "count" } }, h("input", { type: "number", min: 1, max: 10, value: row.count, placeholder: "1", class: "input-small", attrs: { "aria-label": label("count") }, oninput: set("count") })),

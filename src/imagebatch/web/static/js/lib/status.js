@@ -1,5 +1,5 @@
 // Status names in the page's language, and the badges that show them.
-import { h } from "./dom.js";
+import { $$, h } from "./dom.js";
 import { t } from "./i18n.js";
 
 const TASK = {
@@ -35,4 +35,16 @@ export function applyBatchBadge(element, status) {
   element.className = `badge badge-${status}`;
   element.textContent = batchStatusLabel(status);
   element.hidden = false;
+}
+
+/** The status filter chips (templates/_status_filters.html): the one clicked is pressed,
+ * and `pick` gets its status ("" for every batch). */
+export function onStatusFilter(group, pick) {
+  const chips = $$(".chip", group);
+  for (const chip of chips) {
+    chip.addEventListener("click", () => {
+      for (const other of chips) other.setAttribute("aria-pressed", String(other === chip));
+      pick(chip.dataset.filter);
+    });
+  }
 }

@@ -2,10 +2,10 @@
 // per day, success rate and cost per provider, and the worker processes (live or stopped).
 // Refreshes every few seconds.
 import { api, errorTitle } from "../lib/api.js";
-import { $, $$, h, progressBar, progressText, toast } from "../lib/dom.js";
+import { $, h, progressBar, progressText, toast } from "../lib/dom.js";
 import { formatAgo, formatDate, formatNumber, lang, t } from "../lib/i18n.js";
 import { batchName, providerName } from "../lib/names.js";
-import { batchBadge } from "../lib/status.js";
+import { batchBadge, onStatusFilter } from "../lib/status.js";
 import { refreshCredits } from "../lib/shell.js";
 
 const REFRESH_MS = 3000;
@@ -134,12 +134,7 @@ async function showOnly(status) {
   }
 }
 
-for (const chip of $$("#monitor-filters .chip")) {
-  chip.addEventListener("click", () => {
-    for (const other of $$("#monitor-filters .chip")) other.setAttribute("aria-pressed", String(other === chip));
-    showOnly(chip.dataset.filter);
-  });
-}
+onStatusFilter($("#monitor-filters"), showOnly);
 
 // Chart.js arrives with a deferred classic script; module scripts run after it.
 refresh();

@@ -1,10 +1,10 @@
 // My batches, newest first: status, progress, model, age. Refreshes itself while any
 // batch shown is still going.
 import { api, errorTitle } from "../lib/api.js";
-import { $, $$, confirmDialog, h, progressBar, progressText, toast } from "../lib/dom.js";
+import { $, confirmDialog, h, progressBar, progressText, toast } from "../lib/dom.js";
 import { formatAgo, t } from "../lib/i18n.js";
 import { batchName, providerAndModel } from "../lib/names.js";
-import { ACTIVE_BATCH, FINISHED_BATCH, batchBadge } from "../lib/status.js";
+import { ACTIVE_BATCH, FINISHED_BATCH, batchBadge, onStatusFilter } from "../lib/status.js";
 import { refreshCredits } from "../lib/shell.js";
 
 const body = $("#batches-body");
@@ -71,13 +71,10 @@ function schedule() {
 }
 
 more.addEventListener("click", () => load({ append: true }));
-for (const chip of $$("#batch-filters .chip")) {
-  chip.addEventListener("click", () => {
-    filter = chip.dataset.filter;
-    for (const other of $$("#batch-filters .chip")) other.setAttribute("aria-pressed", String(other === chip));
-    load();
-  });
-}
+onStatusFilter($("#batch-filters"), (status) => {
+  filter = status;
+  load();
+});
 
 load();
 refreshCredits().catch(() => {});

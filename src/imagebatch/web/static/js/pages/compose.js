@@ -2,7 +2,7 @@
 // provider/model, economy mode, aspect ratio, resolution, negative prompt, seed, name), the
 // cost estimate and the credit balance. The mode is kept in the URL's hash (#generate…).
 import { api, errorTitle, showIssues } from "../lib/api.js";
-import { ModelPicker, fillChoices, loadConfig, loadPresets, presetPicker, providerOf } from "../lib/catalog.js";
+import { ModelPicker, fillChoices, loadConfig, loadPresets, presetPicker, promptMaxLength, providerOf } from "../lib/catalog.js";
 import { EditMode } from "../lib/compose-edit.js";
 import { GenerateMode } from "../lib/compose-generate.js";
 import { TableMode } from "../lib/compose-table.js";
@@ -12,6 +12,7 @@ import { providerName } from "../lib/names.js";
 import { showCredits } from "../lib/shell.js";
 
 const [config, , ownKeyList] = await Promise.all([loadConfig(), loadPresets(), api("/api/auth/provider-keys")]);
+for (const field of $$("[data-limit=prompt]")) field.maxLength = promptMaxLength();
 /** Providers you saved your own key for: batches on them cost no credits. */
 const ownKeys = new Set(ownKeyList.map((key) => key.provider));
 showCredits(config.credits);

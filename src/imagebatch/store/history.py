@@ -1,4 +1,5 @@
-"""RecordRepo: a user's history of finished tasks, searched by prompt; deleting records.
+"""HistoryRepo: a user's history of finished tasks (the API's "records"), searched by
+prompt; taking entries out of it.
 
 Search: on SQLite an FTS5 trigram index (tasks_fts, migration 0002) finds any substring of
 three or more characters, Chinese included; shorter terms fall back to LIKE. On PostgreSQL
@@ -38,7 +39,9 @@ TRIGRAM = 3
 
 
 @dataclass(frozen=True, slots=True)
-class Record:
+class HistoryEntry:
+    """A finished task as its owner's history shows it (one of the API's "records")."""
+
     task: Task
     batch_name: str
     image: Image | None
@@ -48,12 +51,12 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordFilter:
+class HistoryFilter:
     """What a gallery narrows history to, besides the search words (None: any)."""
 
     batch_id: int | None = None
     provider: str | None = None
-    #: "succeeded" or "failed" (records are finished tasks)
+    #: "succeeded" or "failed" (history holds finished tasks)
     status: str | None = None
     #: finished on or after this day (UTC)
     since: date | None = None
@@ -104,7 +107,7 @@ def _matches(conn: Connection, terms: Sequence[str]) -> list[ColumnElement[bool]
     return conditions
 
 
-def _records(conn: Connection, owner: str | None, terms: Sequence[str]) -> Select[Any]:
+def _finished_tasks(conn: Connection, owner: str | None, terms: Sequence[str]) -> Select[Any]:
     query = (
         select(
             tasks,
@@ -120,7 +123,7 @@ def _records(conn: Connection, owner: str | None, terms: Sequence[str]) -> Selec
     return query.where(*_matches(conn, terms))
 
 
-class RecordRepo:
+class HistoryRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -130,20 +133,20 @@ class RecordRepo:
         query: str,
         limit: int,
         offset: int,
-        narrowed: RecordFilter | None = None,
-    ) -> tuple[list[Record], int]:
+        narrowed: HistoryFilter | None = None,
+    ) -> tuple[list[HistoryEntry], int]:
         terms = search_terms(query)
-        conditions = (narrowed or RecordFilter()).conditions()
+        conditions = (narrowed or HistoryFilter()).conditions()
 
-        def work(conn: Connection) -> tuple[list[Record], int]:
-            base = _records(conn, owner, terms).where(*conditions)
+        def work(conn: Connection) -> tuple[list[HistoryEntry], int]:
+            base = _finished_tasks(conn, owner, terms).where(*conditions)
             total = conn.scalar(select(func.count()).select_from(base.subquery())) or 0
             rows = conn.execute(base.order_by(tasks.c.id.desc()).limit(limit).offset(offset)).all()
             found = [task_from_row(row) for row in rows]
             ids = [t.output_image_id for t in found if t.output_image_id]
             outputs = {r.id: image_from_row(r) for r in _images(conn, ids)}
             return [
-                Record(
+                HistoryEntry(
                     t,
                     row.batch_name,
                     outputs.get(t.output_image_id or 0),
@@ -156,7 +159,8 @@ class RecordRepo:
         return await self.db.read(work)
 
     async def delete(self, owner: str, task_id: int, now: datetime) -> Image | None:
-        """Take a record out of history; returns its output image if nothing else uses it."""
+        """Take a task out of its owner's history; returns its output image if nothing else
+        uses it."""
         mine = (
             tasks.c.id == task_id,
             tasks.c.owner == owner,
@@ -176,8 +180,8 @@ class RecordRepo:
         return await self.db.write(work)
 
     async def delete_many(self, owner: str, task_ids: list[int], now: datetime) -> list[Image]:
-        """delete() for several records in one transaction: NotFound (nothing deleted) if
-        one of them is not the owner's record; returns the output images nothing else uses."""
+        """delete() for several tasks in one transaction: NotFound (nothing deleted) if one
+        of them is not in the owner's history; returns the output images nothing else uses."""
         wanted = set(task_ids)
         mine = (
             tasks.c.id.in_(wanted),
@@ -200,7 +204,7 @@ class RecordRepo:
         return await self.db.write(work)
 
     async def finished_before(self, cutoff: datetime, limit: int) -> list[tuple[str, int]]:
-        """(owner, task id) of records older than `cutoff`, for the retention sweep."""
+        """(owner, task id) of entries older than `cutoff`, for the retention sweep."""
         query = (
             select(tasks.c.owner, tasks.c.id)
             .where(
