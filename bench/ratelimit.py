@@ -32,6 +32,7 @@ from tests.fakes.openai_images import FakeOpenAI
 
 from imagebatch.app import build_app
 from imagebatch.config import Settings
+from imagebatch.domain.requests import ImageRequest
 from imagebatch.domain.specs import Mode, TaskSpec
 from imagebatch.engine.service import Submission
 
@@ -50,8 +51,8 @@ async def imagebatch_run(fake: FakeOpenAI, n: int, keys: str, **settings: Any) -
             retry_base_delay=1.0,
             **settings,
         )
-        app = await build_app(config)  # the registry builds the provider and its key pool
-        specs = [TaskSpec(prompt=f"bench {i}") for i in range(n)]
+        app = await build_app(config)  # the provider factory builds the provider and its key pool
+        specs = [TaskSpec(ImageRequest(f"bench {i}")) for i in range(n)]
         sub = Submission("bench", "bench", Mode.GENERATE, "openai", specs, max_tasks=n)
         batch = (await app.service.submit(sub)).batch
         started = time.perf_counter()

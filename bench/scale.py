@@ -48,6 +48,7 @@ from tests.services import SessionDatabase
 
 from imagebatch.app import build_app
 from imagebatch.config import Settings
+from imagebatch.domain.requests import ImageRequest
 from imagebatch.domain.specs import Mode, TaskSpec
 from imagebatch.engine.service import Submission
 
@@ -159,7 +160,7 @@ async def submit(env: dict[str, str], n: int) -> None:
     )
     app = await build_app(settings, migrate=False)
     try:
-        specs = [TaskSpec(prompt=f"scale bench {i}", source=f"prompt {i}") for i in range(n)]
+        specs = [TaskSpec(ImageRequest(f"scale bench {i}"), source=f"prompt {i}") for i in range(n)]
         await app.service.submit(
             Submission("scale", "bench", Mode.GENERATE, "openai", specs, max_tasks=n)
         )

@@ -6,12 +6,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_until
 
 
 @dataclass
@@ -46,13 +47,14 @@ class Cli:
         with sqlite3.connect(self.cwd / "imagebatch-data" / "imagebatch.db") as conn:
             return conn.execute(sql).fetchall()
 
-    def wait_for(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+    def wait_for(
+        self,
+        condition: Callable[[], bool],
+        timeout: float = 20,
+        awaiting: str = "the state the test expects in the CLI's database",
+    ) -> None:
         """Poll the database until `condition` holds (state written by another process)."""
-        deadline = time.monotonic() + timeout
-        while not self._holds(condition):
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not reached in time")
-            time.sleep(0.02)
+        wait_until(lambda: self._holds(condition), awaiting=awaiting, timeout=timeout)
 
     @staticmethod
     def _holds(condition: Callable[[], bool]) -> bool:

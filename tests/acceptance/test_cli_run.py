@@ -41,6 +41,9 @@ def test_table_becomes_named_images_with_manifest(cli: Cli) -> None:
     ]
     with Image.open(out / "red_1.jpg") as image:
         assert image.size == (1024, 576)
+    # one copy on disk: the folder's files are the stored images' own (hard links)
+    assert (out / "red_1.jpg").stat().st_nlink == 2
+    assert "Output files: 3 hard-linked (no second copy on disk)" in result.stdout
     rows = list(csv.DictReader((out / "manifest.csv").read_text("utf-8-sig").splitlines()))
     assert [r["status"] for r in rows] == ["succeeded"] * 3
     assert rows[0]["prompt"] == "红色运动鞋" and rows[0]["source"] == "row 2"

@@ -10,12 +10,16 @@ import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 from PIL import Image
 
+from imagebatch.api import feeds
+from imagebatch.api.routes import events
 from imagebatch.engine.events import Event
 from imagebatch.imaging import provenance
 from tests.api.conftest import Api
+from tests.waiting import wait_until_async
 
 
 async def test_sse_delivers_task_and_batch_events_until_the_end(api: Api) -> None:
@@ -73,6 +77,50 @@ async def _task_events(stream: AsyncIterator[ServerSentEvent], count: int) -> An
             count -= 1
             if not count:
                 return
+
+
+async def test_sse_streams_send_keepalive_pings(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxies close a connection that stays silent: an idle stream sends a comment now and
+    then (every PING_SECONDS; shortened here)."""
+    monkeypatch.setattr(events, "PING_SECONDS", 0.05)
+    await api.user("alice")
+    async with api.session("alice") as alice:
+        created = (await alice.post("/api/batches", json={"prompt": "[demo:hang] x"})).json()
+        batch_id = created["batch"]["id"]
+        async with alice.stream("GET", f"/api/batches/{batch_id}/events") as answer:
+            async with asyncio.timeout(10):
+                lines = answer.aiter_lines()
+                while not (line := await anext(lines)).startswith(":"):
+                    pass
+        await alice.post(f"/api/batches/{batch_id}/cancel")
+    assert "ping" in line
+
+
+async def test_a_client_that_leaves_releases_its_feed(api: Api) -> None:
+    """The batch's feed (a subscription to the event bus) ends with its last client, also
+    when that client just goes away while nothing happens."""
+    await api.user("alice")
+    async with api.session("alice") as alice:
+        created = (await alice.post("/api/batches", json={"prompt": "[demo:hang] x"})).json()
+        batch_id = created["batch"]["id"]
+        before = _bus_subscribers(api)
+        async with aconnect_sse(alice, "GET", f"/api/batches/{batch_id}/events") as source:
+            await anext(source.aiter_sse())  # the snapshot: the feed is running
+            assert _bus_subscribers(api) == before + 1
+        await wait_until_async(lambda: _bus_subscribers(api) == before, awaiting="the feed to end")
+        await alice.post(f"/api/batches/{batch_id}/cancel")
+
+
+def _bus_subscribers(api: Api) -> int:
+    return len(api.app.events._subscribers)  # each feed holds one subscription
+
+
+async def test_messages_waiting_for_a_client_go_out_together_and_end_last() -> None:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for message in (b"a", b"b", feeds.END):
+        queue.put_nowait(message)
+    assert await feeds.next_chunk(queue) == b"ab"
+    assert await feeds.next_chunk(queue) == feeds.END
 
 
 async def test_zip_download_has_every_output_named_and_a_manifest(api: Api) -> None:

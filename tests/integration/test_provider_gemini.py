@@ -1,17 +1,21 @@
-"""The Gemini provider through google-genai against a wire-faithful fake on 127.0.0.1."""
+"""The Gemini provider (plain HTTP, the SDK's wire) against a wire-faithful fake on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 import io
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 
+import httpx2
 import pytest
 from PIL import Image
 from pydantic import SecretStr
 
 from imagebatch.domain.capabilities import check_spec
-from imagebatch.domain.specs import AspectRatio, Mode, Resolution, TaskSpec
+from imagebatch.domain.specs import AspectRatio, Mode, Resolution
 from imagebatch.errors import (
     AuthFailed,
     ContentRejected,
@@ -28,9 +32,11 @@ from imagebatch.providers.gemini import (
     GeminiProvider,
     seconds_until_quota_reset,
 )
+from imagebatch.providers.gemini_batch import config_of, contents_of
 from tests.fakes import gemini as fake_api
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.server import Reply
+from tests.flat_requests import provider_request, task_spec
 
 KEY = "gemini-test-key-0000"
 
@@ -51,7 +57,7 @@ def request(**fields: object) -> ProviderRequest:
         "model": "gemini-3-pro-image-preview",
         "prompt": "a nano banana",
     }
-    return ProviderRequest(**{**values, **fields})  # type: ignore[arg-type]
+    return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
 def jpeg() -> InputImage:
@@ -165,7 +171,7 @@ async def test_timeout_is_retryable(fake: FakeGemini) -> None:
 
 def test_negative_prompts_and_big_sizes_are_refused_where_unsupported() -> None:
     caps = GeminiProvider(SecretStr(KEY), "http://x", 1).capabilities
-    spec = TaskSpec(prompt="x", negative_prompt="blur", resolution=Resolution.K4, source="row 2")
+    spec = task_spec("x", negative_prompt="blur", resolution=Resolution.K4, source="row 2")
     flash = [i.problem for i in check_spec(spec, Mode.GENERATE, caps, "gemini-2.5-flash-image")]
     assert any("takes no negative prompt" in p for p in flash)
     assert any("no resolution 4K" in p for p in flash)
@@ -188,3 +194,77 @@ async def test_a_spent_daily_quota_rests_that_key_and_the_next_one_works() -> No
     used = [r.headers["x-goog-api-key"] for r in fake.requests]
     assert used[0] == "gemini-key-one-1111"
     assert used[1:] == ["gemini-key-two-2222"] * 3
+
+
+async def test_the_request_is_the_one_google_genai_sends(fake: FakeGemini) -> None:
+    """Our wire against the SDK's own, for the same request: the SDK stays the reference."""
+    from google import genai
+    from google.genai import types
+
+    asked = request(
+        mode=Mode.EDIT,
+        images=(jpeg(),),
+        aspect_ratio=AspectRatio.R16_9,
+        resolution=Resolution.K2,
+        seed=7,
+    )
+    client = provider(fake)
+    await client.generate(asked)
+    await client.aclose()
+    # on httpx2, as gemini_batch.py runs it (with aiohttp installed the SDK would take that)
+    transport = {"transport": httpx2.AsyncHTTPTransport()}
+    options = types.HttpOptions(
+        base_url=fake.url, api_version="v1beta", async_client_args=transport
+    )
+    sdk = genai.Client(api_key=KEY, http_options=options)
+    await sdk.aio.models.generate_content(
+        model=asked.model, contents=contents_of(asked), config=config_of(asked)
+    )
+    await sdk.aio.aclose()
+    ours, theirs = fake.requests
+    assert ours.path == theirs.path
+    assert ours.headers["x-goog-api-key"] == theirs.headers["x-goog-api-key"] == KEY
+    assert ours.json() == theirs.json()
+
+
+async def test_snake_case_answers_and_url_safe_base64_are_read(fake: FakeGemini) -> None:
+    """As some proxies answer: snake_case fields, URL-safe base64 without padding."""
+    png = io.BytesIO()
+    Image.new("RGB", (7, 5), "red").save(png, "PNG")
+    data = base64.urlsafe_b64encode(png.getvalue()).decode().rstrip("=")
+    part = {"inline_data": {"mime_type": "image/png", "data": data}}
+    candidate = {"content": {"parts": [part]}, "finish_reason": "STOP"}
+    fake.fail_next(Reply(200, {"candidates": [candidate], "response_id": "proxied-1"}))
+    client = provider(fake)
+    result = await client.generate(request())
+    await client.aclose()
+    assert result.images[0].data == png.getvalue()
+    assert result.request_id == "proxied-1"
+
+
+async def test_an_error_page_that_is_not_json_is_classified_by_status(fake: FakeGemini) -> None:
+    fake.fail_next(Reply(502, b"<html>upstream down</html>", {"Content-Type": "text/html"}))
+    client = provider(fake)
+    with pytest.raises(ProviderUnavailable, match="502 Bad Gateway: <html>upstream down"):
+        await client.generate(request())
+    await client.aclose()
+
+
+async def test_an_image_that_is_not_base64_is_a_malformed_answer(fake: FakeGemini) -> None:
+    part = {"inlineData": {"mimeType": "image/png", "data": "not*base64!"}}
+    fake.fail_next(Reply(200, {"candidates": [{"content": {"parts": [part]}}]}))
+    client = provider(fake)
+    with pytest.raises(ProviderUnavailable, match="malformed"):
+        await client.generate(request())
+    await client.aclose()
+
+
+def test_the_provider_imports_no_sdk_until_a_batch_job_is_touched() -> None:
+    """google-genai costs 0.4 s of CPU to import: a run of single calls never imports it."""
+    code = (
+        "import sys; from imagebatch.providers.gemini_batch import GeminiBatchProvider; "
+        "print(sorted(m for m in sys.modules if m.startswith('google.genai')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

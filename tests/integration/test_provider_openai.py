@@ -11,7 +11,7 @@ from PIL import Image
 from pydantic import SecretStr
 
 from imagebatch.domain.capabilities import check_spec
-from imagebatch.domain.specs import AspectRatio, Mode, Resolution, TaskSpec
+from imagebatch.domain.specs import AspectRatio, Mode, Resolution
 from imagebatch.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -29,6 +29,7 @@ from imagebatch.providers.openai_images import OpenAIImagesProvider
 from tests.fakes import openai_images as fake_api
 from tests.fakes.openai_images import FakeOpenAI
 from tests.fakes.server import Reply
+from tests.flat_requests import provider_request, task_spec
 
 KEY = "sk-test-key-0000"
 
@@ -51,7 +52,7 @@ def png(color: str = "red") -> InputImage:
 
 def request(**fields: object) -> ProviderRequest:
     values: dict[str, object] = {"mode": Mode.GENERATE, "model": "gpt-image-1", "prompt": "a fox"}
-    return ProviderRequest(**{**values, **fields})  # type: ignore[arg-type]
+    return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
 async def test_text_to_image_maps_parameters(fake: FakeOpenAI) -> None:
@@ -104,13 +105,13 @@ async def test_a_single_edit_image_goes_as_image_like_the_sdk_sends_it(fake: Fak
 def test_a_transparent_jpeg_is_refused_before_spending() -> None:
     caps = OpenAIImagesProvider(SecretStr(KEY), "http://x/v1", 1).capabilities
     params = {"background": "transparent", "output_format": "jpeg"}
-    spec = TaskSpec(prompt="x", params=params, source="row 4")
+    spec = task_spec("x", params=params, source="row 4")
     [issue] = check_spec(spec, Mode.GENERATE, caps, None)
     assert issue.where == "row 4"
     assert "background=transparent with output_format=jpeg" in issue.problem
     assert "png or webp" in issue.hint
     for fine in ({"background": "transparent"}, {**params, "output_format": "png"}):
-        assert check_spec(TaskSpec(prompt="x", params=fine), Mode.GENERATE, caps, None) == []
+        assert check_spec(task_spec("x", params=fine), Mode.GENERATE, caps, None) == []
 
 
 async def test_the_fake_refuses_a_transparent_jpeg_as_the_api_does(fake: FakeOpenAI) -> None:
@@ -125,7 +126,7 @@ async def test_the_fake_refuses_a_transparent_jpeg_as_the_api_does(fake: FakeOpe
 def test_gpt_image_models_take_no_response_format() -> None:
     # the API answers 400 unknown_parameter: refused at submission instead
     caps = OpenAIImagesProvider(SecretStr(KEY), "http://x/v1", 1).capabilities
-    spec = TaskSpec(prompt="x", params={"response_format": "url"})
+    spec = task_spec("x", params={"response_format": "url"})
     [issue] = check_spec(spec, Mode.GENERATE, caps, None)
     assert "no parameter 'response_format'" in issue.problem
 
@@ -201,8 +202,8 @@ async def test_bad_key_is_final_taken_out_and_never_shown(
 
 def test_impossible_parameters_are_refused_before_spending() -> None:
     caps = OpenAIImagesProvider(SecretStr(KEY), "http://x/v1", 1).capabilities
-    spec = TaskSpec(
-        prompt="x",
+    spec = task_spec(
+        "x",
         aspect_ratio=AspectRatio.R16_9,
         resolution=Resolution.K4,
         negative_prompt="blur",

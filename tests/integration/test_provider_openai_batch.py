@@ -20,6 +20,7 @@ from imagebatch.providers.openai_images import OpenAIImagesProvider
 from tests.fakes import openai_images as fake_api
 from tests.fakes.openai_images import FakeOpenAI
 from tests.fakes.server import Reply
+from tests.flat_requests import provider_request
 
 KEY = "sk-test-key-0000"
 
@@ -40,7 +41,7 @@ async def client(fake: FakeOpenAI) -> AsyncIterator[OpenAIBatchProvider]:
 
 def request(prompt: str = "a fox", **fields: object) -> ProviderRequest:
     values: dict[str, object] = {"mode": Mode.GENERATE, "model": "gpt-image-1", "prompt": prompt}
-    return ProviderRequest(**{**values, **fields})  # type: ignore[arg-type]
+    return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
 def png() -> InputImage:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from imagebatch.app import build_app
 from imagebatch.config import Settings
 from imagebatch.domain.capabilities import check_spec
-from imagebatch.domain.specs import Mode, TaskSpec
+from imagebatch.domain.specs import Mode
 from imagebatch.errors import InvalidRequest, ProviderError, ProviderUnavailable
 from imagebatch.imaging.fetch import FetchLimits
 from imagebatch.imaging.inputs import probe_output
@@ -21,6 +21,7 @@ from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_
 from tests.fakes import openai_images as fake_api
 from tests.fakes.openai_images import LINK_PREFIX, FakeOpenAI
 from tests.fakes.server import Reply
+from tests.flat_requests import provider_request, task_spec
 from tests.integration.helpers import prompts, run_to_end, submit
 
 KEY = "sk-local-0000"
@@ -46,7 +47,7 @@ def compatible(fake: FakeOpenAI, download: FetchLimits = LOOPBACK_OK) -> OpenAII
 
 
 def request(**params: str) -> ProviderRequest:
-    return ProviderRequest(mode=Mode.GENERATE, model="sd-xl", prompt="a fox", params=params)
+    return provider_request(mode=Mode.GENERATE, model="sd-xl", prompt="a fox", params=params)
 
 
 async def answer(client: OpenAIImagesProvider, req: ProviderRequest) -> bytes:
@@ -81,7 +82,7 @@ async def test_response_format_b64_json_is_sent_and_read(fake: FakeOpenAI) -> No
 
 async def test_response_format_url_is_sent(fake: FakeOpenAI) -> None:
     fake.links_by_default = False  # OpenAI itself: only DALL·E models take response_format
-    dalle = ProviderRequest(
+    dalle = provider_request(
         mode=Mode.GENERATE, model="dall-e-2", prompt="a fox", params={"response_format": "url"}
     )
     await answer(compatible(fake), dalle)
@@ -134,7 +135,7 @@ async def test_a_200_carrying_an_error_object_keeps_its_reason(fake: FakeOpenAI)
 def test_response_format_is_a_compatible_parameter() -> None:
     caps = compatible_capabilities("sd-xl")
     for value, problems in (("url", 0), ("b64_json", 0), ("png", 1)):
-        spec = TaskSpec(prompt="x", params={"response_format": value})
+        spec = task_spec("x", params={"response_format": value})
         assert len(check_spec(spec, Mode.GENERATE, caps, "any-model")) == problems
 
 
@@ -161,7 +162,7 @@ def generations(fake: FakeOpenAI) -> int:
 async def test_link_answers_make_outputs_with_one_call_each(
     tmp_path: Path, database_url: str, fake: FakeOpenAI
 ) -> None:
-    app = await build_app(engine_settings(tmp_path, database_url, fake))  # the registry's
+    app = await build_app(engine_settings(tmp_path, database_url, fake))  # as the server builds it
     try:
         batch = await submit(app, prompts("a", "b", "c"), provider="openai-compatible")
         await run_to_end(app, [batch.id])

@@ -3,6 +3,8 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -312,3 +314,17 @@ def test_thumbnail_keeps_aspect_transparency_and_orientation() -> None:
     assert (thumb.format, thumb.size, thumb.mode) == ("WEBP", (100, 50), "RGBA")
     upright = decoded(make_thumbnail(rotated_jpeg(), size=16))
     assert upright.size == (8, 16)
+
+
+def test_heif_support_is_loaded_only_for_a_file_that_may_be_heif() -> None:
+    """pillow_heif takes 0.15 s to import: a run without HEIC inputs never pays it."""
+    code = (
+        "import io, sys; from PIL import Image; "
+        "from imagebatch.imaging.inputs import load_image, probe_output; "
+        "b = io.BytesIO(); Image.new('RGB', (8, 8)).save(b, 'PNG'); "
+        "load_image(b.getvalue(), 'a.png', max_bytes=10**6, max_pixels=10**6); "
+        "probe_output(b.getvalue()); print('pillow_heif' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"

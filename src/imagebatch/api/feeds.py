@@ -23,6 +23,7 @@ from typing import Any
 from sse_starlette import ServerSentEvent
 
 from imagebatch.api.snapshots import Snapshots
+from imagebatch.domain.events import EventKind
 from imagebatch.engine.events import Event, EventBus
 
 SNAPSHOT_SECONDS = 0.25
@@ -66,6 +67,12 @@ def task_data(event: Event) -> dict[str, Any]:
     return {"task_id": event.task_id, "status": event.status, "at": event.at, **event.data}
 
 
+def task_messages(events: list[Event]) -> bytes:
+    return b"".join(
+        encode(json.dumps(task_data(e)), "task") for e in events if e.kind == EventKind.TASK
+    )
+
+
 class _Feed:
     def __init__(self, batch_id: int, events: EventBus, snapshots: Snapshots) -> None:
         self.batch_id = batch_id
@@ -88,23 +95,22 @@ class _Feed:
                     None if changed_at is None else changed_at + SNAPSHOT_SECONDS - time.monotonic()
                 )
                 ours = [e for e in await _burst(bus, wait) if e.batch_id == self.batch_id]
-                if any(e.kind == "deleted" for e in ours):
+                if any(e.kind == EventKind.DELETED for e in ours):
                     self.send(DELETED)
                     self.send(END)
                     return
                 if ours:
                     self.snapshots.touch(self.batch_id)
-                    # One message per burst: each client costs one wake-up and one write
-                    # however many tasks changed together (a group commit ends several).
-                    tasks = [
-                        encode(json.dumps(task_data(e)), "task") for e in ours if e.kind == "task"
-                    ]
-                    if tasks:
-                        self.send(b"".join(tasks))
                     changed_at = changed_at or time.monotonic()
+                # One message per burst: each client costs one wake-up and one write however
+                # many tasks changed together (a group commit ends several), and a snapshot
+                # due now rides along instead of costing every client a write of its own.
+                message = task_messages(ours)
                 if changed_at is not None and time.monotonic() - changed_at >= SNAPSHOT_SECONDS:
                     changed_at = None
-                    self.send(encode(await self.snapshots.get(self.batch_id), "batch"))
+                    message += encode(await self.snapshots.get(self.batch_id), "batch")
+                if message:
+                    self.send(message)
 
 
 class Feeds:
@@ -162,6 +168,17 @@ def _supersede(queue: asyncio.Queue[bytes]) -> None:
         queue.get_nowait()
     queue.put_nowait(SUPERSEDED)
     queue.put_nowait(END)
+
+
+async def next_chunk(queue: asyncio.Queue[bytes]) -> bytes:
+    """A client's next message, with those already waiting behind it (END once the stream is
+    over): a client that fell behind catches up in one write instead of one per message."""
+    ready = [await queue.get()]
+    while ready[-1] != END and not queue.empty():
+        ready.append(queue.get_nowait())
+    if len(ready) > 1 and ready[-1] == END:
+        queue.put_nowait(ready.pop())  # for the next call: these messages go out first
+    return b"".join(ready)
 
 
 async def _burst(queue: asyncio.Queue[Event], timeout: float | None) -> list[Event]:

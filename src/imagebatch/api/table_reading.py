@@ -113,7 +113,8 @@ def _context() -> Any:
     preloaded, and the script's imports find them already done (a parse starts in ~10 ms)."""
     context = multiprocessing.get_context("forkserver")
     loaded = sorted(name for name in sys.modules if name.startswith("imagebatch."))
-    context.set_forkserver_preload([__name__, *loaded])
+    # openpyxl too: the readers import it only when an XLSX comes (the CLI starts without it)
+    context.set_forkserver_preload([__name__, *loaded, "openpyxl"])
     return context
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 #: "ab/cd/<sha256>.ext": what content_key() makes, and the only keys a store accepts
@@ -87,6 +88,10 @@ class BlobStore(Protocol):
 
     def open_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> AsyncIterator[bytes]:
         """The object's bytes in chunks, never the whole object in memory at once."""
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's own file, when the store keeps objects as files on this machine (the
+        CLI's output folder links to it); None for a store elsewhere."""
 
     def presigned_url(self, key: str, filename: str | None = None) -> str | None:
         """A URL a client may download the object from directly, saved as `filename`;

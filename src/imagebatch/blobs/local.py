@@ -66,6 +66,9 @@ class LocalBlobStore:
         finally:
             handle.close()
 
+    def local_path(self, key: str) -> Path | None:
+        return self.path(key)
+
     def presigned_url(self, key: str, filename: str | None = None) -> str | None:
         checked_key(key)
         return None  # files on our disk are served by our server

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -113,6 +114,10 @@ class S3BlobStore:
                 yield chunk
         finally:
             body.close()
+
+    def local_path(self, key: str) -> Path | None:
+        checked_key(key)
+        return None  # objects live in the bucket: the CLI copies them out
 
     def presigned_url(self, key: str, filename: str | None = None) -> str | None:
         object_key = self.object_key(key)

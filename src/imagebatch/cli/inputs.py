@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from imagebatch.domain.prompts import parse_var
+from imagebatch.domain.requests import LocalPath
 from imagebatch.domain.sheet_readers import SheetLimits
 from imagebatch.domain.sheets import parse_table
 from imagebatch.domain.specs import MAX_PROMPT_CHARS, AspectRatio, Mode, Resolution, TaskSpec
@@ -123,7 +124,8 @@ def _from_images(args: RunArgs, paths: list[Path], root: Path | None) -> ParsedI
         where = str(root) if root else "input"
         raise InputError(InputIssue(where, "no files found", "point at a folder of images"))
     images = [
-        ImageToEdit(str(path.relative_to(root)) if root else path.name, str(path)) for path in paths
+        ImageToEdit(str(path.relative_to(root)) if root else path.name, LocalPath(str(path)))
+        for path in paths
     ]
     listing = [
         [image.name, *_size_and_time(path)] for image, path in zip(images, paths, strict=True)

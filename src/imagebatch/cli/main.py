@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
+import gc
 import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from imagebatch.app import App, build_app
-from imagebatch.cli.exports import export_batch
-from imagebatch.cli.inputs import RunArgs
-from imagebatch.cli.runner import drive
+from imagebatch.cli.opening import Local, full_app, local_store
 from imagebatch.cli.server import serve, worker
-from imagebatch.cli.submitting import report_dry_run, submit_or_resume
 from imagebatch.cli.users import users_cli
-from imagebatch.domain.records import Batch
-from imagebatch.domain.sheet_files import template_workbook
-from imagebatch.domain.states import BatchStatus
 from imagebatch.errors import ConfigurationError, ImagebatchError, InputError
-from imagebatch.imaging import provenance
-from imagebatch.providers.base import BackendStatuses
-from imagebatch.settings_loader import load_settings
-from imagebatch.store.migrations import upgrade
-from imagebatch.store.settings import GLOBAL_CONCURRENCY
+
+# Everything else is imported by the command that uses it: `imagebatch --help` and `status`
+# must not pay for the web stack, Alembic or a provider's SDK (tests/unit/test_cli_imports.py).
+if TYPE_CHECKING:
+    from imagebatch.app import App
+    from imagebatch.domain.records import Batch
 
 EXIT_FAILURES, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -39,12 +33,21 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(users_cli, name="users")
 cli.command()(serve)
 cli.command()(worker)
-console = Console()
-err = Console(stderr=True)
+# emoji=False: batch names and errors are printed as written (":x:" stays ":x:"), and
+# `status` does not load rich's emoji table.
+console = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 def main() -> None:
+    # Starting makes objects that live as long as the process (modules, classes, schemas:
+    # ~150,000 for a run with Gemini's SDK). The collector's passes over them, while they
+    # were made and again at exit, were over a third of a short command's CPU. So it stays
+    # off until the command's setup is done (opening.settled()), and at exit what is left
+    # is frozen, not walked.
+    gc.disable()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         cli()
@@ -52,15 +55,27 @@ def main() -> None:
         for line in error.message.splitlines():
             err.print(f"[red]Configuration:[/] {line}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_INVALID)
+    finally:
+        gc.freeze()
 
 
 def _with_app(body: Callable[[App], Awaitable[T]]) -> T:
+    return _opened(full_app, body)
+
+
+def _with_store(body: Callable[[Local], Awaitable[T]]) -> T:
+    """_with_app() for commands that only read the database (no engine, no provider)."""
+    return _opened(local_store, body)
+
+
+def _opened(
+    opener: Callable[[], AbstractAsyncContextManager[C]], body: Callable[[C], Awaitable[T]]
+) -> T:
+    import asyncio
+
     async def runner() -> T:
-        app = await build_app(load_settings())
-        try:
-            return await body(app)
-        finally:
-            await app.close()
+        async with opener() as context:
+            return await body(context)
 
     try:
         return asyncio.run(runner())
@@ -123,6 +138,11 @@ def run(
     """Turn a table, a folder of images or a prompt template into a folder of images."""
     if as_json and not dry_run:
         raise typer.BadParameter("only goes with --dry-run", param_hint="--json")
+    from imagebatch.cli.inputs import RunArgs
+    from imagebatch.cli.runner import drive
+    from imagebatch.cli.submitting import report_dry_run, submit_or_resume
+    from imagebatch.domain.states import BatchStatus
+
     args = RunArgs(
         inputs or [],
         prompt,
@@ -156,6 +176,8 @@ def run(
 
 
 def _summary(batch: Batch, out_dir: Path | None) -> None:
+    from rich.table import Table
+
     table = Table(title=f"Batch {batch.id} · {batch.name}")
     for column in ("status", "total", "succeeded", "failed", "cancelled", "output"):
         table.add_column(column)
@@ -175,8 +197,9 @@ def _summary(batch: Batch, out_dir: Path | None) -> None:
 @cli.command()
 def status(batch_id: Annotated[int | None, typer.Argument()] = None) -> None:
     """Show recent batches, or one batch with its failures."""
+    from rich.table import Table
 
-    async def body(app: App) -> None:
+    async def body(app: Local) -> None:
         if batch_id is None:
             table = Table("id", "name", "status", "done", "failed", "provider", "created")
             for b in await app.batches.page(None, limit=30):
@@ -199,7 +222,7 @@ def status(batch_id: Annotated[int | None, typer.Argument()] = None) -> None:
             if task.error_message and task.status.value == "failed":
                 console.print(f"  task {task.id} ({task.source}): {task.error_message}")
 
-    _with_app(body)
+    _with_store(body)
 
 
 @cli.command()
@@ -209,6 +232,8 @@ def retry(
     concurrency: Annotated[int | None, typer.Option(min=1, max=1000)] = None,
 ) -> None:
     """Retry every failed task of a batch."""
+    from imagebatch.cli.runner import drive
+    from imagebatch.domain.states import BatchStatus
 
     async def body(app: App) -> int:
         count = await app.service.retry_failed(batch_id)
@@ -240,6 +265,8 @@ def cancel(batch_id: int) -> None:
 @cli.command()
 def inspect(file: Path) -> None:
     """Show the provenance (prompt, parameters, provider…) stored in an output image."""
+    from imagebatch.imaging import provenance
+
     try:
         info = provenance.read(file.read_bytes())
     except OSError as error:
@@ -260,6 +287,8 @@ def template(
     if lang not in {"en", "zh"}:
         err.print("--lang must be en or zh")
         raise typer.Exit(EXIT_INVALID)
+    from imagebatch.domain.sheet_files import template_workbook
+
     out.write_bytes(template_workbook(lang, local_files=True))
     console.print(f"Wrote {out}")
 
@@ -267,6 +296,8 @@ def template(
 @cli.command()
 def export(batch_id: int, out: Path) -> None:
     """Export a batch's tasks with status and output paths to CSV or XLSX."""
+    from imagebatch.cli.exports import export_batch
+
     _with_app(lambda app: export_batch(app, batch_id, out))
     console.print(f"Wrote {out}")
 
@@ -274,6 +305,7 @@ def export(batch_id: int, out: Path) -> None:
 @cli.command()
 def providers() -> None:
     """List providers, whether they are configured, their models and what each can do."""
+    from rich.table import Table
 
     async def body(app: App) -> None:
         table = Table(
@@ -301,6 +333,10 @@ def providers() -> None:
 
 async def _print_backends(app: App) -> None:
     """Each server of a pooled provider (ComfyUI GPUs): up or benched, load, last error."""
+    from rich.table import Table
+
+    from imagebatch.providers.base import BackendStatuses
+
     for name, provider in sorted(app.providers.items()):
         if not isinstance(provider, BackendStatuses) or not provider.configured:
             continue
@@ -325,11 +361,12 @@ def concurrency(
     limit: Annotated[int | None, typer.Argument(min=1, max=100, help="New global limit.")] = None,
 ) -> None:
     """Show or set how many tasks run at once across all workers (takes effect within 1 s)."""
+    from imagebatch.engine.runtime import RuntimeSettingsUpdate
 
     async def body(app: App) -> None:
         if limit is not None:
-            await app.runtime_settings.put(GLOBAL_CONCURRENCY, limit)
-        current = await app.runtime_settings.get(GLOBAL_CONCURRENCY, app.settings.concurrency)
+            await app.runtime_settings.update(RuntimeSettingsUpdate(global_concurrency=limit))
+        current = (await app.runtime_settings.current()).global_concurrency
         console.print(f"Global concurrency: {current}")
 
     _with_app(body)
@@ -338,5 +375,8 @@ def concurrency(
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations (also done automatically at start)."""
+    from imagebatch.settings_loader import load_settings
+    from imagebatch.store.migrations import upgrade
+
     upgrade(load_settings().resolved_database_url)
     console.print("Database is up to date.")

@@ -1,13 +1,18 @@
-"""The output folder: finished images under their names, and manifest.csv beside them."""
+"""The output folder: finished images under their names, and manifest.csv beside them.
+
+Each image is a hard link to its stored file where possible (blobs/placing.py), so a run
+takes the images' disk space once, not twice."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from imagebatch.app import App
 from imagebatch.blobs.local import write_atomically
+from imagebatch.blobs.placing import Placement, place
 from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.manifest import MANIFEST, manifest_csv, manifest_row
 from imagebatch.domain.records import Image, Task
@@ -34,20 +39,39 @@ class OutputFolder:
         self.app = app
         self.folder = folder
         self._written: set[int] = set()
+        #: how many files this run put into the folder, by how
+        self.placed: Counter[Placement] = Counter()
 
     def file_for(self, task: Task, image: Image) -> Path:
         return self.folder / f"{task.output_filename}{extension_for(image.mime)}"
 
     async def export(self, task: Task) -> None:
-        """Copy one succeeded task's output into the folder (atomically; once per run)."""
+        """Put one succeeded task's output into the folder (atomically; once per run)."""
         if task.id in self._written or task.output_image_id is None:
             return
         image = await self.app.images.get(task.output_image_id)
         target = self.file_for(task, image)
         if not (target.exists() and target.stat().st_size == image.bytes):
-            data = await self.app.blobs.get(image.storage_key)
-            await asyncio.to_thread(write_atomically, target, data)
+            self.placed[await self._place(image, target)] += 1
         self._written.add(task.id)
+
+    async def _place(self, image: Image, target: Path) -> Placement:
+        """A link to the stored file when the store is on this machine, else a copy."""
+        source = self.app.blobs.local_path(image.storage_key)
+        if source is not None:
+            return await asyncio.to_thread(place, source, target)
+        data = await self.app.blobs.get(image.storage_key)
+        await asyncio.to_thread(write_atomically, target, data)
+        return Placement.COPIED
+
+    def placement_note(self) -> str | None:
+        """How this run's files got into the folder, e.g. "Output files: 20 hard-linked (no
+        second copy on disk)"; None when it put none there."""
+        counts = [(p, self.placed[p]) for p in Placement if self.placed[p]]
+        if not counts:
+            return None
+        note = "Output files: " + ", ".join(f"{n} {p.value}" for p, n in counts)
+        return note if self.placed[Placement.COPIED] else f"{note} (no second copy on disk)"
 
     async def export_task_id(self, task_id: int) -> None:
         await self.export(await self.app.tasks.get(task_id))

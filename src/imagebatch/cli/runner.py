@@ -20,6 +20,7 @@ from rich.progress import (
 
 from imagebatch.app import App
 from imagebatch.cli.outputs import OutputFolder
+from imagebatch.domain.events import EventKind
 from imagebatch.domain.records import Batch
 from imagebatch.engine.events import Event
 
@@ -70,6 +71,8 @@ async def drive(
         await work
     if folder:
         await folder.finish(batch.id)
+        if note := folder.placement_note():
+            console.print(note)
     return await app.batches.get(batch.id), interrupted.is_set()
 
 
@@ -109,10 +112,14 @@ async def _watch(
     with progress:
         note = "waiting for the provider's batch job" if batch.economy else ""
         bar = progress.add_task(batch.name[:40], total=batch.total, failed=0, rate="–", note=note)
-        start, done_at_start = asyncio.get_running_loop().time(), batch.done
+        loop = asyncio.get_running_loop()
+        start, done_at_start, refreshed = loop.time(), batch.done, 0.0
         while not work.done():
-            await asyncio.wait({work}, timeout=TICK_SECONDS)
-            note = await _drain_events(events, folder, console, batch.id) or note
+            first = await _next_event(work, events)
+            note = await _drain_events(events, folder, console, batch.id, first) or note
+            if loop.time() - refreshed < TICK_SECONDS and not work.done():
+                continue  # the bar is redrawn once a tick, however many events come
+            refreshed = loop.time()
             current = await app.batches.get(batch.id)
             elapsed = asyncio.get_running_loop().time() - start
             rate = (current.done - done_at_start) / elapsed * 60 if elapsed > 0 else 0.0
@@ -121,18 +128,37 @@ async def _watch(
             )
 
 
+async def _next_event(work: asyncio.Task[None], events: asyncio.Queue[Event]) -> Event | None:
+    """Wait for an event, the work's end or a tick, whichever comes first: a finished image
+    goes into the output folder as soon as it is recorded, not at the next tick."""
+    if not events.empty():
+        return None
+    arrival = asyncio.ensure_future(events.get())
+    await asyncio.wait({work, arrival}, timeout=TICK_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+    if arrival.done():
+        return arrival.result()
+    arrival.cancel()  # an event this get() had not taken yet stays in the queue
+    return None
+
+
 async def _drain_events(
-    events: asyncio.Queue[Event], folder: OutputFolder | None, console: Console, batch_id: int
+    events: asyncio.Queue[Event],
+    folder: OutputFolder | None,
+    console: Console,
+    batch_id: int,
+    first: Event | None = None,
 ) -> str | None:
-    """Handle the events so far; returns news of the batch's provider job, if any."""
+    """Handle `first` and the events queued after it; returns news of the batch's provider
+    job, if any."""
     note = None
-    while not events.empty():
-        event = events.get_nowait()
-        if event.kind == "economy" and event.batch_id == batch_id:
+    pending = [first] if first is not None else []
+    while pending or not events.empty():
+        event = pending.pop() if pending else events.get_nowait()
+        if event.kind == EventKind.ECONOMY and event.batch_id == batch_id:
             note = f"waiting for the provider's batch job ({event.status})"
             if event.status in ("succeeded", "expired", "failed", "cancelled"):
                 note = f"the provider's batch job {event.status}"
-        if event.kind != "task" or event.batch_id != batch_id or event.task_id is None:
+        if event.kind != EventKind.TASK or event.batch_id != batch_id or event.task_id is None:
             continue
         if event.status == "succeeded" and folder:
             await folder.export_task_id(event.task_id)

@@ -3,21 +3,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-import uvloop
 from rich.console import Console
 
-from imagebatch.api.server import create_server
-from imagebatch.app import App, build_app
-from imagebatch.settings_loader import load_settings
-from imagebatch.store.queue import ClaimStats
-from imagebatch.web import install_web
+# The web stack, uvloop, asyncio and the app are imported when a command here runs: the
+# CLI's other commands (and `imagebatch --help`) do not pay for them.
+if TYPE_CHECKING:
+    from imagebatch.app import App
+    from imagebatch.store.queue import ClaimStats
 
 console = Console()
 err = Console(stderr=True)
@@ -31,12 +28,23 @@ def serve(
     ] = True,
 ) -> None:
     """Run the web UI and REST API (OpenAPI at /docs), with workers inside by default."""
+    import asyncio
+
+    import uvloop
+
     # uvloop: uvicorn would pick it itself, but here the loop is ours (workers share it).
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_serve(host, port, workers))
 
 
 async def _serve(host: str, port: int, workers: bool) -> None:
+    import uvicorn
+
+    from imagebatch.api.server import create_server
+    from imagebatch.app import build_app
+    from imagebatch.settings_loader import load_settings
+    from imagebatch.web import install_web
+
     settings = load_settings()
     app = await build_app(settings)
     try:
@@ -86,12 +94,22 @@ def worker(
     ] = None,
 ) -> None:
     """Run a queue worker only (no API): scale out with as many as you like, anywhere."""
+    import asyncio
+
+    import uvloop
+
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_work(concurrency))
 
 
 async def _work(capacity: int | None) -> None:
+    import asyncio
+
+    from imagebatch.app import build_app
+    from imagebatch.settings_loader import load_settings
+
     app = await build_app(load_settings())
+    freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,9 +129,11 @@ async def _work(capacity: int | None) -> None:
 def freeze_startup_objects() -> None:
     """Keep what start-up made (modules, schemas, compiled statements: ~200,000 objects) out
     of the garbage collector's full passes, which otherwise walk all of them and stalled every
-    request in flight for 50-150 ms each time (seen in bench/api.py)."""
+    request in flight for 50-150 ms each time (seen in bench/api.py); and turn the collector
+    back on (cli.main.main keeps it off while starting)."""
     gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 def _claim_report(stats: ClaimStats) -> str:

@@ -3,21 +3,21 @@ can run this can read the database anyway)."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from imagebatch.app import App, build_app
-from imagebatch.domain.accounts import Role, User
-from imagebatch.domain.credits import to_micros
+from imagebatch.cli.opening import full_app
 from imagebatch.errors import ConfigurationError, ImagebatchError
-from imagebatch.settings_loader import load_settings
-from imagebatch.store.users import Ended
+
+if TYPE_CHECKING:  # the app is built (and imported) only when a command runs
+    from imagebatch.app import App
+    from imagebatch.domain.accounts import User
+    from imagebatch.store.users import Ended
 
 users_cli = typer.Typer(help="User accounts of the server.", no_args_is_help=True)
 console = Console()
@@ -31,13 +31,11 @@ PasswordStdin = Annotated[
 
 def _run(work: Callable[[App], Awaitable[None]]) -> None:
     """Run `work` against the configured database; our errors end with exit code 2."""
+    import asyncio  # here, not above: `imagebatch --help` does not need it
 
     async def body() -> None:
-        app = await build_app(load_settings())
-        try:
+        async with full_app() as app:
             await work(app)
-        finally:
-            await app.close()
 
     try:
         asyncio.run(body())
@@ -69,6 +67,9 @@ def create_user(
     password = _read_password(password_stdin)
 
     async def work(app: App) -> None:
+        from imagebatch.domain.accounts import Role
+        from imagebatch.domain.credits import to_micros
+
         role = Role.ADMIN if admin else Role.USER
         amount = None if credits is None else to_micros(credits)
         user = await app.accounts.create_user(name, password, role, amount)

@@ -10,14 +10,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.worksheet.worksheet import Worksheet
+from typing import TYPE_CHECKING
 
 from imagebatch.domain.sheet_columns import COLUMNS, Column
 from imagebatch.domain.sheet_readers import FORMULA_STARTS
+
+# openpyxl (0.1 s to import) is imported by the functions that write XLSX: the manifest's
+# CSV, which every CLI run writes, does not need it.
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 EXAMPLES = [
     [
@@ -67,6 +68,9 @@ def _help(column: Column, chinese: bool, local_files: bool) -> str:
 def template_workbook(language: str = "en", *, local_files: bool = False) -> bytes:
     """An example task table with every column, and a sheet explaining them. `local_files`:
     the table is read beside its files (the CLI), so reference images may be paths."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     chinese = language.lower().startswith("zh")
     book = Workbook()
     sheet = book.active
@@ -97,6 +101,8 @@ def write_results(rows: Sequence[Mapping[str, object]], columns: Sequence[str], 
         writer.writeheader()
         writer.writerows(csv_safe_rows(rows))
         return ("\ufeff" + text.getvalue()).encode()  # BOM: Excel shows Chinese correctly
+    from openpyxl import Workbook
+
     book = Workbook(write_only=True)
     sheet = book.create_sheet("results")
     sheet.append([xlsx_cell(sheet, c) for c in columns])
@@ -127,6 +133,8 @@ def xlsx_cell(sheet: Worksheet, value: object) -> object:
     begins with `=` as a formula); numbers stay numbers."""
     if value is None or isinstance(value, int | float):
         return value
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(sheet, str(value))
     cell.data_type = "s"
     return cell

@@ -77,10 +77,6 @@ class FetchFailed(Exception):
         return InputIssue(where, self.problem, self.hint, self.code, self.params)
 
 
-def is_url(text: str) -> bool:
-    return text.lower().startswith(("http://", "https://"))
-
-
 async def fetch_image_bytes(url: str, where: str, limits: FetchLimits) -> bytes:
     """The body at `url` for a reference image; any failure is an input error at `where`."""
     try:

@@ -6,6 +6,7 @@ Also checks the bytes a provider returned (`probe_output`) and makes thumbnails.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -15,15 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pillow_heif
 from PIL import ExifTags, Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from imagebatch.errors import InputError, InputIssue, Params, ProviderUnavailable
-
-pillow_heif.register_heif_opener()
+from imagebatch.imaging.sniff import jpeg_ends
 
 #: Pillow opener ids tried on inputs; fewer decoders reachable from user files means fewer
 #: parser bugs reachable too. "JPEG" also opens MPO (multi-picture JPEGs from phone cameras).
+#: HEIF last: its opener is registered only when a file may be one (_openers)
 OPENERS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "HEIF")
 SUPPORTED = "use JPEG, PNG, WebP, GIF, BMP or HEIC"
 #: formats stored byte for byte when upright; MPO is a JPEG with extra pictures appended
@@ -86,6 +86,23 @@ def load_image(data: bytes, name: str, *, max_bytes: int, max_pixels: int) -> Lo
     return LoadedImage(out, mime, width, height, hashlib.sha256(out).hexdigest(), name)
 
 
+def _openers(data: bytes) -> tuple[str, ...]:
+    """OPENERS for `data`, HEIF's registered first when the bytes may be one (an ISO media
+    file: `ftyp` at byte 4, which pillow_heif checks too). Only then: importing pillow_heif
+    costs 0.15 s, paid by every command that reads images before (issue 17)."""
+    if data[4:8] != b"ftyp":
+        return OPENERS[:-1]  # Pillow fails on an opener id that nothing has registered
+    _register_heif()
+    return OPENERS
+
+
+@functools.cache
+def _register_heif() -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def _refuse(
     name: str, problem: str, hint: str, code: str, params: Params | None = None
 ) -> InputError:
@@ -100,7 +117,7 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
     if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        image = Image.open(io.BytesIO(data), formats=OPENERS)
+        image = Image.open(io.BytesIO(data), formats=_openers(data))
     except UnidentifiedImageError:
         raise _refuse(name, _what_it_is(data), SUPPORTED, "not_image") from None
     # The warning arrives as an exception only where warnings are errors (as under pytest);
@@ -308,10 +325,11 @@ def probe_output(data: bytes) -> tuple[str, int, int]:
     """(mime, width, height) of bytes a provider returned.
 
     Garbage and truncated images raise ProviderUnavailable (retryable: a second call usually
-    returns a whole image). The check is cheap: PNG chunk CRCs and the IEND trailer, JPEG at
-    1/8 scale (which still reads every byte), WebP by its RIFF size; no full 4K decode.
+    returns a whole image). The check is cheap: PNG chunk CRCs and the IEND trailer, JPEG by its
+    end marker after the scan starts, WebP by its RIFF size; no pixels are decoded.
     """
     try:
+        _openers(data)
         with Image.open(io.BytesIO(data)) as image:
             fmt, size = image.format or "", image.size
             _check_complete(image, fmt, data)
@@ -333,9 +351,7 @@ def _check_complete(image: Image.Image, fmt: str, data: bytes) -> None:
     elif fmt == "WEBP":
         complete = int.from_bytes(data[4:8], "little") + 8 <= len(data)
     elif fmt in {"JPEG", "MPO"}:
-        image.draft(None, (max(1, image.width // 8), max(1, image.height // 8)))
-        image.load()  # raises "image file is truncated" when the scan data ends early
-        complete = True
+        complete = jpeg_ends(data)  # the headers parsed above; the scan is not decoded
     else:
         image.load()
         complete = True
@@ -347,6 +363,7 @@ def make_thumbnail(data: bytes, size: int = 256) -> bytes:
     """A WebP at most `size` pixels on its long side, upright, aspect and transparency kept.
 
     `data` must already have passed `load_image` or `probe_output`."""
+    _openers(data)
     with Image.open(io.BytesIO(data)) as image:
         image.thumbnail((size, size))  # JPEGs decode at reduced scale: much faster
         small = ImageOps.exif_transpose(image)  # a square box fits either orientation

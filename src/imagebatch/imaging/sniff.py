@@ -27,3 +27,33 @@ def image_mime(head: bytes) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+def jpeg_ends(data: bytes) -> bool:
+    """Whether a JPEG's end-of-image marker (FF D9) comes after the start of its scan data.
+
+    Inside the scan every 0xFF byte is escaped, so FF D9 there is the real end, and a file cut
+    short anywhere after its header lacks it. Headers are walked segment by segment, as an
+    Exif thumbnail in them carries an FF D9 of its own. This replaces decoding the scan (even
+    at 1/8 scale 2.3 ms for a 1024² JPEG, as much CPU as the provider call that brought it).
+    """
+    scan = _jpeg_scan_start(data)
+    return scan is not None and data.rfind(b"\xff\xd9") > scan
+
+
+def _jpeg_scan_start(data: bytes) -> int | None:
+    """Where the first start-of-scan marker (FF DA) is, or None if the headers are broken."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            pos += 1
+        elif marker == 0xDA:
+            return pos
+        else:
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return None

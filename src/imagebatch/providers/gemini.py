@@ -1,24 +1,32 @@
-"""Google Gemini image models ("Nano Banana") through the official google-genai SDK.
+"""Google Gemini image models ("Nano Banana"): generateContent as REST JSON over httpx2.
 
 Failures Gemini reports as HTTP 200 are failures here too: a blocked prompt
 (promptFeedback.blockReason), a candidate finished for safety (IMAGE_SAFETY, SAFETY,
 PROHIBITED_CONTENT…), or an answer with no image part. Their reason is kept. Parts marked
 `thought` (Gemini 3 thinking) are skipped: the last non-thought image is the output. A 429's
 delay is read from the body's RetryInfo; a per-day quota waits until the reset (midnight in
-California). Negative prompts are refused (the API has none); SDK retries are off.
+California). Negative prompts are refused (the API has none); nothing retries below the engine.
+
+One call is one POST of the JSON the google-genai SDK sends (the key in x-goog-api-key), on
+the lean HTTP session the OpenAI image calls use (images_http.py); answers are read in
+camelCase or snake_case, as some proxies write them. Not the SDK: with its import and typed
+models it cost 0.6 s of CPU in a run of 20 images (1.83 against 1.23 s, bench/startup.py;
+issue 17), for nothing a single call uses. Batch Mode keeps it (gemini_batch.py), imported
+when a batch job is touched.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-import httpx
-from google import genai
-from google.genai import errors, types
 from pydantic import SecretStr
 
 from imagebatch.domain.capabilities import ModelCapabilities, ProviderCapabilities
@@ -32,8 +40,8 @@ from imagebatch.errors import (
     RateLimited,
 )
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.providers.images_http import Answer, HttpSession
 from imagebatch.providers.keys import KeyLimits, KeyPool
-from imagebatch.providers.transport import network_errors
 
 #: finish reasons that mean the output was refused; retrying the same prompt rarely helps
 SAFETY_FINISH = {
@@ -47,6 +55,7 @@ SAFETY_FINISH = {
     "IMAGE_RECITATION",
 }
 QUOTA_RESET_ZONE = ZoneInfo("America/Los_Angeles")
+API_VERSION = "v1beta"
 
 
 GEMINI_CAPABILITIES = ProviderCapabilities(
@@ -84,7 +93,8 @@ class GeminiProvider:
         self.keys = KeyPool("gemini", api_key, limits=key_limits)
         self._base_url = base_url
         self._timeout = timeout
-        self._clients: dict[str, genai.Client] = {}
+        #: one session for every key (the key travels per request), opened at the first call
+        self._http = HttpSession("gemini", timeout)
 
     @property
     def capabilities(self) -> ProviderCapabilities:
@@ -95,119 +105,127 @@ class GeminiProvider:
         return self.keys.configured
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
-        try:
-            async with self.keys.lease(request.api_key) as key:
-                response = await self._send(key, request)
-        except ValueError as error:  # a 200 whose body is not the JSON it should be
-            raise ProviderUnavailable(f"gemini: malformed response ({error})") from None
+        # A user's own key (BYOK) travels with its one call: the pool keeps no key.
+        async with self.keys.lease(request.api_key) as key:
+            answer = await self._send(key, request)
+            if answer.status != 200:  # inside the lease: the pool learns of bad keys, 429s
+                raise self._failure(key, answer.status, answer.body, answer.text)
+        if not isinstance(answer.body, dict):  # a 200 whose body is not the JSON it should be
+            raise ProviderUnavailable("gemini: malformed response (not a JSON object)")
         # Gemini takes the seed without echoing it: the one sent is the one used.
-        return replace(result_of(response), seed=request.seed)
+        return replace(result_of(answer.body), seed=request.asked.seed)
 
-    async def _send(self, key: str, request: ProviderRequest) -> types.GenerateContentResponse:
-        own = request.api_key is not None  # a user's own key: a client for this call only
-        client = self._new_client(key) if own else self._client(key)
-        try:
-            with network_errors("gemini"):
-                return await client.aio.models.generate_content(
-                    model=request.model, contents=contents_of(request), config=config_of(request)
-                )
-        except errors.APIError as error:
-            raise self._translate(error, key) from None
-        finally:
-            if own:
-                await client.aio.aclose()
+    async def _send(self, key: str, request: ProviderRequest) -> Answer:
+        url = f"{self._base_url.rstrip('/')}/{API_VERSION}/{_model_path(request.model)}"
+        headers = {"x-goog-api-key": key, "Content-Type": "application/json"}
+        content = json.dumps(body_of(request)).encode()
+        return await self._http.post(url + ":generateContent", headers, content=content)
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aio.aclose()
+        await self._http.aclose()
 
-    def _client(self, key: str) -> genai.Client:
-        if key not in self._clients:
-            self._clients[key] = self._new_client(key)
-        return self._clients[key]
-
-    def _new_client(self, key: str) -> genai.Client:
-        options = types.HttpOptions(
-            base_url=self._base_url,
-            api_version="v1beta",
-            timeout=int(self._timeout * 1000),
-            async_client_args={"transport": _own_transport()},
-        )
-        return genai.Client(api_key=key, http_options=options)
-
-    def _translate(self, error: errors.APIError, key: str) -> ProviderError:
-        translated = translate(error)
+    def _failure(self, key: str, code: int, body: object, text: str = "") -> ProviderError:
+        """An error answer onto ours, the key scrubbed from it; a spent daily quota rests
+        the key (it does not come back in seconds: rest the key, not the whole batch)."""
+        translated = translate(code, body, text)
         translated.args = (self.keys.scrub(translated.message),)
-        if isinstance(translated, RateLimited) and _per_day(_details(error)):
-            # A daily quota does not come back in seconds: rest the key, not the whole batch.
+        if isinstance(translated, RateLimited) and _per_day(_details(body)):
             self.keys.rest(key, translated.retry_after or 0.0, "daily quota spent")
         return translated
 
 
-def _own_transport() -> Any:
-    """google-genai switches to aiohttp whenever that is installed; a transport of our own
-    keeps it on httpx2 (its default; httpx where that is missing), whose errors
-    network_errors() translates and whose wire our fakes have been checked against."""
-    try:
-        import httpx2
-    except ImportError:
-        return httpx.AsyncHTTPTransport()
-    return httpx2.AsyncHTTPTransport()
+def _model_path(model: str) -> str:
+    """`models/<name>` as the SDK makes it; a name with a collection already is kept."""
+    return model if "/" in model else f"models/{model}"
 
 
-def contents_of(request: ProviderRequest) -> types.Content:
-    parts = [types.Part.from_text(text=request.prompt)]
+def body_of(request: ProviderRequest) -> dict[str, Any]:
+    """The generateContent request: the prompt, then each image inline as base64."""
+    asked = request.asked
+    parts: list[dict[str, Any]] = [{"text": asked.prompt}]
+    # byte for byte the SDK's own (test_provider_gemini checks): `mime_type` in snake_case
+    # and URL-safe base64, both of which the API takes
     parts += [
-        types.Part.from_bytes(data=image.data, mime_type=image.mime) for image in request.images
+        {"inlineData": {"data": _base64(image.data), "mime_type": image.mime}}
+        for image in asked.images
     ]
-    return types.Content(role="user", parts=parts)
+    image_config: dict[str, str] = {}
+    if asked.aspect_ratio:
+        image_config["aspectRatio"] = asked.aspect_ratio.value
+    # Only models with sizes get one; "1K" is the default and 2.5 Flash takes nothing else.
+    if asked.resolution not in (None, Resolution.K1):
+        image_config["imageSize"] = asked.resolution.value
+    config: dict[str, Any] = {"responseModalities": ["IMAGE"], "imageConfig": image_config}
+    if asked.seed is not None:
+        config["seed"] = asked.seed
+    return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
 
 
-def config_of(request: ProviderRequest) -> types.GenerateContentConfig:
-    image = types.ImageConfig(
-        aspect_ratio=request.aspect_ratio.value if request.aspect_ratio else None,
-        # Only models with sizes get one; "1K" is the default and 2.5 Flash takes nothing else.
-        image_size=request.resolution.value
-        if request.resolution not in (None, Resolution.K1)
-        else None,
-    )
-    return types.GenerateContentConfig(
-        response_modalities=["IMAGE"], image_config=image, seed=request.seed
-    )
+def _base64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii")
 
 
-def result_of(response: types.GenerateContentResponse) -> ProviderResult:
-    request_id = response.response_id
-    feedback = response.prompt_feedback
-    if feedback is not None and feedback.block_reason:
-        reason = _enum_name(feedback.block_reason)
-        detail = f": {feedback.block_reason_message}" if feedback.block_reason_message else ""
+def _field(value: Any, camel: str, snake: str) -> Any:
+    """A field of an answer object, in camelCase (Gemini) or snake_case (some proxies)."""
+    if not isinstance(value, dict):
+        return None
+    found = value.get(camel)
+    return found if found is not None else value.get(snake)
+
+
+def result_of(response: dict[str, Any]) -> ProviderResult:
+    """A 200 answer (a call's, or a batch item's) onto its image, or the failure it says."""
+    request_id = _field(response, "responseId", "response_id")
+    feedback = _field(response, "promptFeedback", "prompt_feedback")
+    reason = _field(feedback, "blockReason", "block_reason")
+    if reason:
+        said = _field(feedback, "blockReasonMessage", "block_reason_message")
+        detail = f": {said}" if said else ""
         raise ContentRejected(
             f"gemini blocked the prompt ({reason}){detail}", request_id=request_id
         )
-    if not response.candidates:
+    candidates = response.get("candidates")
+    if not isinstance(candidates, list) or not candidates:
         raise ProviderUnavailable("gemini answered without a candidate", request_id=request_id)
-    candidate = response.candidates[0]
-    images = [
-        part.inline_data
-        for part in (candidate.content.parts or [] if candidate.content else [])
-        if part.inline_data and part.inline_data.data and not part.thought
-    ]
+    candidate = candidates[0]
+    parts = _parts(candidate)
+    images = [inline for part in parts if (inline := _inline_image(part))]
     if images:
         last = images[-1]
-        return ProviderResult(
-            (GeneratedImage(last.data or b"", last.mime_type or "image/png"),), request_id
-        )
-    raise _no_image(candidate, request_id)
+        mime = _field(last, "mimeType", "mime_type") or "image/png"
+        return ProviderResult((GeneratedImage(_decoded(last["data"]), mime),), request_id)
+    raise _no_image(candidate, parts, request_id)
 
 
-def _no_image(candidate: types.Candidate, request_id: str | None) -> ProviderError:
-    reason = _enum_name(candidate.finish_reason) if candidate.finish_reason else "STOP"
-    text = " ".join(
-        part.text
-        for part in (candidate.content.parts or [] if candidate.content else [])
-        if part.text
-    ).strip()
+def _parts(candidate: Any) -> list[dict[str, Any]]:
+    parts = _field(_field(candidate, "content", "content"), "parts", "parts")
+    return [part for part in parts if isinstance(part, dict)] if isinstance(parts, list) else []
+
+
+def _inline_image(part: dict[str, Any]) -> dict[str, Any] | None:
+    """The part's image, unless it has none or is a thought (an interim image)."""
+    inline = _field(part, "inlineData", "inline_data")
+    if part.get("thought") or not isinstance(inline, dict) or not inline.get("data"):
+        return None
+    return inline
+
+
+def _decoded(data: object) -> bytes:
+    """Proto JSON bytes: standard base64, or the URL-safe alphabet, padded or not."""
+    if not isinstance(data, str):
+        raise ProviderUnavailable("gemini: malformed response (image data is not a string)")
+    try:
+        if "-" in data or "_" in data:
+            data = data.replace("-", "+").replace("_", "/")
+        # checked in C without a copy of the text (the padding it may lack is added)
+        return binascii.a2b_base64(data + "=" * (-len(data) % 4), strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise ProviderUnavailable("gemini: malformed response (image is not base64)") from None
+
+
+def _no_image(candidate: Any, parts: list[dict[str, Any]], request_id: str | None) -> ProviderError:
+    reason = _field(candidate, "finishReason", "finish_reason") or "STOP"
+    text = " ".join(str(part["text"]) for part in parts if part.get("text")).strip()
     said = f': "{text[:200]}"' if text else ""
     if reason in SAFETY_FINISH:
         return ContentRejected(f"gemini refused the image ({reason}){said}", request_id=request_id)
@@ -215,27 +233,42 @@ def _no_image(candidate: types.Candidate, request_id: str | None) -> ProviderErr
     return ProviderUnavailable(f"gemini returned no image ({reason}){said}", request_id=request_id)
 
 
-def _enum_name(value: Any) -> str:
-    return str(getattr(value, "value", value))
-
-
-def translate(error: errors.APIError) -> ProviderError:
-    message = f"gemini {error.code} {error.status or ''}: {error.message}".replace("  ", " ")
-    details = _details(error)
-    if error.code == 429:
+def translate(code: int, body: object, text: str = "") -> ProviderError:
+    """An HTTP error answer (`{"error": {code, message, status, details}}`) onto ours."""
+    inner = _inner(body)
+    status = inner.get("status") or ("" if isinstance(body, dict) else _phrase(code))
+    said = inner.get("message") or text
+    message = f"gemini {code} {status or ''}: {said}".replace("  ", " ")
+    details = _details(body)
+    if code == 429:
         return RateLimited(message, retry_after=_retry_after(details))
-    if error.code in (401, 403) or _reason(details) == "API_KEY_INVALID":
+    if code in (401, 403) or _reason(details) == "API_KEY_INVALID":
         return AuthFailed(message)
-    if error.code >= 500 or error.code == 408:
+    if code >= 500 or code == 408:
         return ProviderUnavailable(message)
     return InvalidRequest(message)
 
 
-def _details(error: errors.APIError) -> list[dict[str, Any]]:
-    body = error.details if isinstance(error.details, dict) else {}
+def _inner(body: object) -> dict[str, Any]:
+    if isinstance(body, list) and len(body) == 1:  # as the SDK reads a one-element list
+        body = body[0]
+    if not isinstance(body, dict):
+        return {}
     inner = body.get("error", body)
-    found = inner.get("details", []) if isinstance(inner, dict) else []
-    return [d for d in found if isinstance(d, dict)]
+    return inner if isinstance(inner, dict) else {}
+
+
+def _phrase(code: int) -> str:
+    """The status's reason phrase, the SDK's `status` for a body that is not JSON."""
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+def _details(body: object) -> list[dict[str, Any]]:
+    found = _inner(body).get("details", [])
+    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
 
 
 def _reason(details: list[dict[str, Any]]) -> str | None:

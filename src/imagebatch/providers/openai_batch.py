@@ -21,7 +21,13 @@ import openai
 from openai.types import ImagesResponse
 from pydantic import ValidationError
 
-from imagebatch.errors import InvalidRequest, ProviderError, ProviderUnavailable
+from imagebatch.errors import (
+    ConnectionFailed,
+    InvalidRequest,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from imagebatch.providers.base import (
     BatchLimits,
     JobState,
@@ -36,7 +42,6 @@ from imagebatch.providers.openai_images import (
     fields_of,
     result_of,
     status_error,
-    translate,
 )
 
 MARKER_KEY = "imagebatch_marker"
@@ -65,6 +70,9 @@ class OpenAIBatchProvider(OpenAIImagesProvider):
     def __init__(self, *args: Any, batch_discount: float = 0.5, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_discount = batch_discount
+        #: the SDK's clients, one per key, for the Files and Batch APIs (image calls go over
+        #: images_http.py)
+        self._clients: dict[str, openai.AsyncOpenAI] = {}
 
     def batch_limits(self, model: str) -> BatchLimits:
         return LIMITS
@@ -137,6 +145,18 @@ class OpenAIBatchProvider(OpenAIImagesProvider):
             if file_id:
                 await self._call(_delete_file(client, file_id))
 
+    async def aclose(self) -> None:
+        await super().aclose()
+        for client in self._clients.values():
+            await client.close()
+
+    def _client(self, key: str) -> openai.AsyncOpenAI:
+        if key not in self._clients:
+            self._clients[key] = openai.AsyncOpenAI(
+                api_key=key, base_url=self._base_url, timeout=self._timeout, max_retries=0
+            )
+        return self._clients[key]
+
     async def _call(self, pending: Any) -> Any:
         try:
             return await pending
@@ -149,13 +169,26 @@ class OpenAIBatchProvider(OpenAIImagesProvider):
         return translated
 
 
+def translate(error: openai.APIError) -> ProviderError:
+    """OpenAI SDK errors onto ours (see the wire-format notes in shared/provider-apis.md)."""
+    if isinstance(error, openai.APITimeoutError):
+        return ProviderTimeout("openai: the request timed out")
+    if isinstance(error, openai.APIConnectionError):
+        return ConnectionFailed(f"openai: cannot connect ({error.message})")
+    if not isinstance(error, openai.APIStatusError):
+        return ProviderUnavailable(f"openai: malformed response ({error.message})")
+    return status_error(
+        error.status_code, error.body, error.request_id, error.response.headers, error.message
+    )
+
+
 async def _delete_file(client: openai.AsyncOpenAI, file_id: str) -> None:
     with contextlib.suppress(openai.NotFoundError):  # deleted already
         await client.files.delete(file_id)
 
 
 def _endpoint(items: Sequence[tuple[str, ProviderRequest]]) -> Endpoint:
-    edits = {bool(request.images) for _, request in items}
+    edits = {bool(request.asked.images) for _, request in items}
     if len(edits) != 1:
         raise InvalidRequest("openai: one batch job holds either generations or edits, not both")
     return "/v1/images/edits" if edits.pop() else "/v1/images/generations"
@@ -163,10 +196,10 @@ def _endpoint(items: Sequence[tuple[str, ProviderRequest]]) -> Endpoint:
 
 def _line(key: str, request: ProviderRequest, endpoint: Endpoint) -> dict[str, Any]:
     body = fields_of(request)
-    if request.images:
+    if request.asked.images:
         body["images"] = [
             {"image_url": f"data:{image.mime};base64,{base64.b64encode(image.data).decode()}"}
-            for image in request.images
+            for image in request.asked.images
         ]
     return {"custom_id": key, "method": "POST", "url": endpoint, "body": body}
 

@@ -1,12 +1,13 @@
-"""OpenAI Images (gpt-image-1, gpt-image-1-mini) through the official SDK, and any server that
-speaks the same API (`openai-compatible`).
+"""OpenAI Images (gpt-image-1, gpt-image-1-mini), and any server that speaks the same API
+(`openai-compatible`). Image calls go over plain HTTP (images_http.py: the SDK's own wire,
+without its per-call cost); the batch API goes through the official SDK (openai_batch.py).
 
 Mapping: aspect ratio 1:1 / 3:2 / 2:3 → size 1024x1024 / 1536x1024 / 1024x1536; other ratios,
 2K/4K, seeds and negative prompts are refused at enqueue (the API has none of them), and so is
 `background=transparent` with `output_format=jpeg` (the API answers 400). Edits go to
 /images/edits as multipart: one image as `image`, several as `image[]` parts, as the SDK sends
-them (many compatible servers read only `image`). SDK retries are off: the engine owns retries,
-so attempts are counted once.
+them (many compatible servers read only `image`). Nothing retries below the engine: it owns
+retries, so attempts are counted once.
 
 GPT image models always answer base64. DALL·E and many compatible servers answer with a link
 (`data[0].url`) unless `response_format=b64_json` is asked for (an openai-compatible parameter:
@@ -17,11 +18,9 @@ that way, and asking again would generate (and bill) the same nothing.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from typing import Any, ClassVar
 
-import openai
 from pydantic import SecretStr
 
 from imagebatch.domain.capabilities import (
@@ -32,17 +31,16 @@ from imagebatch.domain.capabilities import (
 from imagebatch.domain.specs import AspectRatio, Resolution
 from imagebatch.errors import (
     AuthFailed,
-    ConnectionFailed,
     ContentRejected,
     InvalidRequest,
     ProviderError,
-    ProviderTimeout,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
 )
 from imagebatch.imaging.fetch import FetchLimits
 from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.providers.images_http import Answer, ImagesHttp
 from imagebatch.providers.keys import KeyLimits, KeyPool
 from imagebatch.providers.result_links import DEFAULT_DOWNLOAD, fetch_result
 
@@ -128,13 +126,13 @@ class OpenAIImagesProvider:
         key_limits: KeyLimits | None = None,
         download: FetchLimits = DEFAULT_DOWNLOAD,
     ) -> None:
-        self.name = name  # type: ignore[misc]  # one class, two registry names
+        self.name = name  # type: ignore[misc]  # one class, two provider names
         self.keys = KeyPool(name, api_key, limits=key_limits)
         self._base_url = base_url
         self._timeout = timeout
         self._capabilities = capabilities
         self._download = download
-        self._clients: dict[str, openai.AsyncOpenAI] = {}
+        self._wire = ImagesHttp(name, base_url, timeout)
 
     @property
     def capabilities(self) -> ProviderCapabilities:
@@ -146,71 +144,53 @@ class OpenAIImagesProvider:
 
     async def generate(self, request: ProviderRequest) -> ProviderResult:
         fields = fields_of(request)
+        # A user's own key (BYOK) travels with its one call: the client keeps no key.
         async with self.keys.lease(request.api_key) as key:
-            if request.api_key is None:
-                raw = await self._send(self._client(key), request, fields)
-            else:  # a user's own key: a client for this call only, nothing kept
-                async with self._new_client(key) as client:
-                    raw = await self._send(client, request, fields)
-        request_id = raw.headers.get("x-request-id")
-        try:
-            response = raw.parse()
-        except openai.APIError as error:
-            raise translate(error) from None
-        except ValueError as error:  # a 200 whose body is not the JSON it should be
-            raise ProviderUnavailable(f"{self.name}: malformed response ({error})") from None
+            answer = await self._send(key, request, fields)
+            self._raise_for_status(answer)  # inside the lease: the pool learns of 401s, 429s
         # The key is free again before any download.
-        item = first_image(response, self.name, request_id)
-        if item.b64_json:
-            data = decoded(item.b64_json, self.name, request_id)
+        response = self._json_object(answer)
+        item = first_image(response, self.name, answer.request_id)
+        if b64 := _field(item, "b64_json"):
+            data = decoded(b64, self.name, answer.request_id)
         else:
-            data = await fetch_result(item.url, self._download, self.name, request_id)
+            data = await fetch_result(item["url"], self._download, self.name, answer.request_id)
         mime = mime_of(response, fields.get("output_format", "png"))
-        return ProviderResult((GeneratedImage(data, mime),), request_id=request_id)
+        return ProviderResult((GeneratedImage(data, mime),), request_id=answer.request_id)
 
-    async def _send(
-        self, client: openai.AsyncOpenAI, request: ProviderRequest, fields: dict[str, Any]
-    ) -> Any:
-        try:
-            if request.images:
-                files = [
-                    (f"image-{i}.{_ext(img.mime)}", img.data, img.mime)
-                    for i, img in enumerate(request.images)
-                ]
-                # The SDK sends a lone file as `image` and a list as `image[]` parts.
-                image = files[0] if len(files) == 1 else files
-                return await client.images.with_raw_response.edit(image=image, **fields)
-            return await client.images.with_raw_response.generate(**fields)
-        except openai.APIError as error:
-            translated = translate(error)
-            translated.args = (self.keys.scrub(translated.message),)
-            raise translated from None
+    async def _send(self, key: str, request: ProviderRequest, fields: dict[str, Any]) -> Answer:
+        if request.asked.images:
+            return await self._wire.edit(key, fields, request.asked.images)
+        return await self._wire.generate(key, fields)
+
+    def _raise_for_status(self, answer: Answer) -> None:
+        if answer.status < 300:
+            return
+        fallback = answer.text or "no message"
+        error = status_error(
+            answer.status, answer.body, answer.request_id, answer.headers, fallback
+        )
+        error.args = (self.keys.scrub(error.message),)
+        raise error
+
+    def _json_object(self, answer: Answer) -> dict[str, Any]:
+        if not isinstance(answer.body, dict):  # a 200 whose body is not the JSON it should be
+            raise ProviderUnavailable(
+                f"{self.name}: malformed response (not a JSON object)",
+                request_id=answer.request_id,
+            )
+        return answer.body
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-
-    def _client(self, key: str) -> openai.AsyncOpenAI:
-        if key not in self._clients:
-            self._clients[key] = self._new_client(key)
-        return self._clients[key]
-
-    def _new_client(self, key: str) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            api_key=key, base_url=self._base_url, timeout=self._timeout, max_retries=0
-        )
+        await self._wire.aclose()
 
 
 def fields_of(request: ProviderRequest) -> dict[str, Any]:
-    fields: dict[str, Any] = {"model": request.model, "prompt": request.prompt, "n": 1}
-    fields["size"] = SIZES[request.aspect_ratio or AspectRatio.R1_1]
+    fields: dict[str, Any] = {"model": request.model, "prompt": request.asked.prompt, "n": 1}
+    fields["size"] = SIZES[request.asked.aspect_ratio or AspectRatio.R1_1]
     # the capability check let through only what this provider's model takes
-    fields.update({k: v for k, v in request.params.items() if k in COMPATIBLE_PARAMS})
+    fields.update({k: v for k, v in request.asked.params.items() if k in COMPATIBLE_PARAMS})
     return fields
-
-
-def _ext(mime: str) -> str:
-    return mime.rsplit("/", 1)[-1]
 
 
 def result_of(response: Any, output_format: str, request_id: str | None) -> ProviderResult:
@@ -227,18 +207,24 @@ def first_image(response: Any, provider: str, request_id: str | None) -> Any:
 
     A well-formed answer without one is final: retrying would bill another generation only to
     meet the same answer (a filter, a server that cannot make this image)."""
-    data = getattr(response, "data", None) or []
-    if data and (getattr(data[0], "b64_json", None) or getattr(data[0], "url", None)):
+    data = _field(response, "data")
+    if isinstance(data, list) and data and (_field(data[0], "b64_json") or _field(data[0], "url")):
         return data[0]
-    said = _inner({"error": getattr(response, "error", None)}).get("message")
+    said = _inner({"error": _field(response, "error")}).get("message")
     reason = f": {said}" if said else " (no data[0].b64_json or data[0].url)"
     raise InvalidRequest(f"{provider} answered without an image{reason}", request_id=request_id)
 
 
+def _field(value: Any, name: str) -> Any:
+    """A field of a JSON object, or of the SDK's parsed answer (batch lines)."""
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
 def decoded(b64: str, provider: str, request_id: str | None) -> bytes:
     try:
-        return base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
+        # strict: only the alphabet and proper padding, checked in C without a copy of the text
+        return binascii.a2b_base64(b64, strict_mode=True)
+    except (binascii.Error, ValueError, TypeError):  # TypeError: not a string at all
         # a body cut short on the way: the next call usually brings a whole one
         raise ProviderUnavailable(
             f"{provider} sent an image that is not valid base64", request_id=request_id
@@ -247,24 +233,7 @@ def decoded(b64: str, provider: str, request_id: str | None) -> bytes:
 
 def mime_of(response: Any, output_format: str) -> str:
     """What the answer says it is (the engine checks the bytes themselves anyway)."""
-    return MIME.get(getattr(response, "output_format", None) or output_format, "image/png")
-
-
-def translate(error: openai.APIError) -> ProviderError:
-    """OpenAI SDK errors onto ours (see the wire-format notes in shared/provider-apis.md)."""
-    if isinstance(error, openai.APITimeoutError):
-        return ProviderTimeout("openai: the request timed out")
-    if isinstance(error, openai.APIConnectionError):
-        return ConnectionFailed(f"openai: cannot connect ({error.message})")
-    if not isinstance(error, openai.APIStatusError):
-        return ProviderUnavailable(f"openai: malformed response ({error.message})")
-    return _from_status(error)
-
-
-def _from_status(error: openai.APIStatusError) -> ProviderError:
-    return status_error(
-        error.status_code, error.body, error.request_id, error.response.headers, error.message
-    )
+    return MIME.get(_field(response, "output_format") or output_format, "image/png")
 
 
 def status_error(

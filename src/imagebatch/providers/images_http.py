@@ -1,0 +1,181 @@
+"""The OpenAI Images API's two calls (generations, edits) over a plain HTTP client.
+
+Used instead of the official SDK for image calls: the SDK adds CPU to every call (request
+building, transforms, typed parsing: 3.3 against 2.9 ms a call at 50 at once, 200 KB answers)
+and 1.3 s of CPU to start (its import), for nothing used here (its retries are off: the engine
+owns them). The Batch API of economy mode stays on the SDK (openai_batch.py).
+
+aiohttp rather than httpx2: once the SDK was gone, the HTTP client was the engine's largest
+CPU cost per image, and aiohttp's is a quarter of httpx2's (0.25 against 1.0 CPU ms a call at
+10 at once, 0.45 against 2.0 at 200: bench/RESULTS.md, "the engine's own share"); it is also
+what the issue's bare-client baseline uses. The wire is what the SDK sends: JSON for
+generations; multipart for edits, a lone image as `image` and several as `image[]`.
+HttpSession, the session with its error translation, carries Gemini's calls too (gemini.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from imagebatch import __version__
+from imagebatch.errors import ConnectionFailed
+from imagebatch.providers.base import InputImage
+from imagebatch.providers.transport import network_errors
+
+#: connections per session, every one kept alive: at a concurrency above the number kept
+#: alive, each call past it opened a new connection (measured with httpx2's default of 100:
+#: 343-613 connections for 4,000 calls at 200 at once, bench/queue.py --provider http)
+CONNECTIONS = 1000
+#: seconds an idle connection is kept, as httpx did: below the 5 s after which uvicorn and
+#: other servers close theirs, so a call rarely meets a connection closing under it
+KEEPALIVE_SECONDS = 5.0
+#: aiohttp gives up at this redirect answer: 20 followed, as httpx did (aiohttp's default: 9)
+MAX_REDIRECTS = 21
+#: headers the SDK adds when these variables are set
+SDK_ENVIRONMENT = {"OpenAI-Organization": "OPENAI_ORG_ID", "OpenAI-Project": "OPENAI_PROJECT_ID"}
+#: aiohttp's classes for a refused, reset or broken connection (its timeouts are TimeoutErrors)
+BROKEN = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    #: the decoded JSON, or None when the body is not JSON
+    body: Any
+    #: case-insensitive (Retry-After, retry-after-ms…)
+    headers: Mapping[str, str]
+    request_id: str | None
+    #: the start of a body that is not JSON, for the error message
+    text: str
+
+
+class HttpSession:
+    """One aiohttp session for one provider, made at its first call: a session belongs to
+    the event loop it was made in. The key travels per request: the session keeps none."""
+
+    def __init__(self, provider: str, timeout: float) -> None:
+        self._provider = provider
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        #: the proxy of each origin, read from the environment once
+        self._proxies: dict[tuple[str, str], str | None] = {}
+
+    async def post(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        content: bytes | None = None,
+        form: aiohttp.FormData | None = None,
+    ) -> Answer:
+        """One POST whose answer is read whole, network failures translated."""
+        session = self._session or self._open()
+        try:
+            with network_errors(self._provider, BROKEN):
+                async with session.post(
+                    url,
+                    headers=headers,
+                    data=content if form is None else form,
+                    proxy=self._proxy(url),
+                    max_redirects=MAX_REDIRECTS,
+                ) as response:
+                    raw = await response.read()
+        except aiohttp.ClientError as error:  # too many redirects, an invalid URL…
+            # as the SDK classed them: retryable, like a connection that broke
+            raise ConnectionFailed(f"{self._provider}: {type(error).__name__}") from None
+        return _answer(response.status, response.headers, raw)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS)
+        # trust_env stays off: with it aiohttp reads ~/.netrc in a thread at every request
+        # (and refuses a request whose host it names: we send our own Authorization);
+        # proxies from the environment are taken by _proxy() instead, as httpx took them
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            headers=_fixed_headers(),
+        )
+        return self._session
+
+    def _proxy(self, url: str) -> str | None:
+        scheme, _, rest = url.partition("://")
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        origin = (scheme.lower(), host)
+        if origin not in self._proxies:
+            self._proxies[origin] = environment_proxy(*origin)
+        return self._proxies[origin]
+
+
+class ImagesHttp:
+    """The two image calls of one OpenAI-style provider, on one session for every key."""
+
+    def __init__(self, provider: str, base_url: str, timeout: float) -> None:
+        self._provider = provider
+        self._base_url = base_url.rstrip("/")
+        self._http = HttpSession(provider, timeout)
+
+    async def generate(self, key: str, fields: dict[str, Any]) -> Answer:
+        content = json.dumps(fields).encode()
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        return await self._post("/images/generations", headers, content=content)
+
+    async def edit(
+        self, key: str, fields: dict[str, Any], images: tuple[InputImage, ...]
+    ) -> Answer:
+        form = aiohttp.FormData()
+        for field, value in fields.items():
+            form.add_field(field, str(value))
+        name = "image" if len(images) == 1 else "image[]"
+        for i, image in enumerate(images):
+            filename = f"image-{i}.{_ext(image.mime)}"
+            form.add_field(name, image.data, filename=filename, content_type=image.mime)
+        headers = {"Authorization": f"Bearer {key}"}
+        return await self._post("/images/edits", headers, form=form)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _post(self, path: str, headers: dict[str, str], **body: Any) -> Answer:
+        return await self._http.post(self._base_url + path, headers, **body)
+
+
+def environment_proxy(scheme: str, host: str) -> str | None:
+    """The proxy httpx took from the environment for this origin: <scheme>_PROXY, else
+    ALL_PROXY, none for a host NO_PROXY names."""
+    if urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    return proxies.get(scheme) or proxies.get("all")
+
+
+def _answer(status: int, headers: Mapping[str, str], raw: bytes) -> Answer:
+    request_id = headers.get("x-request-id")
+    try:
+        parsed, text = json.loads(raw), ""
+    except ValueError:
+        parsed, text = None, raw[:300].decode("utf-8", "replace")
+    return Answer(status, parsed, headers, request_id, text)
+
+
+def _fixed_headers() -> dict[str, str]:
+    """Ours, plus the organisation and project the SDK would send from its variables."""
+    headers = {"User-Agent": f"imagebatch/{__version__}"}
+    for header, variable in SDK_ENVIRONMENT.items():
+        if value := os.environ.get(variable):
+            headers[header] = value
+    return headers
+
+
+def _ext(mime: str) -> str:
+    return mime.rsplit("/", 1)[-1]
