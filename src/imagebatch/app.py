@@ -13,20 +13,20 @@ from imagebatch.blobs.factory import open_blob_store
 from imagebatch.config import Settings
 from imagebatch.domain.credits import to_micros
 from imagebatch.domain.retry import RetryPolicy
-from imagebatch.engine.accounts import AccountService
+from imagebatch.engine.accounts.own_keys import OwnKeys
+from imagebatch.engine.accounts.service import AccountService
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import EventBus
-from imagebatch.engine.heartbeat import announce
 from imagebatch.engine.ingest import ImageLimits, Ingestor
 from imagebatch.engine.library import Library
-from imagebatch.engine.limits import LimitSource
-from imagebatch.engine.own_keys import OwnKeys
-from imagebatch.engine.ratelimit import RateLimits
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
 from imagebatch.engine.service import BatchService
 from imagebatch.engine.webhooks import WebhookDispatcher, WebhookSecrets
-from imagebatch.engine.worker import Worker
+from imagebatch.engine.worker.heartbeat import announce
+from imagebatch.engine.worker.limits import LimitSource
+from imagebatch.engine.worker.loop import Worker
+from imagebatch.engine.worker.ratelimit import RateLimits
 from imagebatch.engine.worker_options import WorkerOptions, new_worker_id
 from imagebatch.providers.base import ImageProvider
 from imagebatch.providers.factories import LazyProviders, build_providers
@@ -49,7 +49,7 @@ from imagebatch.store.webhooks import WebhookRepo
 from imagebatch.store.workers import WorkerRepo
 
 if TYPE_CHECKING:  # psycopg's channel is imported only where there is one (not on SQLite)
-    from imagebatch.engine.economy import EconomyRunner
+    from imagebatch.engine.economy.jobs import EconomyRunner
     from imagebatch.engine.relay import EventRelay
 
 
@@ -178,8 +178,8 @@ class App:
         """Runs economy batches as provider batch jobs; `is_dead` tells it which other
         runners are known to be gone, to take their jobs over at once."""
         # imported here: a run task by task (the usual) never loads economy mode's modules
-        from imagebatch.engine.economy import EconomyOptions, EconomyRunner
-        from imagebatch.engine.economy_results import ResultSink
+        from imagebatch.engine.economy.jobs import EconomyOptions, EconomyRunner
+        from imagebatch.engine.economy.results import ResultSink
         from imagebatch.engine.outputs import OutputWriter
 
         s = self.settings

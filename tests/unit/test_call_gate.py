@@ -9,8 +9,8 @@ from imagebatch.domain.claims import Claimed, ClaimLimits, Grant
 from imagebatch.domain.records import Task
 from imagebatch.domain.requests import ImageRequest
 from imagebatch.domain.states import TaskStatus
-from imagebatch.engine.book import Book, Phase
-from imagebatch.engine.call_gate import AheadEstimate, CallGate
+from imagebatch.engine.worker.book import Book, Phase
+from imagebatch.engine.worker.call_gate import AheadEstimate, CallGate
 
 
 def task(task_id: int, provider: str = "demo", owner: str = "alice") -> Task:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagebatch.engine.ratelimit import RateLimits
+from imagebatch.engine.worker.ratelimit import RateLimits
 from imagebatch.providers.pacing import Aimd, TokenBucket
 
 

@@ -6,10 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from imagebatch.domain.events import EventKind
-from imagebatch.engine.book import Book, Phase
 from imagebatch.engine.events import Event
-from imagebatch.engine.group_commit import GroupCommit
 from imagebatch.engine.relay import decode, encode
+from imagebatch.engine.worker.book import Book, Phase
+from imagebatch.engine.worker.group_commit import GroupCommit
 from imagebatch.store.completions import Completion
 from tests.unit.test_call_gate import task
 

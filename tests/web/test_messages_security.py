@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from imagebatch.api.errors import IssueOut, error_body
 from imagebatch.api.table_reading import run_isolated
 from imagebatch.domain.specs import prompt_issue
-from imagebatch.engine.accounts import _THROTTLED
+from imagebatch.engine.accounts.service import _THROTTLED
 from imagebatch.engine.service import _provider_issue
 from imagebatch.errors import InputError, InputIssue, TooManyAttempts
 from imagebatch.store.logins import Scope

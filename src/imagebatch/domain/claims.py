@@ -4,7 +4,7 @@ arithmetic both sides apply when they hand slots out (ProviderBudget).
 
 The store counts the calls in flight everywhere and picks tasks within the limits
 (store/claim.py); the worker lets its claimed tasks call their provider within the grant
-(engine/call_gate.py). Both hand out slots the same way, so they share these types.
+(engine/worker/call_gate.py). Both hand out slots the same way, so they share these types.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ RunningCount = tuple[str, str, int]
 
 @dataclass(frozen=True, slots=True)
 class ClaimLimits:
-    """The concurrency limits in force (engine/limits.py reads them)."""
+    """The concurrency limits in force (engine/worker/limits.py reads them)."""
 
     #: tasks running at once across every worker
     global_limit: int
@@ -39,7 +39,7 @@ class ClaimRequest:
     #: call slots to fill if free; the worker's waiting tasks take them first
     slots: int
     lease_seconds: float
-    #: tasks to claim beyond the free slots, to wait for one (engine/call_gate.py)
+    #: tasks to claim beyond the free slots, to wait for one (engine/worker/call_gate.py)
     ahead: int = 0
     #: ids of the worker's running tasks that hold no call slot: those claimed ahead and
     #: waiting for one, and those whose call is over (their outputs are being stored and

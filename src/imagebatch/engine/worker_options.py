@@ -30,6 +30,6 @@ class WorkerOptions:
     drain: bool = False
     #: on stop, let running calls finish for this long before handing the rest back
     grace_seconds: float = 0.0
-    #: tasks to claim ahead of a free slot (engine/call_gate.py); None: as many as cover
+    #: tasks to claim ahead of a free slot (engine/worker/call_gate.py); None: as many as cover
     #: the call ends expected during a claim's round trip (none when calls take seconds)
     claim_ahead: int | None = None

@@ -47,7 +47,7 @@ _RUNNING = (
     )
     .group_by(tasks.c.owner, tasks.c.provider)
 )
-# Economy batches run as provider batch jobs (engine/economy.py), never task by task.
+# Economy batches run as provider batch jobs (engine/economy/jobs.py), never task by task.
 _ACTIVE = and_(batches.c.status.in_(ACTIVE_BATCH), batches.c.economy == false())
 _IN_SCOPE = batches.c.id.in_(bindparam("batch_ids", expanding=True))
 _OWNERS = select(batches.c.owner).where(_ACTIVE).distinct()
@@ -97,7 +97,7 @@ def pick(
 
     Up to `request.slots` call slots are granted if free; the worker's waiting tasks take
     them first, new tasks the rest. `request.ahead` more are picked to wait for a slot (see
-    engine/call_gate.py): counted by every other claim as running, they can only make those
+    engine/worker/call_gate.py): counted by every other claim as running, they can only make those
     claims more careful."""
     params = {"not_calling": list(request.not_calling), "worker": worker_id}
     running = [(owner, provider, n) for owner, provider, n in conn.execute(_RUNNING, params)]

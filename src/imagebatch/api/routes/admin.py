@@ -15,8 +15,8 @@ from imagebatch.domain.credits import from_micros
 from imagebatch.domain.events import EventKind
 from imagebatch.domain.states import BatchStatus
 from imagebatch.engine.events import Event
-from imagebatch.engine.limits import WORKER_SILENCE
 from imagebatch.engine.runtime import RuntimeSettings, RuntimeSettingsUpdate
+from imagebatch.engine.worker.limits import WORKER_SILENCE
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=responses(401, 403))
 

@@ -30,7 +30,7 @@ from imagebatch.api.deps import AppDep, OptionalUser
 from imagebatch.api.errors import responses
 from imagebatch.app import App
 from imagebatch.domain.credits import from_micros
-from imagebatch.engine.limits import WORKER_SILENCE
+from imagebatch.engine.worker.limits import WORKER_SILENCE
 from imagebatch.errors import Forbidden, NotAuthenticated
 from imagebatch.providers.base import BackendStatuses
 from imagebatch.store.stats import LATENCY_BUCKETS

@@ -3,7 +3,7 @@
 One Worker runs many tasks at once as asyncio tasks. It claims only as many as it has room
 for (and as the limits in the database allow), extends its leases while calls run, and
 abandons a call at once when its task was cancelled or its lease taken over. What running
-one task means (the call, the output, how the attempt ended) is engine/attempts.py.
+one task means (the call, the output, how the attempt ended) is engine/worker/attempts.py.
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ from imagebatch.domain.events import EventKind
 from imagebatch.domain.records import Task
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.domain.states import BatchStatus, TaskStatus
-from imagebatch.engine.attempts import AttemptRunner
-from imagebatch.engine.book import Book, Phase
-from imagebatch.engine.call_gate import CallGate
-from imagebatch.engine.calls import ProviderCaller
+from imagebatch.engine.accounts.own_keys import OwnKeys
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import Event, EventBus
-from imagebatch.engine.group_commit import GroupCommit
-from imagebatch.engine.limits import LimitSource
 from imagebatch.engine.outputs import OutputWriter
-from imagebatch.engine.own_keys import OwnKeys
-from imagebatch.engine.ratelimit import RateLimits
+from imagebatch.engine.worker.attempts import AttemptRunner
+from imagebatch.engine.worker.book import Book, Phase
+from imagebatch.engine.worker.call_gate import CallGate
+from imagebatch.engine.worker.calls import ProviderCaller
+from imagebatch.engine.worker.group_commit import GroupCommit
+from imagebatch.engine.worker.limits import LimitSource
+from imagebatch.engine.worker.ratelimit import RateLimits
 from imagebatch.engine.worker_options import (
     ERROR_BACKOFF_MAX_SECONDS,
     ERROR_BACKOFF_SECONDS,
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    """Runs claimed tasks; the AttemptHost (engine/attempts.py) of their attempts."""
+    """Runs claimed tasks; the AttemptHost (engine/worker/attempts.py) of their attempts."""
 
     def __init__(
         self,
@@ -219,7 +219,7 @@ class Worker:
         return start + timedelta(seconds=self.options.lease_seconds)
 
     def _abandon_expired(self) -> None:
-        """Give up calls whose lease may have run out unrenewed (see engine/book.py)."""
+        """Give up calls whose lease may have run out unrenewed (see engine/worker/book.py)."""
         for entry in self._book.expired(self.clock()):
             self._book.remove(entry.task.id)
             log.warning("task %s: lease ran out unrenewed; abandoning the call", entry.task.id)

@@ -3,7 +3,7 @@
 The runner gathers an economy batch's pending tasks into jobs (one provider and model, and
 generations apart from edits, within the provider's size limits), claims them for the job in
 the transaction that records it, submits the job, polls it every
-IMAGEBATCH_ECONOMY_POLL_SECONDS and hands its results to the tasks (engine/economy_results.py)
+IMAGEBATCH_ECONOMY_POLL_SECONDS and hands its results to the tasks (engine/economy/results.py)
 through the same store transitions as the worker. Normal workers never claim economy tasks.
 
 Crash safety: the job row exists (status "submitting", with a unique marker) before the
@@ -29,7 +29,7 @@ from itertools import groupby
 from imagebatch.domain.events import EventKind
 from imagebatch.domain.records import Task
 from imagebatch.engine.clock import Clock, utc_now
-from imagebatch.engine.economy_results import ResultSink
+from imagebatch.engine.economy.results import ResultSink
 from imagebatch.engine.events import Event, EventBus
 from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.worker_options import new_worker_id

@@ -11,7 +11,7 @@ import socket
 
 from imagebatch import __version__
 from imagebatch.engine.clock import Clock, utc_now
-from imagebatch.engine.worker import Worker
+from imagebatch.engine.worker.loop import Worker
 from imagebatch.store.workers import WorkerInfo, WorkerRepo
 
 BEAT_SECONDS = 5.0

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 
 from imagebatch.domain.claims import Claimed, ClaimLimits, ClaimRequest, ProviderBudget
-from imagebatch.engine.book import Book, Phase
+from imagebatch.engine.worker.book import Book, Phase
 
 #: tasks claimed ahead cover this many claim round trips' worth of call ends
 AHEAD_COVER = 3.0
@@ -55,7 +55,7 @@ def _smoothed(mean: float | None, sample: float) -> float:
 class CallGate:
     """Lets a worker's claimed tasks call their provider: those a claim found slots for at
     once, the others as this worker's calls end (a hand-over), and so decides what the next
-    claim should ask for. The tasks and their phases are the worker's book (engine/book.py).
+    claim should ask for. The tasks and their phases are the worker's book (engine/worker/book.py).
     Everything here runs on the event loop, without awaits."""
 
     def __init__(self, book: Book, capacity: int, claim_ahead: int | None = None) -> None:

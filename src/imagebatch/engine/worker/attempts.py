@@ -14,9 +14,9 @@ from imagebatch.domain.attempts import AttemptEnd, AttemptOutcome
 from imagebatch.domain.records import Task
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.domain.states import TaskStatus
-from imagebatch.engine.calls import ProviderCaller
 from imagebatch.engine.clock import Clock
 from imagebatch.engine.outputs import OutputWriter
+from imagebatch.engine.worker.calls import ProviderCaller
 from imagebatch.errors import ProviderError
 from imagebatch.providers.base import ProviderRequest, ProviderResult
 from imagebatch.store.completions import Completion

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from imagebatch.domain.records import Task
-from imagebatch.engine.own_keys import OwnKeys
-from imagebatch.engine.ratelimit import RateLimits
+from imagebatch.engine.accounts.own_keys import OwnKeys
+from imagebatch.engine.worker.ratelimit import RateLimits
 from imagebatch.errors import AuthFailed, InvalidRequest, RateLimited
 from imagebatch.providers.base import ImageProvider, ProviderRequest, ProviderResult
 

@@ -1,0 +1,1 @@
+"""Account services: users, sessions and tokens; the provider keys users bring."""
