@@ -46,9 +46,9 @@ def disk_bytes(*folders: Path) -> int:
     return sum(seen.values())
 
 
+@pytest.mark.parametrize("blob_settings", ["local"], indirect=True)
 async def test_a_local_store_links_every_output(app: App, tmp_path: Path) -> None:
-    if not isinstance(app.blobs, LocalBlobStore):
-        pytest.skip("a store elsewhere: checked below")
+    assert isinstance(app.blobs, LocalBlobStore)
     folder = tmp_path / "out"
     out, _ = await finished_folder(app, folder)
 
@@ -63,9 +63,9 @@ async def test_a_local_store_links_every_output(app: App, tmp_path: Path) -> Non
     assert disk_bytes(blobs, folder) == disk_bytes(blobs) + manifest
 
 
+@pytest.mark.parametrize("blob_settings", ["s3"], indirect=True)
 async def test_a_remote_store_is_copied_out(app: App, tmp_path: Path) -> None:
-    if isinstance(app.blobs, LocalBlobStore):
-        pytest.skip("the local store: checked above")
+    assert not isinstance(app.blobs, LocalBlobStore)
     folder = tmp_path / "out"
     out, _ = await finished_folder(app, folder)
 
