@@ -6,7 +6,7 @@ from typing import Any
 
 from imagebatch.domain.requests import ImageRequest, image_ref
 from imagebatch.domain.specs import Mode, TaskSpec
-from imagebatch.providers.base import InputImage, ProviderRequest
+from imagebatch.providers.base import ImageBytes, ProviderRequest
 
 
 def provider_request(
@@ -14,7 +14,7 @@ def provider_request(
     prompt: str,
     *,
     mode: Mode = Mode.GENERATE,
-    images: tuple[InputImage, ...] = (),
+    images: tuple[ImageBytes, ...] = (),
     api_key: str | None = None,
     **fields: Any,
 ) -> ProviderRequest:

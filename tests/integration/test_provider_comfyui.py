@@ -22,7 +22,7 @@ from imagebatch.errors import (
     ProviderUnavailable,
 )
 from imagebatch.imaging.inputs import probe_output
-from imagebatch.providers.base import InputImage, ProviderRequest
+from imagebatch.providers.base import ImageBytes, ProviderRequest
 from imagebatch.providers.comfyui import ComfyUIProvider, load_workflow
 from tests.fakes.comfyui import FakeComfyUI
 from tests.flat_requests import provider_request, task_spec
@@ -116,7 +116,7 @@ async def test_seeds_are_narrowed_to_the_inputs_limits_from_object_info(
 async def test_edit_uploads_the_input_image_and_inverts_it(fake: FakeComfyUI) -> None:
     client = provider(fake, EDIT_WORKFLOW)
     result = await client.generate(
-        request(mode=Mode.EDIT, images=(InputImage(png(), "image/png"),))
+        request(mode=Mode.EDIT, images=(ImageBytes(png(), "image/png"),))
     )
     await client.aclose()
     [name] = fake.uploads

@@ -26,7 +26,7 @@ from imagebatch.errors import (
     RateLimited,
 )
 from imagebatch.imaging.inputs import probe_output
-from imagebatch.providers.base import InputImage, ProviderRequest
+from imagebatch.providers.base import ImageBytes, ProviderRequest
 from imagebatch.providers.gemini import (
     QUOTA_RESET_ZONE,
     GeminiProvider,
@@ -60,10 +60,10 @@ def request(**fields: object) -> ProviderRequest:
     return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
-def jpeg() -> InputImage:
+def jpeg() -> ImageBytes:
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), "navy").save(buffer, "JPEG")
-    return InputImage(buffer.getvalue(), "image/jpeg")
+    return ImageBytes(buffer.getvalue(), "image/jpeg")
 
 
 async def test_text_to_image_maps_ratio_and_size(fake: FakeGemini) -> None:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from imagebatch.domain.specs import AspectRatio, Mode, Resolution
 from imagebatch.errors import ContentRejected, InvalidRequest, ProviderUnavailable
 from imagebatch.imaging.inputs import probe_output
-from imagebatch.providers.base import BatchJobs, InputImage, ProviderRequest, ProviderResult
+from imagebatch.providers.base import BatchJobs, ImageBytes, ProviderRequest, ProviderResult
 from imagebatch.providers.gemini import GeminiProvider
 from imagebatch.providers.gemini_batch import GeminiBatchProvider, item_error
 from tests.fakes.gemini import FakeGemini
@@ -42,10 +42,10 @@ def request(prompt: str = "a banana", **fields: object) -> ProviderRequest:
     return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
-def jpeg() -> InputImage:
+def jpeg() -> ImageBytes:
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), "navy").save(buffer, "JPEG")
-    return InputImage(buffer.getvalue(), "image/jpeg")
+    return ImageBytes(buffer.getvalue(), "image/jpeg")
 
 
 def test_only_the_batch_provider_offers_batch_jobs() -> None:

@@ -24,7 +24,7 @@ from imagebatch.errors import (
     RateLimited,
 )
 from imagebatch.imaging.inputs import probe_output
-from imagebatch.providers.base import InputImage, ProviderRequest
+from imagebatch.providers.base import ImageBytes, ProviderRequest
 from imagebatch.providers.openai_images import OpenAIImagesProvider
 from tests.fakes import openai_images as fake_api
 from tests.fakes.openai_images import FakeOpenAI
@@ -44,10 +44,10 @@ def provider(fake: FakeOpenAI, key: str = KEY, timeout: float = 10.0) -> OpenAII
     return OpenAIImagesProvider(SecretStr(key), fake.base_url, timeout)
 
 
-def png(color: str = "red") -> InputImage:
+def png(color: str = "red") -> ImageBytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), color).save(buffer, "PNG")
-    return InputImage(buffer.getvalue(), "image/png")
+    return ImageBytes(buffer.getvalue(), "image/png")
 
 
 def request(**fields: object) -> ProviderRequest:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from imagebatch.domain.specs import AspectRatio, Mode
 from imagebatch.errors import AuthFailed, ContentRejected, ProviderUnavailable
 from imagebatch.imaging.inputs import probe_output
-from imagebatch.providers.base import BatchJobs, InputImage, ProviderRequest, ProviderResult
+from imagebatch.providers.base import BatchJobs, ImageBytes, ProviderRequest, ProviderResult
 from imagebatch.providers.keys import key_ref
 from imagebatch.providers.openai_batch import OpenAIBatchProvider
 from imagebatch.providers.openai_images import OpenAIImagesProvider
@@ -44,10 +44,10 @@ def request(prompt: str = "a fox", **fields: object) -> ProviderRequest:
     return provider_request(**{**values, **fields})  # type: ignore[arg-type]
 
 
-def png() -> InputImage:
+def png() -> ImageBytes:
     buffer = io.BytesIO()
     Image.new("RGB", (32, 32), "red").save(buffer, "PNG")
-    return InputImage(buffer.getvalue(), "image/png")
+    return ImageBytes(buffer.getvalue(), "image/png")
 
 
 def test_only_the_openai_provider_offers_batch_jobs() -> None:

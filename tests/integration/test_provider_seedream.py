@@ -26,7 +26,7 @@ from imagebatch.errors import (
 )
 from imagebatch.imaging.fetch import FetchLimits
 from imagebatch.imaging.inputs import probe_output
-from imagebatch.providers.base import InputImage, ProviderRequest
+from imagebatch.providers.base import ImageBytes, ProviderRequest
 from imagebatch.providers.keys import KeyLimits
 from imagebatch.providers.seedream import SeedreamProvider, size_for
 from tests.fakes import seedream as fake_api
@@ -75,7 +75,7 @@ async def test_generation_request_and_result(fake: FakeSeedream) -> None:
         request(
             aspect_ratio=AspectRatio.R16_9,
             resolution=Resolution.K1,
-            images=(InputImage(buffer.getvalue(), "image/png"),),
+            images=(ImageBytes(buffer.getvalue(), "image/png"),),
         )
     )
     await client.aclose()
@@ -270,10 +270,10 @@ async def test_an_endpoint_id_is_sent_as_the_model(fake: FakeSeedream) -> None:
     assert probe_output(result.images[0].data)[0] == "image/jpeg"
 
 
-def encoded(fmt: str, mode: str = "RGB") -> InputImage:
+def encoded(fmt: str, mode: str = "RGB") -> ImageBytes:
     buffer = io.BytesIO()
     Image.new(mode, (24, 16), (10, 200, 30, 128) if mode == "RGBA" else "white").save(buffer, fmt)
-    return InputImage(buffer.getvalue(), f"image/{fmt.lower()}")
+    return ImageBytes(buffer.getvalue(), f"image/{fmt.lower()}")
 
 
 @pytest.mark.parametrize(
@@ -286,7 +286,7 @@ def encoded(fmt: str, mode: str = "RGB") -> InputImage:
     ],
 )
 async def test_reference_images_are_sent_in_a_format_the_model_lists(
-    fake: FakeSeedream, model: str, image: InputImage, sent: str
+    fake: FakeSeedream, model: str, image: ImageBytes, sent: str
 ) -> None:
     client = SeedreamProvider(SecretStr(KEY), fake.url, 10)
     await client.generate(request(model=model, images=(image,)))

@@ -14,7 +14,7 @@ from imagebatch.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from imagebatch.providers.base import InputImage, ProviderRequest
+from imagebatch.providers.base import ImageBytes, ProviderRequest
 from imagebatch.providers.demo import DemoProvider
 from tests.flat_requests import provider_request
 from tests.waiting import wait_until_async
@@ -56,7 +56,7 @@ async def test_reports_the_seed_it_used() -> None:
 async def test_edit_transforms_the_input() -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (60, 40), (200, 10, 10)).save(buffer, "PNG")
-    source = InputImage(buffer.getvalue(), "image/png")
+    source = ImageBytes(buffer.getvalue(), "image/png")
     result = await DemoProvider().generate(
         provider_request(mode=Mode.EDIT, model="demo", prompt="sepia", images=(source,))
     )

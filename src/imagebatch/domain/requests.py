@@ -6,7 +6,7 @@ stage it is at. Its images change form on the way, so the value is generic in th
 - `ImageRequest[Image]` while a batch is created: stored, with their content hashes (the
   request key is defined on this stage only);
 - `ImageRequest[int]` in a stored task: the stored images' ids;
-- `ImageRequest[InputImage]` in a provider request: the bytes to send.
+- `ImageRequest[ImageBytes]` in a provider request: the bytes to send.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from imagebatch.domain.seeds import derived_seed
 from imagebatch.errors import ProviderUnavailable
 from imagebatch.imaging import provenance
 from imagebatch.imaging.inputs import probe_output
-from imagebatch.providers.base import ImageProvider, InputImage, ProviderRequest, ProviderResult
+from imagebatch.providers.base import ImageBytes, ImageProvider, ProviderRequest, ProviderResult
 from imagebatch.store.images import ImageRepo, NewImage
 
 
@@ -34,7 +34,7 @@ class OutputWriter:
         ids = task.request.images
         rows = await self.images.get_many(list(ids))
         loaded = {
-            i: InputImage(await self.blobs.get(rows[i].storage_key), rows[i].mime) for i in ids
+            i: ImageBytes(await self.blobs.get(rows[i].storage_key), rows[i].mime) for i in ids
         }
         asked = replace(task.request.map_images(loaded.__getitem__), seed=self.seed_for(task))
         return ProviderRequest(model=task.model, asked=asked)

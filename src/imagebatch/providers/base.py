@@ -14,7 +14,10 @@ from imagebatch.errors import ProviderError
 
 
 @dataclass(frozen=True, slots=True)
-class InputImage:
+class ImageBytes:
+    """An image as bytes and its media type: what a provider sends (the image to edit, the
+    references) and what it answers."""
+
     data: bytes
     mime: str
 
@@ -24,7 +27,7 @@ class ProviderRequest:
     model: str
     #: what the user asked for; its images are the bytes to send (`asked.images`: the image
     #: to edit first, then the references). The seed is the one to send (maybe derived).
-    asked: ImageRequest[InputImage]
+    asked: ImageRequest[ImageBytes]
     #: the task owner's own API key (BYOK), used instead of the server's keys
     api_key: str | None = field(default=None, repr=False)
 
@@ -34,14 +37,8 @@ class ProviderRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class GeneratedImage:
-    data: bytes
-    mime: str
-
-
-@dataclass(frozen=True, slots=True)
 class ProviderResult:
-    images: tuple[GeneratedImage, ...]
+    images: tuple[ImageBytes, ...]
     request_id: str | None = None
     #: the seed the provider really used, when its model takes one (the request's, or one
     #: the adapter derived or clamped to the model's range): recorded with the task

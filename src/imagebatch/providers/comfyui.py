@@ -36,7 +36,7 @@ from imagebatch.errors import (
 )
 from imagebatch.providers.base import (
     BackendStatus,
-    GeneratedImage,
+    ImageBytes,
     ProviderRequest,
     ProviderResult,
 )
@@ -280,10 +280,10 @@ class ComfyUIProvider:
         task.add_done_callback(self._cleanups.discard)
         return task
 
-    async def _fetch(self, backend: Backend, entry: dict[str, Any]) -> GeneratedImage:
+    async def _fetch(self, backend: Backend, entry: dict[str, Any]) -> ImageBytes:
         image = _saved_images(entry)[0]
         data, mime = await backend.server.view(image)
-        return GeneratedImage(data, mime)
+        return ImageBytes(data, mime)
 
 
 class Earlier:

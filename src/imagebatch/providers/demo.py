@@ -27,7 +27,7 @@ from imagebatch.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.providers.base import ImageBytes, ProviderRequest, ProviderResult
 
 BANNER = "DEMO - placeholder, not AI"
 _MARKER = re.compile(r"\[demo:(\w+)(?:=([\d.]+))?\]")
@@ -77,7 +77,7 @@ class DemoProvider:
             # The simulated latency is the whole call, drawing included, as a remote API's is.
             await asyncio.sleep(max(0.0, self.latency_ms / 1000 - (time.monotonic() - started)))
             return ProviderResult(
-                (GeneratedImage(data, "image/jpeg"),),
+                (ImageBytes(data, "image/jpeg"),),
                 request_id=f"demo-{self.calls}",
                 seed=request.asked.seed,
             )

@@ -39,7 +39,7 @@ from imagebatch.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.providers.base import ImageBytes, ProviderRequest, ProviderResult
 from imagebatch.providers.images_http import Answer, HttpSession
 from imagebatch.providers.keys import KeyLimits, KeyPool
 
@@ -193,7 +193,7 @@ def result_of(response: dict[str, Any]) -> ProviderResult:
     if images:
         last = images[-1]
         mime = _field(last, "mimeType", "mime_type") or "image/png"
-        return ProviderResult((GeneratedImage(_decoded(last["data"]), mime),), request_id)
+        return ProviderResult((ImageBytes(_decoded(last["data"]), mime),), request_id)
     raise _no_image(candidate, parts, request_id)
 
 

@@ -26,7 +26,7 @@ import aiohttp
 
 from imagebatch import __version__
 from imagebatch.errors import ConnectionFailed
-from imagebatch.providers.base import InputImage
+from imagebatch.providers.base import ImageBytes
 from imagebatch.providers.transport import network_errors
 
 #: connections per session, every one kept alive: at a concurrency above the number kept
@@ -131,7 +131,7 @@ class ImagesHttp:
         return await self._post("/images/generations", headers, content=content)
 
     async def edit(
-        self, key: str, fields: dict[str, Any], images: tuple[InputImage, ...]
+        self, key: str, fields: dict[str, Any], images: tuple[ImageBytes, ...]
     ) -> Answer:
         form = aiohttp.FormData()
         for field, value in fields.items():

@@ -39,7 +39,7 @@ from imagebatch.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.providers.base import ImageBytes, ProviderRequest, ProviderResult
 from imagebatch.providers.keys import KeyLimits, KeyPool
 from imagebatch.providers.transport import network_errors
 
@@ -157,7 +157,7 @@ class JimengProvider:
             with network_errors("jimeng"):
                 task_id = await self._submit(key, request)
                 image = await self._wait(key, request.model, task_id)
-        return ProviderResult((GeneratedImage(image, "image/jpeg"),), request_id=task_id)
+        return ProviderResult((ImageBytes(image, "image/jpeg"),), request_id=task_id)
 
     async def aclose(self) -> None:
         await self._http.aclose()

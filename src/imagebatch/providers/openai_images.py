@@ -39,7 +39,7 @@ from imagebatch.errors import (
     RateLimited,
 )
 from imagebatch.imaging.fetch import FetchLimits
-from imagebatch.providers.base import GeneratedImage, ProviderRequest, ProviderResult
+from imagebatch.providers.base import ImageBytes, ProviderRequest, ProviderResult
 from imagebatch.providers.images_http import Answer, ImagesHttp
 from imagebatch.providers.keys import KeyLimits, KeyPool
 from imagebatch.providers.result_links import DEFAULT_DOWNLOAD, fetch_result
@@ -156,7 +156,7 @@ class OpenAIImagesProvider:
         else:
             data = await fetch_result(item["url"], self._download, self.name, answer.request_id)
         mime = mime_of(response, fields.get("output_format", "png"))
-        return ProviderResult((GeneratedImage(data, mime),), request_id=answer.request_id)
+        return ProviderResult((ImageBytes(data, mime),), request_id=answer.request_id)
 
     async def _send(self, key: str, request: ProviderRequest, fields: dict[str, Any]) -> Answer:
         if request.asked.images:
@@ -199,7 +199,7 @@ def result_of(response: Any, output_format: str, request_id: str | None) -> Prov
     if not item.b64_json:
         raise InvalidRequest("openai: a batch answer linked to its image", request_id=request_id)
     image = decoded(item.b64_json, "openai", request_id)
-    return ProviderResult((GeneratedImage(image, mime_of(response, output_format)),), request_id)
+    return ProviderResult((ImageBytes(image, mime_of(response, output_format)),), request_id)
 
 
 def first_image(response: Any, provider: str, request_id: str | None) -> Any:

@@ -40,8 +40,7 @@ from imagebatch.errors import (
 )
 from imagebatch.imaging.fetch import FetchLimits
 from imagebatch.providers.base import (
-    GeneratedImage,
-    InputImage,
+    ImageBytes,
     ProviderRequest,
     ProviderResult,
 )
@@ -182,7 +181,7 @@ class SeedreamProvider:
             data = await self._fetch(str(item["url"]), request_id)
         else:
             data = _decoded(item, request_id)
-        return ProviderResult((GeneratedImage(data, "image/jpeg"),), request_id)
+        return ProviderResult((ImageBytes(data, "image/jpeg"),), request_id)
 
     async def _post(self, key: str, request: ProviderRequest) -> tuple[dict[str, Any], str | None]:
         images = await accepted_images(request.model, request.asked.images)
@@ -208,7 +207,7 @@ class SeedreamProvider:
         await self._http.aclose()
 
 
-async def accepted_images(model: str, images: tuple[InputImage, ...]) -> tuple[InputImage, ...]:
+async def accepted_images(model: str, images: tuple[ImageBytes, ...]) -> tuple[ImageBytes, ...]:
     """The images, each in a format the model lists; re-encoding runs off the event loop."""
     formats = INPUT_FORMATS.get(model, COMMON_INPUT_FORMATS)
     if all(image.mime in formats for image in images):
@@ -218,7 +217,7 @@ async def accepted_images(model: str, images: tuple[InputImage, ...]) -> tuple[I
     )
 
 
-def _reencoded(image: InputImage) -> InputImage:
+def _reencoded(image: ImageBytes) -> ImageBytes:
     """PNG when it has transparency (JPEG would lose it), else a high-quality JPEG (smaller,
     and Ark takes at most 10 MB an image)."""
     buffer = io.BytesIO()
@@ -226,17 +225,17 @@ def _reencoded(image: InputImage) -> InputImage:
         with Image.open(io.BytesIO(image.data)) as opened:
             if opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info:
                 opened.convert("RGBA").save(buffer, "PNG")
-                return InputImage(buffer.getvalue(), "image/png")
+                return ImageBytes(buffer.getvalue(), "image/png")
             opened.convert("RGB").save(buffer, "JPEG", quality=REENCODED_JPEG_QUALITY)
     except (OSError, ValueError) as error:  # checked at upload, so only a damaged copy
         raise InvalidRequest(
             f"seedream: a {image.mime} reference image could not be converted to PNG or JPEG, "
             f"which this model needs ({error})"
         ) from None
-    return InputImage(buffer.getvalue(), "image/jpeg")
+    return ImageBytes(buffer.getvalue(), "image/jpeg")
 
 
-def _body(request: ProviderRequest, images: tuple[InputImage, ...]) -> dict[str, Any]:
+def _body(request: ProviderRequest, images: tuple[ImageBytes, ...]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
         "prompt": request.asked.prompt,
