@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from imagebatch.errors import ConnectionFailed, ProviderError, ProviderUnavailable, RateLimited
 from imagebatch.providers.base import ProviderRequest
+from imagebatch.providers.images_http import HttpSession
 from imagebatch.providers.openai_images import OpenAIImagesProvider, compatible_capabilities
 from tests.fakes.openai_images import FakeOpenAI
 from tests.fakes.server import Reply
@@ -62,6 +63,24 @@ async def test_a_call_carries_the_key_and_the_sdk_headers(
     assert sent.headers["openai-organization"] == "org-bench"
     assert sent.headers["openai-project"] == "proj-bench"
     assert result.images[0].mime == "image/jpeg" and result.request_id == "req_fake_ok"
+
+
+async def test_a_session_of_another_provider_sends_no_openai_headers(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gemini shares the session class: OpenAI's organisation and project stay OpenAI's."""
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-bench")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-bench")
+    session = HttpSession("gemini", 10.0)
+    try:
+        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+        await session.post(fake.base_url + "/images/generations", headers, content=b"{}")
+    finally:
+        await session.aclose()
+    [sent] = fake.requests
+    assert sent.headers["user-agent"].startswith("imagebatch/")
+    assert "openai-organization" not in sent.headers
+    assert "openai-project" not in sent.headers
 
 
 async def test_an_own_key_goes_with_its_call_only(fake: FakeOpenAI) -> None:

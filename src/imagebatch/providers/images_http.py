@@ -60,9 +60,13 @@ class HttpSession:
     """One aiohttp session for one provider, made at its first call: a session belongs to
     the event loop it was made in. The key travels per request: the session keeps none."""
 
-    def __init__(self, provider: str, timeout: float) -> None:
+    def __init__(
+        self, provider: str, timeout: float, headers: Mapping[str, str] | None = None
+    ) -> None:
         self._provider = provider
         self._timeout = timeout
+        #: sent with every call: ours, plus what the owning provider adds
+        self._headers = {"User-Agent": f"imagebatch/{__version__}", **(headers or {})}
         self._session: aiohttp.ClientSession | None = None
         #: the proxy of each origin, read from the environment once
         self._proxies: dict[tuple[str, str], str | None] = {}
@@ -104,7 +108,7 @@ class HttpSession:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self._timeout),
-            headers=_fixed_headers(),
+            headers=self._headers,
         )
         return self._session
 
@@ -123,7 +127,7 @@ class ImagesHttp:
     def __init__(self, provider: str, base_url: str, timeout: float) -> None:
         self._provider = provider
         self._base_url = base_url.rstrip("/")
-        self._http = HttpSession(provider, timeout)
+        self._http = HttpSession(provider, timeout, _openai_environment())
 
     async def generate(self, key: str, fields: dict[str, Any]) -> Answer:
         content = json.dumps(fields).encode()
@@ -168,13 +172,14 @@ def _answer(status: int, headers: Mapping[str, str], raw: bytes) -> Answer:
     return Answer(status, parsed, headers, request_id, text)
 
 
-def _fixed_headers() -> dict[str, str]:
-    """Ours, plus the organisation and project the SDK would send from its variables."""
-    headers = {"User-Agent": f"imagebatch/{__version__}"}
-    for header, variable in SDK_ENVIRONMENT.items():
-        if value := os.environ.get(variable):
-            headers[header] = value
-    return headers
+def _openai_environment() -> dict[str, str]:
+    """The organisation and project the OpenAI SDK would send from its variables (OpenAI's
+    calls only: Gemini shares the session class and must not receive them)."""
+    return {
+        header: value
+        for header, variable in SDK_ENVIRONMENT.items()
+        if (value := os.environ.get(variable))
+    }
 
 
 def _ext(mime: str) -> str:
