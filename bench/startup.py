@@ -13,6 +13,10 @@ before timing. Usage:
 
     python bench/startup.py                        # R=3, N=20, L=1.0 s
     python bench/startup.py --rounds 5 --n 20 --latency 1.0
+    python bench/startup.py --src before=/tmp/old/src --src after=/tmp/new/src   # an A/B
+
+With --src, each round runs every source tree in turn (PYTHONPATH), so a busy machine
+stretches both alike; the figures are given per tree.
 """
 
 from __future__ import annotations
@@ -106,11 +110,16 @@ def fake_provider(latency: float) -> Iterator[FakeProvider]:
         server.server_close()
 
 
-def environment(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+def environment(
+    workdir: Path, extra: dict[str, str] | None = None, src: str | None = None
+) -> dict[str, str]:
+    """The commands' environment; `src`: a source tree to run instead of the installed one."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBATCH_")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env |= {"PYTHONPYCACHEPREFIX": str(PYCACHE), "COLUMNS": "120"}
     env["IMAGEBATCH_DATA_DIR"] = str(workdir / "data")
+    if src:
+        env["PYTHONPATH"] = src
     return env | (extra or {})
 
 
@@ -151,7 +160,9 @@ def provider_env(provider: str, url: str) -> tuple[dict[str, str], str]:
     return env | {"IMAGEBATCH_OPENAI_COMPATIBLE_MODEL": "bench-image"}, "bench-image"
 
 
-def run_once(workdir: Path, provider: str, n: int, latency: float) -> RunFigures:
+def run_once(
+    workdir: Path, provider: str, n: int, latency: float, src: str | None = None
+) -> RunFigures:
     out = workdir / f"out-{time.monotonic_ns()}"
     with fake_provider(latency) as fake:
         extra, model = provider_env(provider, fake.url)
@@ -161,7 +172,7 @@ def run_once(workdir: Path, provider: str, n: int, latency: float) -> RunFigures
         )  # fmt: skip
         start, cpu = time.monotonic(), children_cpu()
         process = subprocess.Popen(
-            argv, env=environment(workdir, extra), cwd=workdir, stdout=subprocess.DEVNULL
+            argv, env=environment(workdir, extra, src), cwd=workdir, stdout=subprocess.DEVNULL
         )
         first_file = _first_file_time(out, process)
         wall, cpu = time.monotonic() - start, children_cpu() - cpu
@@ -189,42 +200,71 @@ def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
     return median([wall for wall, _ in samples]), median([cpu for _, cpu in samples])
 
 
+@dataclass
+class Figures:
+    """One source tree's samples: (wall, CPU) of each command, and each run's figures."""
+
+    commands: dict[str, list[tuple[float, float]]]
+    runs: dict[str, list[RunFigures]]
+
+
+def measure_round(workdir: Path, src: str | None, n: int, latency: float, into: Figures) -> None:
+    env = environment(workdir, src=src)
+    for name, argv in (
+        ("python -c pass", [sys.executable, "-c", "pass"]),
+        ("imagebatch --help", command("--help")),
+        ("imagebatch status", command("status")),
+    ):
+        into.commands.setdefault(name, []).append(timed(argv, env, workdir))
+    for provider in PROVIDERS:
+        into.runs.setdefault(provider, []).append(run_once(workdir, provider, n, latency, src))
+
+
+def report(figures: Figures, n: int, latency: float) -> None:
+    bare = medians(figures.commands["python -c pass"])[0]
+    print(f"{'':34}{'wall s':>8}{'CPU s':>8}{'wall/python':>13}")
+    for name, samples in figures.commands.items():
+        wall, cpu = medians(samples)
+        print(f"{name:34}{wall:8.3f}{cpu:8.3f}{wall / bare:12.1f}x")
+    print(f"\nimagebatch run: {n} prompts, provider latency {latency:.1f} s, --concurrency {n}")
+    heads = f"{'wall s':>8}{'CPU s':>8}{'wall/L':>8}{'start-up s':>12}{'1st image s':>13}"
+    print(f"{'provider':20}{heads}")
+    for provider, runs in figures.runs.items():
+        wall = median([f.wall for f in runs])
+        print(
+            f"{provider:20}{wall:8.3f}{median([f.cpu for f in runs]):8.3f}"
+            f"{wall / latency:8.2f}{median([f.startup for f in runs]):12.3f}"
+            f"{median([f.first_image for f in runs]):13.3f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument(
+        "--src", action="append", metavar="NAME=PATH", help="a source tree to compare"
+    )
     args = parser.parse_args()
-    rounds = range(args.rounds)
+    trees: list[tuple[str, str | None]] = [
+        (name, path) for name, _, path in (item.partition("=") for item in args.src or [])
+    ] or [("installed", None)]
+    figures = {name: Figures({}, {}) for name, _ in trees}
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
-        env = environment(workdir)
-        timed(command("status"), env, workdir)  # warms the bytecode cache, creates the database
-        for provider in PROVIDERS:  # and the providers' modules
-            run_once(workdir, provider, 1, 0.0)
-        bare = medians([timed([sys.executable, "-c", "pass"], env, workdir) for _ in rounds])
-        helps = medians([timed(command("--help"), env, workdir) for _ in rounds])
-        statuses = medians([timed(command("status"), env, workdir) for _ in rounds])
-        runs = {p: [run_once(workdir, p, args.n, args.latency) for _ in rounds] for p in PROVIDERS}
+        for _, src in trees:  # warms the bytecode cache, the database, the providers' modules
+            timed(command("status"), environment(workdir, src=src), workdir)
+            for provider in PROVIDERS:
+                run_once(workdir, provider, 1, 0.0, src)
+        for _ in range(args.rounds):
+            for name, src in trees:
+                measure_round(workdir, src, args.n, args.latency, figures[name])
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; medians of {args.rounds}")
-    print(f"{'':34}{'wall s':>8}{'CPU s':>8}{'wall/python':>13}")
-    for name, (wall, cpu) in (
-        ("python -c pass", bare),
-        ("imagebatch --help", helps),
-        ("imagebatch status", statuses),
-    ):
-        print(f"{name:34}{wall:8.3f}{cpu:8.3f}{wall / bare[0]:12.1f}x")
-    print(f"\nimagebatch run: {args.n} prompts, provider latency {args.latency:.1f} s, "
-          f"--concurrency {args.n}")  # fmt: skip
-    heads = f"{'wall s':>8}{'CPU s':>8}{'wall/L':>8}{'start-up s':>12}{'1st image s':>13}"
-    print(f"{'provider':20}{heads}")
-    for provider, figures in runs.items():
-        wall = median([f.wall for f in figures])
-        print(
-            f"{provider:20}{wall:8.3f}{median([f.cpu for f in figures]):8.3f}"
-            f"{wall / args.latency:8.2f}{median([f.startup for f in figures]):12.3f}"
-            f"{median([f.first_image for f in figures]):13.3f}"
-        )
+    for name, _ in trees:
+        if len(trees) > 1:
+            print(f"\n== {name}")
+        report(figures[name], args.n, args.latency)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from imagebatch.blobs.base import BlobStore
@@ -14,15 +15,12 @@ from imagebatch.config import Settings
 from imagebatch.domain.credits import to_micros
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.engine.accounts.own_keys import OwnKeys
-from imagebatch.engine.accounts.service import AccountService
 from imagebatch.engine.clock import Clock, utc_now
 from imagebatch.engine.events import EventBus
 from imagebatch.engine.ingest import ImageLimits, Ingestor
-from imagebatch.engine.library import Library
 from imagebatch.engine.runtime import RuntimeSettingsService
 from imagebatch.engine.secrets import SecretBox, load_or_create_key
 from imagebatch.engine.service import BatchService
-from imagebatch.engine.webhooks import WebhookDispatcher, WebhookSecrets
 from imagebatch.engine.worker.heartbeat import announce
 from imagebatch.engine.worker.limits import LimitSource
 from imagebatch.engine.worker.loop import Worker
@@ -48,9 +46,14 @@ from imagebatch.store.users import UserRepo
 from imagebatch.store.webhooks import WebhookRepo
 from imagebatch.store.workers import WorkerRepo
 
-if TYPE_CHECKING:  # psycopg's channel is imported only where there is one (not on SQLite)
+# Imported where used: psycopg's channel where there is one (not on SQLite), and what a CLI
+# run never uses (accounts, the library, webhooks, economy mode).
+if TYPE_CHECKING:
+    from imagebatch.engine.accounts.service import AccountService
     from imagebatch.engine.economy.jobs import EconomyRunner
+    from imagebatch.engine.library import Library
     from imagebatch.engine.relay import EventRelay
+    from imagebatch.engine.webhooks import WebhookDispatcher, WebhookSecrets
 
 
 @dataclass
@@ -69,7 +72,6 @@ class App:
     clock: Clock
     rate_limits: RateLimits
     users: UserRepo
-    accounts: AccountService
     ledger: LedgerRepo
     #: settings an admin changes while the server runs (`settings` holds their defaults)
     runtime_settings: RuntimeSettingsService
@@ -77,9 +79,7 @@ class App:
     presets: PresetRepo
     assets: AssetRepo
     history: HistoryRepo
-    library: Library
     webhooks: WebhookRepo
-    webhook_secrets: WebhookSecrets
     stats: StatsRepo
     ingestor: Ingestor
     own_keys: OwnKeys
@@ -90,6 +90,31 @@ class App:
         await asyncio.gather(worker.run(stop), announce(worker, self.workers, stop, self.clock))
 
     provider_jobs: ProviderJobRepo
+
+    # Made at first use: `imagebatch run` has no accounts, keeps no library and sends no
+    # webhook, and leaves their modules unloaded (Argon2 among them).
+    @cached_property
+    def accounts(self) -> AccountService:
+        from imagebatch.engine.accounts.service import AccountService
+
+        return AccountService(
+            self.users,
+            self.clock,
+            session_lifetime=timedelta(days=self.settings.session_days),
+            initial_credits=to_micros(self.settings.initial_credits),
+        )
+
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecrets:
+        from imagebatch.engine.webhooks import WebhookSecrets
+
+        return WebhookSecrets(self.users, self.secrets)
+
+    @cached_property
+    def library(self) -> Library:
+        from imagebatch.engine.library import Library
+
+        return Library(self.images, self.history, self.blobs, self.runtime_settings, self.clock)
 
     def relay(self) -> EventRelay | None:
         """Events to and from other processes (PostgreSQL only; SQLite has no channel)."""
@@ -107,6 +132,8 @@ class App:
         await asyncio.gather(*(job(stop) for job in everything))
 
     def webhook_dispatcher(self) -> WebhookDispatcher:
+        from imagebatch.engine.webhooks import WebhookDispatcher
+
         s = self.settings
         return WebhookDispatcher(
             self.webhooks,
@@ -266,20 +293,12 @@ async def build_app(
         clock=clock,
         rate_limits=RateLimits(settings.provider_rpm),
         users=users,
-        accounts=AccountService(
-            users,
-            clock,
-            session_lifetime=timedelta(days=settings.session_days),
-            initial_credits=to_micros(settings.initial_credits),
-        ),
         ledger=LedgerRepo(db),
         secrets=box,
         presets=PresetRepo(db),
         assets=AssetRepo(db),
         history=history,
-        library=Library(images, history, blobs, runtime_settings, clock),
         webhooks=WebhookRepo(db),
-        webhook_secrets=WebhookSecrets(users, box),
         stats=StatsRepo(db),
         ingestor=ingestor,
         own_keys=OwnKeys(ProviderKeyRepo(db), box, clock),

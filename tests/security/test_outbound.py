@@ -34,7 +34,8 @@ from imagebatch.domain.specs import Mode
 from imagebatch.engine.webhooks import WebhookDispatcher
 from imagebatch.errors import InputError, InvalidRequest
 from imagebatch.imaging.fetch import FetchLimits, fetch_image_bytes
-from imagebatch.imaging.outbound import OutboundPolicy, PinnedTransport, is_public
+from imagebatch.imaging.outbound import OutboundPolicy, is_public
+from imagebatch.imaging.pinned import PinnedTransport
 from imagebatch.providers.base import ProviderRequest
 from imagebatch.providers.seedream import SeedreamProvider
 from tests.fakes.seedream import FakeSeedream

@@ -24,7 +24,6 @@ from imagebatch.domain.submissions import (
     template_specs,
 )
 from imagebatch.errors import InputError, InputIssue
-from imagebatch.imaging.inputs import scan_images
 
 E = TypeVar("E", AspectRatio, Resolution)
 
@@ -84,6 +83,9 @@ def _parse(args: RunArgs, limits: SheetLimits) -> ParsedInput:
     if not args.inputs:
         return _from_template(args, limits)
     if len(args.inputs) == 1 and args.inputs[0].is_dir():
+        # Pillow (0.03 s) is loaded for a folder of images only, not a template's run
+        from imagebatch.imaging.inputs import scan_images
+
         return _from_images(args, scan_images(args.inputs[0]), args.inputs[0])
     if len(args.inputs) == 1 and args.inputs[0].suffix.lower() in TABLE_SUFFIXES:
         return _from_table(args.inputs[0], limits)

@@ -19,8 +19,9 @@ from imagebatch.domain.states import BatchStatus
 from imagebatch.domain.submissions import dry_run_report
 from imagebatch.engine.service import Submission
 
-console = Console()
-err = Console(stderr=True)
+# As main.py's: names and errors printed as written, and rich's emoji table never loaded
+console = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def report_dry_run(app: App, args: RunArgs, reuse: bool, economy: bool, as_json: bool) -> None:

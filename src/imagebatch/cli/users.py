@@ -3,7 +3,6 @@ can run this can read the database anyway)."""
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
@@ -47,7 +46,11 @@ def _run(work: Callable[[App], Awaitable[None]]) -> None:
 
 
 def _read_password(from_stdin: bool) -> str:
-    return sys.stdin.readline().rstrip("\n") if from_stdin else secrets.token_urlsafe(12)
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import secrets  # here: every command imports this module, few make a password
+
+    return secrets.token_urlsafe(12)
 
 
 def _ended(ended: Ended) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagebatch.blobs.base import BlobStore, content_key
 from imagebatch.domain.filenames import extension_for
@@ -13,8 +14,10 @@ from imagebatch.domain.requests import ImageRef, ImageUrl, LocalPath, StoredImag
 from imagebatch.engine.clock import Clock
 from imagebatch.errors import InputError, InputIssue, NotFound
 from imagebatch.imaging.fetch import FetchLimits, fetch_image_bytes
-from imagebatch.imaging.inputs import LoadedImage, load_image
 from imagebatch.store.images import ImageRepo, NewImage
+
+if TYPE_CHECKING:  # Pillow (0.03 s) is loaded when an image is ingested, not at every start
+    from imagebatch.imaging.inputs import LoadedImage
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,8 @@ class Ingestor:
 
     def check_bytes(self, data: bytes, name: str) -> None:
         """Validate an image without storing it (dry runs); raises InputError."""
+        from imagebatch.imaging.inputs import load_image
+
         load_image(data, name, max_bytes=self.limits.max_bytes, max_pixels=self.limits.max_pixels)
 
     async def image_from_path(self, path: Path, where: str) -> Image | InputIssue:
@@ -64,6 +69,8 @@ class Ingestor:
         return self._seen[url]
 
     async def image_from_bytes(self, data: bytes, name: str) -> Image:
+        from imagebatch.imaging.inputs import load_image
+
         loaded = await asyncio.to_thread(
             load_image,
             data,

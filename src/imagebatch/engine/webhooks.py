@@ -15,8 +15,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
-
-import httpx
+from typing import TYPE_CHECKING
 
 from imagebatch.domain.events import EventKind
 from imagebatch.domain.owners import user_id_of
@@ -34,6 +33,9 @@ from imagebatch.imaging.outbound import (
 )
 from imagebatch.store.users import UserRepo
 from imagebatch.store.webhooks import Delivery, WebhookRepo
+
+if TYPE_CHECKING:  # imported when a webhook is sent: a command that sends none skips httpx
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +151,8 @@ class WebhookDispatcher:
         return len(due)
 
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+        import httpx
+
         status: int | None = None
         try:
             await check_public_url(

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urljoin, urlsplit
-
-import httpx
 
 from imagebatch.errors import InputError, InputIssue, Params
 from imagebatch.imaging.outbound import (
@@ -27,6 +25,9 @@ from imagebatch.imaging.outbound import (
     outbound_client,
     system_resolver,
 )
+
+if TYPE_CHECKING:  # imported where a URL is fetched: a run without one never pays for httpx
+    import httpx
 
 MAX_REDIRECTS = 3
 PRIVATE_HINT = "use a public URL, or set IMAGEBATCH_ALLOW_PRIVATE_URLS=1 on a trusted server"
@@ -91,6 +92,8 @@ async def fetch_bytes(url: str, limits: FetchLimits, shown: str | None = None) -
     `shown` names the URL in messages when the URL itself should not be repeated (a signed
     link is a credential of sorts).
     """
+    import httpx
+
     try:
         async with outbound_client(limits.policy, limits.timeout) as client:
             return await asyncio.wait_for(_follow(client, url, shown, limits), limits.timeout)

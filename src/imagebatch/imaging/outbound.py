@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import ssl
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import httpcore
-import httpx
+if TYPE_CHECKING:  # httpx and httpcore (0.1 s) are imported when a client is made
+    import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: (host, port) -> the addresses the name has now, as text; raises socket.gaierror if none
@@ -94,73 +93,10 @@ class OutboundPolicy:
         return addresses
 
 
-class PinnedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting only to addresses the policy checked."""
-
-    def __init__(self, policy: OutboundPolicy) -> None:
-        self.policy = policy
-        self.inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                addresses = await self.policy.addresses(host, port)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
-        failure = httpcore.ConnectError(f"cannot connect to {host}")
-        for address in addresses:  # in the resolver's order, as a plain client would
-            try:
-                return await self.inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as error:
-                failure = error
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("outbound requests never use unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-
-class PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a connection pool whose connections go through PinnedBackend."""
-
-    def __init__(self, policy: OutboundPolicy, verify: ssl.SSLContext | bool = True) -> None:
-        context = httpx.create_ssl_context(verify=verify, trust_env=False)
-        super().__init__(verify=context, trust_env=False)
-        # httpx has no public way to give its pool a network backend: replace the pool it
-        # built with the same one (httpx's default limits) over ours. The rebinding tests
-        # fail if a later httpx stops using it.
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
-            network_backend=PinnedBackend(policy),
-        )
-
-
 def outbound_client(policy: OutboundPolicy, timeout: float) -> httpx.AsyncClient:
     """A client for URLs someone else chose. Redirects are not followed (a caller that
     follows them checks each hop's URL), and proxies from the environment are not used: a
     proxy would resolve the name itself, past the check."""
-    return httpx.AsyncClient(
-        transport=PinnedTransport(policy),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-    )
+    from imagebatch.imaging.pinned import pinned_client
+
+    return pinned_client(policy, timeout)

@@ -13,13 +13,14 @@ from pydantic import SecretStr
 from imagebatch.config import Settings
 from imagebatch.imaging.fetch import FetchLimits
 from imagebatch.providers.base import ImageProvider
-from imagebatch.providers.demo import DemoProvider
 from imagebatch.providers.keys import KeyLimits
 
 ProviderFactory = Callable[[Settings], ImageProvider]
 
 
 def _demo(settings: Settings) -> ImageProvider:
+    from imagebatch.providers.demo import DemoProvider  # Pillow's drawing, for this one only
+
     return DemoProvider(
         latency_ms=settings.demo_latency_ms, failure_rate=settings.demo_failure_rate
     )

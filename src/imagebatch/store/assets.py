@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from imagebatch.domain.records import Image
 from imagebatch.errors import NotFound
@@ -51,7 +51,9 @@ class AssetRepo:
         """Add an image to the owner's library (adding the same image twice keeps one)."""
 
         def work(conn: Connection) -> Asset:
-            insert_: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert_: Any = importlib.import_module(
+                f"sqlalchemy.dialects.{conn.dialect.name}"
+            ).insert
             conn.execute(
                 insert_(assets)
                 .values(owner=owner, image_id=image_id, name=name[:255], created_at=now)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from imagebatch.errors import NotFound
 from imagebatch.store.db import Database
@@ -28,7 +28,7 @@ class ProviderKeyRepo:
 
     async def put(self, owner: str, provider: str, sealed: str, last4: str, now: datetime) -> None:
         def work(conn: Connection) -> None:
-            insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert: Any = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}").insert
             statement = insert(provider_keys).values(
                 owner=owner, provider=provider, key_encrypted=sealed, last4=last4, created_at=now
             )

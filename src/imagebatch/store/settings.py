@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from imagebatch.store.db import Database
 from imagebatch.store.tables import settings
@@ -32,7 +32,7 @@ class SettingsRepo:
 
     async def put_many(self, values: dict[str, Any]) -> None:
         def work(conn: Connection) -> None:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert: Any = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}").insert
             for key, value in values.items():
                 statement = insert(settings).values(key=key, value=value)
                 conn.execute(
