@@ -15,65 +15,67 @@ cancel, a completion) holds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from imagebatch.domain.claims import (
     ClaimRequest,
     Grant,
     ProviderBudget,
+    RunningCount,
     free_slots,
     grant_of,
     owner_load,
 )
 from imagebatch.domain.states import BatchStatus, TaskStatus
-from imagebatch.store.tables import batches, owner_turns, tasks
+from imagebatch.store.driver import Sql, execute
+from imagebatch.store.tables import owner_turns
 
 ACTIVE_BATCH = (BatchStatus.QUEUED.value, BatchStatus.RUNNING.value)
-
-
-# Statements are built once: building them costs more of our CPU than SQLite spends running them.
-_RUNNING = (
-    select(tasks.c.owner, tasks.c.provider, func.count())
-    .where(
-        tasks.c.status == TaskStatus.RUNNING.value,
-        # Counted exactly here, not subtracted from the counts: a listed task may have
-        # failed or changed hands since the worker listed it.
-        ~and_(
-            tasks.c.id.in_(bindparam("not_calling", expanding=True)),
-            tasks.c.lease_owner == bindparam("worker"),
-        ),
-    )
-    .group_by(tasks.c.owner, tasks.c.provider)
-)
+_RUNNING_TASK = f"'{TaskStatus.RUNNING.value}'"
+_PENDING_TASK = f"'{TaskStatus.PENDING.value}'"
 # Economy batches run as provider batch jobs (engine/economy/jobs.py), never task by task.
-_ACTIVE = and_(batches.c.status.in_(ACTIVE_BATCH), batches.c.economy == false())
-_IN_SCOPE = batches.c.id.in_(bindparam("batch_ids", expanding=True))
-_OWNERS = select(batches.c.owner).where(_ACTIVE).distinct()
-_OWNERS_IN_SCOPE = _OWNERS.where(_IN_SCOPE)
-_RUNNABLE = (
-    tasks.c.status == TaskStatus.PENDING.value,
-    tasks.c.owner == bindparam("owner"),
-    or_(tasks.c.not_before.is_(None), tasks.c.not_before <= bindparam("now")),
-    tasks.c.provider.not_in(bindparam("full", expanding=True)),
+_ACTIVE = f"batches.status IN ({', '.join(map(repr, ACTIVE_BATCH))}) AND NOT batches.economy"
+_IN_SCOPE = "AND batches.id IN :batch_ids[]"
+
+# The claim's statements run on the driver's cursor (store/driver.py): SQLAlchemy's Python
+# per statement cost ten times what SQLite spends running them.
+#: calls in flight by owner and provider; the worker's tasks that hold no call slot are
+#: left out here, not subtracted from the counts: one may have failed or changed hands
+#: since the worker listed it
+_RUNNING = Sql(
+    f"""SELECT tasks.owner, tasks.provider, count(*) FROM tasks
+    WHERE tasks.status = {_RUNNING_TASK}
+    AND NOT (tasks.id IN :not_calling[] AND tasks.lease_owner = :worker)
+    GROUP BY tasks.owner, tasks.provider"""
 )
-_HEADS = (
-    select(tasks.c.id, tasks.c.provider)
-    .where(*_RUNNABLE, tasks.c.batch_id.in_(select(batches.c.id).where(_ACTIVE)))
-    .order_by(tasks.c.priority.desc(), tasks.c.id)
-    .limit(bindparam("free"))
-)
-_HEADS_IN_SCOPE = (
-    select(tasks.c.id, tasks.c.provider)
-    .where(*_RUNNABLE, tasks.c.batch_id.in_(select(batches.c.id).where(_ACTIVE, _IN_SCOPE)))
-    .order_by(tasks.c.priority.desc(), tasks.c.id)
-    .limit(bindparam("free"))
-)
+_BATCHES = f"SELECT batches.id, batches.owner, batches.status FROM batches WHERE {_ACTIVE}"
+#: the active batches (few: owners come from them, not from scanning every pending task)
+_ACTIVE_BATCHES = {False: Sql(_BATCHES), True: Sql(f"{_BATCHES} {_IN_SCOPE}")}
+
+
+def _heads(scope: str) -> Sql:
+    return Sql(
+        f"""SELECT tasks.id, tasks.provider FROM tasks
+        WHERE tasks.status = {_PENDING_TASK} AND tasks.owner = :owner
+        AND (tasks.not_before IS NULL OR tasks.not_before <= :now)
+        AND tasks.provider NOT IN :full[]
+        AND tasks.batch_id IN (SELECT batches.id FROM batches WHERE {_ACTIVE} {scope})
+        ORDER BY tasks.priority DESC, tasks.id LIMIT :free""",
+        # rows another claim holds are skipped, never waited for
+        locking="FOR UPDATE OF tasks SKIP LOCKED",
+    )
+
+
+#: an owner's next runnable tasks, in ix_tasks_claim's order
+_HEADS = {False: _heads(""), True: _heads(_IN_SCOPE)}
 #: the advisory lock every claim holds until its transaction ends; advisory lock keys are
 #: per database, so other databases on the same server never contend with us
 CLAIM_LOCK_KEY = 0x696D_6762  # "imgb"
-_CLAIM_LOCK = select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY))
+_CLAIM_LOCK = Sql("SELECT pg_advisory_xact_lock(:key)")
 _TURNS = select(owner_turns).where(owner_turns.c.owner.in_(bindparam("owners", expanding=True)))
 _LATEST_TURN = select(func.coalesce(func.max(owner_turns.c.turn), 0))
 _SET_TURN = (
@@ -87,34 +89,44 @@ def take_claim_turn(conn: Connection) -> None:
 
     Call it first in the claim's transaction, before anything is counted or changed."""
     if conn.dialect.name == "postgresql":
-        conn.execute(_CLAIM_LOCK)
+        execute(conn, _CLAIM_LOCK, {"key": CLAIM_LOCK_KEY})
 
 
-def pick(
-    conn: Connection, request: ClaimRequest, now: datetime, worker_id: str = ""
-) -> tuple[list[int], Grant]:
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """What a claim may take: its tasks, the call slots it found free, and the batches it
+    saw running (they need no marking as started: a batch started once stays started)."""
+
+    ids: list[int] = field(default_factory=list)
+    grant: Grant = field(default_factory=Grant)
+    running_batches: frozenset[int] = frozenset()
+
+
+def pick(conn: Connection, request: ClaimRequest, now: datetime, worker_id: str = "") -> Picked:
     """Tasks to claim: within the limits, round-robin between owners, then priority, then FIFO.
 
     Up to `request.slots` call slots are granted if free; the worker's waiting tasks take
     them first, new tasks the rest. `request.ahead` more are picked to wait for a slot (see
     engine/worker/call_gate.py): counted by every other claim as running, they can only make those
     claims more careful."""
-    params = {"not_calling": list(request.not_calling), "worker": worker_id}
-    running = [(owner, provider, n) for owner, provider, n in conn.execute(_RUNNING, params)]
+    params = {"not_calling": request.not_calling, "worker": worker_id}
+    running: list[RunningCount] = execute(conn, _RUNNING, params).fetchall()
     slots, provider_free = free_slots(request, running)
     grant = grant_of(slots, provider_free)
     free = max(0, slots - len(request.waiting)) + request.ahead
     if free <= 0:
-        return [], grant
+        return Picked([], grant)
     budget = ProviderBudget({p: n + request.ahead for p, n in provider_free.items()})
-    heads = _heads_per_owner(conn, free, request, budget.full(), now)
+    active = _active_batches(conn, request.limits.batch_ids)
+    heads = _heads_per_owner(conn, active, free, request, budget.full(), now)
     shared = len(heads) > 1  # with one owner there is nobody to take turns with
     turns = _turns(conn, list(heads)) if shared else {}
     held = owner_load(running, request.waiting)
     picked, served = _round_robin(heads, held, turns, budget, free)
     if shared:
         _record_turns(conn, served, turns)
-    return picked, grant
+    started = frozenset(b for b, _, status in active if status == BatchStatus.RUNNING.value)
+    return Picked(picked, grant, started)
 
 
 def _turns(conn: Connection, owners: list[str]) -> dict[str, int]:
@@ -132,8 +144,20 @@ def _record_turns(conn: Connection, served: list[str], turns: dict[str, int]) ->
         conn.execute(_SET_TURN if owner in turns else _NEW_TURN, {"o": owner, "t": turn})
 
 
+def _active_batches(
+    conn: Connection, batch_ids: Sequence[int] | None
+) -> list[tuple[int, str, str]]:
+    """(id, owner, status) of the active batches (in scope, if given)."""
+    params = {"batch_ids": batch_ids or ()}
+    rows: list[tuple[int, str, str]] = execute(
+        conn, _ACTIVE_BATCHES[batch_ids is not None], params
+    ).fetchall()
+    return rows
+
+
 def _heads_per_owner(
     conn: Connection,
+    active: list[tuple[int, str, str]],
     free: int,
     request: ClaimRequest,
     full: list[str],
@@ -142,18 +166,11 @@ def _heads_per_owner(
     """Each active owner's next `free` runnable tasks, in the order they should run (none
     of the `full` providers)."""
     batch_ids = request.limits.batch_ids
-    scoped = batch_ids is not None
-    params: dict[str, object] = {"batch_ids": list(batch_ids or ())}
-    # Owners come from the few active batches, not from scanning every pending task.
-    owners = conn.execute(_OWNERS_IN_SCOPE if scoped else _OWNERS, params).scalars().all()
-    head_query = _HEADS_IN_SCOPE if scoped else _HEADS
-    if conn.dialect.name == "postgresql":
-        head_query = head_query.with_for_update(skip_locked=True, of=tasks)
-    params |= {"now": now, "free": free, "full": full}
+    heads_of = _HEADS[batch_ids is not None]
+    params = {"batch_ids": batch_ids or (), "now": now, "free": free, "full": full}
     heads: dict[str, list[tuple[int, str]]] = {}
-    for owner in owners:
-        rows = conn.execute(head_query, {**params, "owner": owner}).all()
-        heads[owner] = [(row.id, row.provider) for row in rows]
+    for owner in dict.fromkeys(owner for _, owner, _ in active):
+        heads[owner] = execute(conn, heads_of, {**params, "owner": owner}).fetchall()
     return heads
 
 

@@ -3,7 +3,8 @@
 A fixed number of statements per group, whatever its size: which tasks are still ours, one
 multi-row upsert of their output images (images.upsert_images), one executemany each for
 the tasks and their attempts. A statement per task was most of a group commit's cost
-(SQLAlchemy's Python per statement, not SQLite's work).
+(SQLAlchemy's Python per statement, not SQLite's work); these now run on the driver's cursor
+(store/driver.py).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from imagebatch.domain.attempts import AttemptEnd
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import TaskStatus
+from imagebatch.store.driver import Sql, execute, executemany
 from imagebatch.store.images import NewImage, upsert_images
-from imagebatch.store.tables import tasks
 from imagebatch.store.transitions import (
     CLOSE_ATTEMPT,
     FINISH,
@@ -28,16 +29,12 @@ from imagebatch.store.transitions import (
 Completion = tuple[Task, NewImage, AttemptEnd]
 
 # Locked in id order (as every writer takes task rows) so two writers never wait in a circle;
-# SQLite's write transaction is exclusive already and renders no FOR UPDATE.
-_STILL_OURS = (
-    select(tasks.c.id)
-    .where(
-        tasks.c.id.in_(bindparam("ids", expanding=True)),
-        tasks.c.lease_owner == bindparam("worker"),
-        tasks.c.status == TaskStatus.RUNNING.value,
-    )
-    .order_by(tasks.c.id)
-    .with_for_update()
+# SQLite's write transaction is exclusive already.
+_STILL_OURS = Sql(
+    f"""SELECT tasks.id FROM tasks
+    WHERE tasks.id IN :ids[] AND tasks.lease_owner = :worker
+    AND +tasks.status = '{TaskStatus.RUNNING.value}' ORDER BY tasks.id""",
+    locking="FOR UPDATE",
 )
 
 
@@ -48,22 +45,22 @@ def complete_many(
     (its lease expired, or it was cancelled) is left alone and leaves no image row behind."""
     if not items:
         return {}
-    ours = set(
-        conn.execute(
-            _STILL_OURS, {"ids": [task.id for task, _, _ in items], "worker": worker_id}
-        ).scalars()
-    )
+    params = {"ids": [task.id for task, _, _ in items], "worker": worker_id}
+    ours = {task_id for (task_id,) in execute(conn, _STILL_OURS, params).fetchall()}
     mine = [item for item in items if item[0].id in ours]
     if not mine:
         return {}
     image_ids = upsert_images(conn, [image for _, image, _ in mine], now)
     done = {task.id: image_ids[image.sha256] for task, image, _ in mine}
-    conn.execute(
+    executemany(
+        conn,
         FINISH,
         [
             finish_params(task, worker_id, TaskStatus.SUCCEEDED, now, image_id=done[task.id])
             for task, _, _ in mine
         ],
     )
-    conn.execute(CLOSE_ATTEMPT, [close_attempt_params(task, end, now) for task, _, end in mine])
+    executemany(
+        conn, CLOSE_ATTEMPT, [close_attempt_params(task, end, now) for task, _, end in mine]
+    )
     return done

@@ -6,10 +6,11 @@ transaction instead of one per statement keeps a claim or a completion well unde
 millisecond of our CPU.
 
 SQLite allows one writer at a time, so writes run on a single writer thread with
-BEGIN IMMEDIATE: they queue in order instead of spinning in SQLite's busy handler, and a
-claim's read-then-update cannot interleave with another write. Reads run on their own
-threads beside it (WAL), except small indexed ones (read_small), which run on the event loop.
-On PostgreSQL several writer threads run at once.
+BEGIN IMMEDIATE (store/writer.py): they queue in order instead of spinning in SQLite's busy
+handler, and a claim's read-then-update cannot interleave with another write. Reads run on
+their own threads beside it (WAL), except small indexed ones (read_small), which run on the
+event loop. On PostgreSQL several writer threads run at once, each transaction on a
+connection the pool pinged first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from imagebatch.config import normalise_database_url
+from imagebatch.store.driver import execute_text
+from imagebatch.store.writer import SqliteWriter
 
 T = TypeVar("T")
 
@@ -47,7 +50,6 @@ class Database:
         url = normalise_database_url(url)
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        writers = 1 if self.is_sqlite else write_threads
         if self.is_sqlite:
             ensure_parent_dir(url)
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", 1)
@@ -55,17 +57,21 @@ class Database:
             # read_small()'s own connection, used only on the event loop's thread: it never
             # waits for the reader threads' connections (that would stall the loop).
             self.inline_engine = _sqlite_engine(url, "BEGIN", 1)
+            self._writer: SqliteWriter | None = SqliteWriter(self.write_engine)
         else:
             self.write_engine = create_engine(
-                url, pool_size=writers + READ_THREADS, pool_pre_ping=True
+                url, pool_size=write_threads + READ_THREADS, pool_pre_ping=True
             )
             self.read_engine = self.write_engine
             self.inline_engine = self.write_engine  # unused: every read goes to a thread
-        self._writers = ThreadPoolExecutor(writers, thread_name_prefix="db-write")
+            self._writer = None
+        self._writers = ThreadPoolExecutor(write_threads, thread_name_prefix="db-write")
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="db-read")
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one transaction that may write; commit on return, roll back on error."""
+        if self._writer is not None:
+            return await self._writer.run(work)
         return await _in_thread(self._writers, _transaction, self.write_engine, work)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
@@ -82,9 +88,13 @@ class Database:
 
     def write_now(self, work: Callable[[Connection], T]) -> T:
         """The same as write(), for synchronous callers (migrations, tools)."""
+        if self._writer is not None:  # its thread holds the one writing connection
+            return self._writer.run_now(work)
         return _transaction(self.write_engine, work)
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         self._writers.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self.write_engine.dispose()
@@ -140,7 +150,7 @@ def _sqlite_engine(url: str, begin: str, pool_size: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        execute_text(conn, begin)  # on the driver's cursor: once a transaction
 
     return engine
 

@@ -8,18 +8,19 @@ own name, kind and parent.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from imagebatch.domain.records import Image, Task
 from imagebatch.errors import NotFound
 from imagebatch.store.access import can_see
 from imagebatch.store.db import Database
+from imagebatch.store.driver import Sql, execute
 from imagebatch.store.rows import image_from_row, task_from_row
 from imagebatch.store.tables import images, tasks
 from imagebatch.store.tables_accounts import assets
@@ -38,30 +39,32 @@ class NewImage:
     parent_image_id: int | None = None
 
 
-def _upsert_statement(dialect: str) -> Any:
+_COLUMNS = (*NewImage.__slots__, "created_at")
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert(rows: int) -> Sql:
     """One multi-row statement that returns the id of every content, new or already stored:
-    DO UPDATE (a no-op rewrite of the key) because DO NOTHING returns no row for those."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(images)
-    return statement.on_conflict_do_update(
-        index_elements=["sha256"], set_={"sha256": statement.excluded.sha256}
-    ).returning(images.c.id, images.c.sha256)
-
-
-# Built once per dialect: every completed task runs this, and building it anew cost more of
-# our CPU than the database spends on it.
-_UPSERT = {dialect: _upsert_statement(dialect) for dialect in ("sqlite", "postgresql")}
+    DO UPDATE (a no-op rewrite of the key) because DO NOTHING returns no row for those. Run
+    on the driver's cursor (store/driver.py): every completed task runs it."""
+    values = ", ".join(
+        "(" + ", ".join(f":{name}_{i}" for name in _COLUMNS) + ")" for i in range(rows)
+    )
+    return Sql(
+        f"""INSERT INTO images ({", ".join(_COLUMNS)}) VALUES {values}
+        ON CONFLICT (sha256) DO UPDATE SET sha256 = excluded.sha256 RETURNING id, sha256"""
+    )
 
 
 def upsert_images(conn: Connection, new: Sequence[NewImage], now: datetime) -> dict[str, int]:
     """{sha256: id} of the rows for these contents, inserting those that are new."""
     # One row per content: a multi-row upsert may not touch the same row twice.
     distinct = {image.sha256: image for image in new}
-    rows = [
-        {**{name: getattr(image, name) for name in NewImage.__slots__}, "created_at": now}
-        for image in distinct.values()
-    ]
-    returned = conn.execute(_UPSERT[conn.dialect.name], rows).all()
+    params: dict[str, Any] = {}
+    for i, image in enumerate(distinct.values()):
+        params |= {f"{name}_{i}": getattr(image, name) for name in NewImage.__slots__}
+        params[f"created_at_{i}"] = now
+    returned = execute(conn, _upsert(len(distinct)), params).fetchall()
     return {sha256: image_id for image_id, sha256 in returned}
 
 

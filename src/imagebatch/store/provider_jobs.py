@@ -22,7 +22,7 @@ from imagebatch.store.claim import ACTIVE_BATCH
 from imagebatch.store.db import Database
 from imagebatch.store.rows import task_from_row
 from imagebatch.store.tables import batches, provider_jobs, tasks
-from imagebatch.store.transitions import CLAIM, mark_batches_started, open_attempts
+from imagebatch.store.transitions import claim_tasks, mark_batches_started, open_attempts
 
 UNFINISHED = ("submitting", "running")
 
@@ -259,8 +259,7 @@ def _claim(
 ) -> list[Task]:
     if not ids:
         return []
-    params = {"ids": ids, "worker": lease_owner(job_id), "until": until, "now": now}
-    claimed = [task_from_row(row) for row in conn.execute(CLAIM, params).all()]
+    claimed = claim_tasks(conn, ids, lease_owner(job_id), until, now)
     if claimed:
         open_attempts(conn, claimed, lease_owner(job_id), now)
         mark_batches_started(conn, {t.batch_id for t in claimed}, now)

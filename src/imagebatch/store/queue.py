@@ -25,13 +25,12 @@ from imagebatch.store.claim import pick, take_claim_turn
 from imagebatch.store.completions import Completion, complete_many
 from imagebatch.store.db import Database
 from imagebatch.store.images import NewImage
-from imagebatch.store.rows import task_from_row
 from imagebatch.store.tables import attempts, tasks
 from imagebatch.store.transitions import (
-    CLAIM,
-    FINISH,
     bump,
+    claim_tasks,
     close_attempt,
+    finish,
     finish_params,
     mark_batches_started,
     open_attempts,
@@ -51,15 +50,16 @@ def priced(task: Task) -> ledger.Priced:
 def _claim(conn: Connection, worker_id: str, request: ClaimRequest, now: datetime) -> Claimed:
     """The caller took the claim turn (take_claim_turn) first in its transaction: taking it
     before any row lock means no transaction can hold rows we need while waiting for it."""
-    ids, grant = pick(conn, request, now, worker_id)
+    picked = pick(conn, request, now, worker_id)
+    ids = picked.ids
     if not ids:
-        return Claimed([], grant)
+        return Claimed([], picked.grant)
     until = now + timedelta(seconds=request.lease_seconds)
-    claimed = conn.execute(CLAIM, {"ids": ids, "worker": worker_id, "until": until, "now": now})
-    result = sorted((task_from_row(r) for r in claimed.all()), key=lambda t: ids.index(t.id))
+    result = sorted(claim_tasks(conn, ids, worker_id, until, now), key=lambda t: ids.index(t.id))
     open_attempts(conn, result, worker_id, now)
-    mark_batches_started(conn, {t.batch_id for t in result}, now)
-    return Claimed(result, grant)
+    unstarted = {t.batch_id for t in result} - picked.running_batches
+    mark_batches_started(conn, unstarted, now)
+    return Claimed(result, picked.grant)
 
 
 @dataclass
@@ -173,8 +173,7 @@ class QueueRepo:
 
     async def fail(self, task: Task, worker_id: str, end: AttemptEnd, now: datetime) -> bool:
         def work(conn: Connection) -> bool:
-            params = finish_params(task, worker_id, TaskStatus.FAILED, now, end=end)
-            done = bool(conn.execute(FINISH, params).rowcount)
+            done = finish(conn, finish_params(task, worker_id, TaskStatus.FAILED, now, end=end))
             if done:
                 close_attempt(conn, task, end, now)
                 ledger.settle_unsuccessful(conn, [priced(task)], now)

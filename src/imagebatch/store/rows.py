@@ -30,8 +30,9 @@ def _record(cls: type[R], row: Mapping[Any, Any], **converted: Any) -> R:
     return cls(**plain, **converted)
 
 
-def task_from_row(row: Row[Any]) -> Task:
-    m = dict(row._mapping)
+def task_from_row(row: Row[Any] | dict[str, Any]) -> Task:
+    """A task from its row: a SQLAlchemy Row, or a dict of its columns (store/driver.py)."""
+    m = row if isinstance(row, dict) else dict(row._mapping)
     return _record(
         Task,
         m,

@@ -1,7 +1,8 @@
 """The statements behind QueueRepo: each ends a task, an attempt or a lease one way.
 
 Built once at import: building SQLAlchemy statements costs more of our CPU than SQLite
-spends running them.
+spends running them. Those every task runs are SQL text for the driver's cursor
+(store/driver.py); the rare ones stay SQLAlchemy Core.
 """
 
 from __future__ import annotations
@@ -10,89 +11,58 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from imagebatch.domain.attempts import AttemptEnd, AttemptOutcome
 from imagebatch.domain.records import Task
 from imagebatch.domain.states import BatchStatus, TaskStatus
 from imagebatch.store import ledger
 from imagebatch.store.batches import settle_if_done
-from imagebatch.store.tables import attempts, batches, tasks
+from imagebatch.store.driver import RowReader, Sql, execute, executemany
+from imagebatch.store.rows import task_from_row
+from imagebatch.store.tables import attempts, tasks
 
 #: a task whose worker died this many times is failed rather than handed out again
 MAX_LOST_LEASES = 5
 
 
-_OWNED = (
-    tasks.c.id == bindparam("task_id"),
-    tasks.c.lease_owner == bindparam("worker"),
-    tasks.c.status == TaskStatus.RUNNING.value,
+_RUNNING = f"'{TaskStatus.RUNNING.value}'"
+# The statements every task's claim and end run go to the driver's cursor (store/driver.py).
+CLAIM = Sql(
+    f"""UPDATE tasks SET status = {_RUNNING}, lease_owner = :worker, lease_until = :until,
+    attempts = tasks.attempts + 1, started_at = coalesce(tasks.started_at, :now),
+    not_before = NULL
+    WHERE tasks.id IN :ids[] AND +tasks.status = '{TaskStatus.PENDING.value}'
+    RETURNING {", ".join(tasks.columns.keys())}"""
 )
-CLAIM = (
-    update(tasks)
-    .where(
-        tasks.c.id.in_(bindparam("ids", expanding=True)),
-        tasks.c.status == TaskStatus.PENDING.value,
-    )
-    .values(
-        status=TaskStatus.RUNNING.value,
-        lease_owner=bindparam("worker"),
-        lease_until=bindparam("until"),
-        attempts=tasks.c.attempts + 1,
-        started_at=func.coalesce(tasks.c.started_at, bindparam("now")),
-        not_before=None,
-    )
-    .returning(*tasks.c)
+TASK_ROWS = RowReader(tasks)
+FINISH = Sql(
+    f"""UPDATE tasks SET status = :new_status, lease_owner = NULL, lease_until = NULL,
+    finished_at = :now, output_image_id = :image_id, seed_used = :seed_used,
+    error_kind = :e_kind, error_message = :e_message
+    WHERE tasks.id = :task_id AND tasks.lease_owner = :worker AND tasks.status = {_RUNNING}"""
 )
-FINISH = (
-    update(tasks)
-    .where(*_OWNED)
-    .values(
-        status=bindparam("new_status"),
-        lease_owner=None,
-        lease_until=None,
-        finished_at=bindparam("now"),
-        output_image_id=bindparam("image_id"),
-        seed_used=bindparam("seed_used"),
-        error_kind=bindparam("e_kind"),
-        error_message=bindparam("e_message"),
-    )
+_OPEN_ATTEMPT = Sql(
+    """INSERT INTO attempts (task_id, number, worker_id, started_at)
+    VALUES (:task_id, :number, :worker_id, :started_at)"""
 )
-_OPEN_ATTEMPT = insert(attempts)
-CLOSE_ATTEMPT = (
-    update(attempts)
-    .where(
-        attempts.c.task_id == bindparam("a_task"),
-        attempts.c.number == bindparam("a_number"),
-        attempts.c.ended_at.is_(None),
-    )
-    .values(
-        ended_at=bindparam("now"),
-        outcome=bindparam("a_outcome"),
-        latency_ms=bindparam("a_latency"),
-        error_kind=bindparam("e_kind"),
-        error_message=bindparam("e_message"),
-        provider_request_id=bindparam("request_id"),
-    )
+CLOSE_ATTEMPT = Sql(
+    """UPDATE attempts SET ended_at = :now, outcome = :a_outcome, latency_ms = :a_latency,
+    error_kind = :e_kind, error_message = :e_message, provider_request_id = :request_id
+    WHERE attempts.task_id = :a_task AND attempts.number = :a_number
+    AND attempts.ended_at IS NULL"""
 )
-_DONE = batches.c.succeeded + batches.c.failed + batches.c.cancelled >= batches.c.total
 _BUMP = {
-    counter: update(batches)
-    .where(batches.c.id == bindparam("batch_id"))
-    .values({counter: batches.c[counter] + bindparam("n")})
-    .returning(_DONE)
+    counter: Sql(
+        f"""UPDATE batches SET {counter} = batches.{counter} + :n WHERE batches.id = :batch_id
+        RETURNING batches.succeeded + batches.failed + batches.cancelled >= batches.total"""
+    )
     for counter in ("succeeded", "failed")
 }
-_MARK_STARTED = (
-    update(batches)
-    .where(
-        batches.c.id.in_(bindparam("batch_ids", expanding=True)),
-        batches.c.status == BatchStatus.QUEUED.value,
-    )
-    .values(
-        status=BatchStatus.RUNNING.value,
-        started_at=func.coalesce(batches.c.started_at, bindparam("now")),
-    )
+_MARK_STARTED = Sql(
+    f"""UPDATE batches SET status = '{BatchStatus.RUNNING.value}',
+    started_at = coalesce(batches.started_at, :now)
+    WHERE batches.id IN :batch_ids[] AND batches.status = '{BatchStatus.QUEUED.value}'"""
 )
 # On PostgreSQL, rows another transaction holds (a completion or a heartbeat in flight, so a
 # live worker) are skipped rather than waited for: waiting could deadlock with a completion
@@ -146,8 +116,22 @@ def finish_params(
     }
 
 
+def claim_tasks(
+    conn: Connection, ids: Sequence[int], worker_id: str, until: datetime, now: datetime
+) -> list[Task]:
+    """Lease these tasks (those still pending) to `worker_id` until `until`."""
+    params = {"ids": ids, "worker": worker_id, "until": until, "now": now}
+    return [task_from_row(row) for row in TASK_ROWS.all(conn, execute(conn, CLAIM, params))]
+
+
+def finish(conn: Connection, params: dict[str, Any]) -> bool:
+    """FINISH one task (finish_params); False if the task is no longer ours."""
+    return bool(execute(conn, FINISH, params).rowcount)
+
+
 def bump(conn: Connection, batch_id: int, counter: str, now: datetime, n: int = 1) -> None:
-    if conn.execute(_BUMP[counter], {"batch_id": batch_id, "n": n}).scalar():
+    [(done,)] = execute(conn, _BUMP[counter], {"batch_id": batch_id, "n": n}).fetchall()
+    if done:
         settle_if_done(conn, {batch_id}, now)
 
 
@@ -156,7 +140,7 @@ def open_attempts(conn: Connection, claimed: list[Task], worker_id: str, now: da
         {"task_id": t.id, "number": t.attempts, "worker_id": worker_id, "started_at": now}
         for t in claimed
     ]
-    conn.execute(_OPEN_ATTEMPT, rows)
+    executemany(conn, _OPEN_ATTEMPT, rows)
 
 
 def close_attempt_params(task: Task, end: AttemptEnd, now: datetime) -> dict[str, Any]:
@@ -173,11 +157,12 @@ def close_attempt_params(task: Task, end: AttemptEnd, now: datetime) -> dict[str
 
 
 def close_attempt(conn: Connection, task: Task, end: AttemptEnd, now: datetime) -> None:
-    conn.execute(CLOSE_ATTEMPT, close_attempt_params(task, end, now))
+    execute(conn, CLOSE_ATTEMPT, close_attempt_params(task, end, now))
 
 
 def mark_batches_started(conn: Connection, batch_ids: set[int], now: datetime) -> None:
-    conn.execute(_MARK_STARTED, {"batch_ids": list(batch_ids), "now": now})
+    if batch_ids:
+        execute(conn, _MARK_STARTED, {"batch_ids": sorted(batch_ids), "now": now})
 
 
 def reap_expired(conn: Connection, now: datetime) -> int:
