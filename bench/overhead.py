@@ -14,6 +14,7 @@ process is up. Usage:
     python bench/overhead.py                          # N=500, L=200 ms, c=50, 200 KB, 3 rounds
     python bench/overhead.py --n 500 --latency-ms 0 --rounds 5
     python bench/overhead.py --src after=/tmp/new/src --src before=/tmp/old/src   # an A/B
+    python bench/overhead.py --fresh      # each run also creates its database (a first run)
 
 Rounds interleave the clients, and medians are printed, so a machine whose speed drifts (a
 shared VM, tests running beside it) hits them alike; the load average is printed with them.
@@ -28,6 +29,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -158,6 +160,14 @@ def fake_call(root: str, path: str, method: str = "GET") -> dict[str, Any]:
         return dict(json.loads(answer.read()))
 
 
+def child_environment() -> dict[str, str]:
+    """Both clients run with a bytecode cache, as users' do: this environment sets
+    PYTHONDONTWRITEBYTECODE, which would leave our own modules compiled afresh every run.
+    The cache has a folder of its own, warmed by an untimed first run (measure())."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return env | {"PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "imagebatch-bench-pyc")}
+
+
 def timed_child(argv: list[str], env: dict[str, str], root: str) -> dict[str, float]:
     """Run one subprocess; its wall and CPU seconds, and the fake server's view of it."""
     fake_call(root, "/reset", "POST")
@@ -170,10 +180,12 @@ def timed_child(argv: list[str], env: dict[str, str], root: str) -> dict[str, fl
         sys.stderr.write(done.stdout.decode()[-3000:] + done.stderr.decode()[-3000:])
         raise RuntimeError(f"{argv[:3]} exited {done.returncode}")
     seen = fake_call(root, "/stats")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    system = after.ru_stime - before.ru_stime
     return {
         "wall": ended - started,
-        "cpu": cpu,
+        "cpu": (after.ru_utime - before.ru_utime) + system,
+        # the kernel's share, apart: on a busy disk its file creation varies the most
+        "system": system,
         "startup": (seen["first_in"] or ended) - started,
         "engine": (seen["last_out"] or ended) - (seen["first_in"] or started),
         "tail": ended - (seen["last_out"] or ended),
@@ -182,37 +194,43 @@ def timed_child(argv: list[str], env: dict[str, str], root: str) -> dict[str, fl
     }
 
 
-def run_bare(root: str, n: int, concurrency: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as out:
-        argv = [sys.executable, __file__, "--bare", f"{root}/v1", f"--n={n}"]
-        argv += [f"--concurrency={concurrency}", f"--out={out}"]
-        measured = timed_child(argv, dict(os.environ), root)
-        assert len(os.listdir(out)) == n, "the bare client lost images"
+def run_bare(root: str, n: int, concurrency: int, keep: Path) -> dict[str, float]:
+    out = tempfile.mkdtemp(dir=keep)
+    argv = [sys.executable, __file__, "--bare", f"{root}/v1", f"--n={n}"]
+    argv += [f"--concurrency={concurrency}", f"--out={out}"]
+    measured = timed_child(argv, child_environment(), root)
+    assert len(os.listdir(out)) == n, "the bare client lost images"
     return measured
 
 
-def run_imagebatch(root: str, n: int, concurrency: int, src: str = "") -> dict[str, float]:
-    """`imagebatch run` as installed, or from the source folder `src` (an A/B of two trees)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        env = {
-            **os.environ,
-            "IMAGEBATCH_DATA_DIR": f"{scratch}/data",
-            "IMAGEBATCH_DATABASE_URL": "",
-            "IMAGEBATCH_CONFIG": f"{scratch}/none.toml",
-            "IMAGEBATCH_OPENAI_COMPATIBLE_BASE_URL": f"{root}/v1",
-            "IMAGEBATCH_OPENAI_COMPATIBLE_MODEL": MODEL,
-            "IMAGEBATCH_CONCURRENCY": str(min(100, concurrency)),
-            "IMAGEBATCH_MAX_TASKS_PER_BATCH": str(max(n, 10)),
-        }
-        if src:
-            env["PYTHONPATH"] = src
-        command = [sys.executable, "-m", "imagebatch"] if src else [str(VENV_BIN / "imagebatch")]
-        argv = [*command, "run", "--provider", "openai-compatible"]
-        argv += ["--prompt", "bench", f"--count={n}", f"--concurrency={concurrency}"]
-        argv += ["--param", "output_format=jpeg", f"--out={scratch}/out"]
-        measured = timed_child(argv, env, root)
-        written = [p for p in os.listdir(f"{scratch}/out") if p.endswith(".jpg")]
-        assert len(written) == n, f"imagebatch wrote {len(written)} of {n} images"
+def run_imagebatch(
+    root: str, n: int, concurrency: int, keep: Path, src: str = "", fresh: bool = False
+) -> dict[str, float]:
+    """`imagebatch run` as installed, or from the source folder `src` (an A/B of two trees).
+    Its data folder holds a database already (created untimed, as every run after a user's
+    first finds it), unless `fresh`: then the run creates it, migrations and all."""
+    scratch = tempfile.mkdtemp(dir=keep)
+    env = {
+        **child_environment(),
+        "IMAGEBATCH_DATA_DIR": f"{scratch}/data",
+        "IMAGEBATCH_DATABASE_URL": "",
+        "IMAGEBATCH_CONFIG": f"{scratch}/none.toml",
+        "IMAGEBATCH_OPENAI_COMPATIBLE_BASE_URL": f"{root}/v1",
+        "IMAGEBATCH_OPENAI_COMPATIBLE_MODEL": MODEL,
+        "IMAGEBATCH_CONCURRENCY": str(min(100, concurrency)),
+        "IMAGEBATCH_MAX_TASKS_PER_BATCH": str(max(n, 10)),
+    }
+    if src:
+        env["PYTHONPATH"] = src
+    command = [sys.executable, "-m", "imagebatch"] if src else [str(VENV_BIN / "imagebatch")]
+    if not fresh:
+        subprocess.run([*command, "db", "upgrade"], env=env, capture_output=True, check=True)
+    argv = [*command, "run", "--provider", "openai-compatible"]
+    argv += ["--prompt", "bench", f"--count={n}", f"--concurrency={concurrency}"]
+    argv += ["--param", "output_format=jpeg", f"--out={scratch}/out"]
+    measured = timed_child(argv, env, root)
+    written = [p for p in os.listdir(f"{scratch}/out") if p.endswith(".jpg")]
+    assert len(written) == n, f"imagebatch wrote {len(written)} of {n} images"
     return measured
 
 
@@ -222,10 +240,12 @@ def variants(args: argparse.Namespace) -> list[tuple[str, str]]:
     return [(name, path) for name, path in named] or [("imagebatch", "")]
 
 
-def run_one(root: str, n: int, concurrency: int, src: str | None) -> dict[str, float]:
+def run_one(
+    root: str, n: int, concurrency: int, src: str | None, keep: Path, fresh: bool
+) -> dict[str, float]:
     if src is None:
-        return run_bare(root, n, concurrency)
-    return run_imagebatch(root, n, concurrency, src)
+        return run_bare(root, n, concurrency, keep)
+    return run_imagebatch(root, n, concurrency, keep, src, fresh)
 
 
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -234,19 +254,33 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def measure(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     fake, root = start_fake(args.latency_ms, args.kb)
+    # Every run's files stay until the end: on ext4 without a journal (this VM's disk) a new
+    # inode is searched past every inode freed in the last minute or more, so deleting one
+    # run's 1,000+ files and folders made the next run's file creation cost 0.8 ms an inode
+    # instead of 0.15, and more for imagebatch (a file and a blob folder per image) than for
+    # the bare client (a file), whichever ran after whom.
+    keep = Path(tempfile.mkdtemp(prefix="overhead-"))
     try:
         rows: dict[str, list[dict[str, float]]] = {}
+        for _, src in [("bare", None), *variants(args)]:  # warms the bytecode cache, untimed
+            run_one(root, 1, args.concurrency, src, keep, args.fresh)
         for _ in range(args.rounds):  # interleaved, so drift in the machine hits both alike
             for name, src in [("bare", None), *variants(args)]:
-                full = run_one(root, args.n, args.concurrency, src)
-                one = run_one(root, 1, args.concurrency, src) if args.marginal else full
+                full = run_one(root, args.n, args.concurrency, src, keep, args.fresh)
+                one = (
+                    run_one(root, 1, args.concurrency, src, keep, args.fresh)
+                    if args.marginal
+                    else full
+                )
                 full["marginal_cpu"] = (full["cpu"] - one["cpu"]) / max(1, args.n - 1)
+                full["marginal_system"] = (full["system"] - one["system"]) / max(1, args.n - 1)
                 rows.setdefault(name, []).append(full)
-                print(name, json.dumps({k: round(v, 3) for k, v in full.items()}), flush=True)
+                print(name, json.dumps({k: round(v, 5) for k, v in full.items()}), flush=True)
         return {name: median_of(runs) for name, runs in rows.items()}
     finally:
         fake.kill()
         fake.wait()
+        shutil.rmtree(keep, ignore_errors=True)
 
 
 def report(args: argparse.Namespace, medians: dict[str, dict[str, float]]) -> None:
@@ -254,18 +288,20 @@ def report(args: argparse.Namespace, medians: dict[str, dict[str, float]]) -> No
     ideal = args.n * args.latency_ms / 1000 / args.concurrency
     print(
         f"\nN={args.n} L={args.latency_ms} ms c={args.concurrency} image≈{args.kb} KB, "
-        f"median of {args.rounds} (ideal provider-bound wall {ideal:.2f} s, "
+        f"median of {args.rounds}, {'a new' if args.fresh else 'an existing'} database "
+        f"(ideal provider-bound wall {ideal:.2f} s, "
         f"load {os.getloadavg()[0]:.1f})"
     )
     print(
-        "| client | wall s | start-up s | engine s | tail s | CPU ms/image | marginal CPU ms/img |"
+        "| client | wall s | start-up s | engine s | tail s | CPU ms/image | marginal CPU ms/img "
+        "| of which system |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name, row in medians.items():
         print(
             f"| {name} | {row['wall']:.2f} | {row['startup']:.2f} | {row['engine']:.2f} | "
             f"{row['tail']:.2f} | {row['cpu'] * 1000 / args.n:.2f} | "
-            f"{row['marginal_cpu'] * 1000:.2f} |"
+            f"{row['marginal_cpu'] * 1000:.2f} | {row['marginal_system'] * 1000:.2f} |"
         )
     for name, ours in medians.items():
         if name == "bare":
@@ -286,6 +322,11 @@ def main() -> None:
     parser.add_argument("--kb", type=int, default=200, help="JPEG size of each image")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--marginal", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="time each run's creation of its database too (a user's very first run)",
+    )
     parser.add_argument(
         "--src",
         action="append",

@@ -10,7 +10,7 @@ import pytest
 
 from imagebatch.blobs import placing
 from imagebatch.blobs.local import write_atomically
-from imagebatch.blobs.placing import Placement, place
+from imagebatch.blobs.placing import Placement, place, place_from_loop
 
 
 @pytest.fixture
@@ -102,4 +102,35 @@ def test_a_missing_stored_file_is_an_error_and_leaves_nothing(
 
     with pytest.raises(FileNotFoundError):
         place(tmp_path / "gone.png", folder / "cat.png")
+    assert list(folder.iterdir()) == []
+
+
+async def test_from_the_event_loop_a_link_is_made_in_place(stored: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "cat.png"
+    target.parent.mkdir()
+    target.write_bytes(b"an older image")  # replaced, as place() replaces
+
+    assert await place_from_loop(stored, target) is Placement.LINKED
+
+    assert target.stat().st_ino == stored.stat().st_ino
+    assert [p.name for p in target.parent.iterdir()] == ["cat.png"]
+
+
+async def test_from_the_event_loop_another_filesystem_still_gets_a_copy(
+    stored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refuse_links(monkeypatch)
+    target = tmp_path / "out" / "cat.png"
+
+    assert await place_from_loop(stored, target) in (Placement.CLONED, Placement.COPIED)
+    assert target.read_bytes() == b"the stored image"
+    assert stored.stat().st_nlink == 1
+
+
+async def test_from_the_event_loop_a_missing_stored_file_leaves_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+
+    with pytest.raises(FileNotFoundError):
+        await place_from_loop(tmp_path / "gone.png", folder / "cat.png")
     assert list(folder.iterdir()) == []

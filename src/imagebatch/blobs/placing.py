@@ -10,6 +10,7 @@ written to one side reaches the other.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import fcntl
 import os
@@ -37,7 +38,7 @@ class Placement(enum.Enum):
 def place(source: Path, target: Path) -> Placement:
     """Make `target` hold the bytes of `source`, replacing what is there atomically (a
     temporary name beside it, then a rename): a crash never leaves a partial file."""
-    temp = target.with_name(f".tmp-{secrets.token_hex(8)}{target.suffix}")
+    temp = _temp_for(target)
     try:
         placement = _link_or_copy(source, temp)
         os.replace(temp, target)
@@ -45,6 +46,30 @@ def place(source: Path, target: Path) -> Placement:
         temp.unlink(missing_ok=True)
         raise
     return placement
+
+
+async def place_from_loop(source: Path, target: Path) -> Placement:
+    """place() for a caller on the event loop. A hard link is made right here: two calls
+    that only name a file (link, rename) cost less than handing them to a thread and back
+    (an output folder's files are placed one per image). A clone or a copy, which moves
+    bytes, goes to a thread."""
+    temp = _temp_for(target)
+    try:
+        _link(source, temp)
+    except FileNotFoundError:
+        raise  # the stored file is gone: nothing to place
+    except OSError:
+        return await asyncio.to_thread(place, source, target)
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return Placement.LINKED
+
+
+def _temp_for(target: Path) -> Path:
+    return target.with_name(f".tmp-{secrets.token_hex(8)}{target.suffix}")
 
 
 def _link_or_copy(source: Path, temp: Path) -> Placement:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from imagebatch.app import App
 from imagebatch.blobs.local import write_atomically
-from imagebatch.blobs.placing import Placement, place
+from imagebatch.blobs.placing import Placement, place_from_loop
 from imagebatch.domain.filenames import extension_for
 from imagebatch.domain.manifest import MANIFEST, manifest_csv, manifest_row
 from imagebatch.domain.records import Image, Task
@@ -38,28 +38,30 @@ class OutputFolder:
     def __init__(self, app: App, folder: Path) -> None:
         self.app = app
         self.folder = folder
-        self._written: set[int] = set()
+        #: the file name of each task exported this run
+        self._written: dict[int, str] = {}
         #: how many files this run put into the folder, by how
         self.placed: Counter[Placement] = Counter()
 
     def file_for(self, task: Task, image: Image) -> Path:
         return self.folder / f"{task.output_filename}{extension_for(image.mime)}"
 
-    async def export(self, task: Task) -> None:
-        """Put one succeeded task's output into the folder (atomically; once per run)."""
+    async def export(self, task: Task, image: Image | None = None) -> None:
+        """Put one succeeded task's output (`image`, else read) into the folder (atomically;
+        once per run)."""
         if task.id in self._written or task.output_image_id is None:
             return
-        image = await self.app.images.get(task.output_image_id)
+        image = image or await self.app.images.get(task.output_image_id)
         target = self.file_for(task, image)
         if not (target.exists() and target.stat().st_size == image.bytes):
             self.placed[await self._place(image, target)] += 1
-        self._written.add(task.id)
+        self._written[task.id] = target.name
 
     async def _place(self, image: Image, target: Path) -> Placement:
         """A link to the stored file when the store is on this machine, else a copy."""
         source = self.app.blobs.local_path(image.storage_key)
         if source is not None:
-            return await asyncio.to_thread(place, source, target)
+            return await place_from_loop(source, target)
         data = await self.app.blobs.get(image.storage_key)
         await asyncio.to_thread(write_atomically, target, data)
         return Placement.COPIED
@@ -85,8 +87,7 @@ class OutputFolder:
             file = ""
             if task.status is TaskStatus.SUCCEEDED and task.output_image_id is not None:
                 await self.export(task)
-                image = await self.app.images.get(task.output_image_id)
-                file = self.file_for(task, image).name
+                file = self._written[task.id]
             rows.append(manifest_row(task, file))
         data = manifest_csv(rows)
         await asyncio.to_thread(write_atomically, self.folder / MANIFEST, data)

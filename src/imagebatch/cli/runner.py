@@ -97,13 +97,15 @@ async def _watch(
     folder: OutputFolder | None,
     console: Console,
 ) -> None:
+    # Styles, not markup: the batch's name is shown as written ("[x]" and ":x:" stay), and
+    # rich's emoji table (markup's) is never loaded.
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("[red]{task.fields[failed]} failed"),
-        TextColumn("{task.fields[rate]}/min"),
-        TextColumn("[cyan]{task.fields[note]}"),
+        TextColumn("{task.fields[failed]} failed", style="red", markup=False),
+        TextColumn("{task.fields[rate]}/min", markup=False),
+        TextColumn("{task.fields[note]}", style="cyan", markup=False),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -160,7 +162,9 @@ async def _drain_events(
                 note = f"the provider's batch job {event.status}"
         if event.kind != EventKind.TASK or event.batch_id != batch_id or event.task_id is None:
             continue
-        if event.status == "succeeded" and folder:
+        if event.status == "succeeded" and folder and event.output:
+            await folder.export(event.output.task, event.output.image)  # no database read
+        elif event.status == "succeeded" and folder:
             await folder.export_task_id(event.task_id)
         elif event.status == "failed":
             console.print(f"[red]task {event.task_id} failed:[/] {event.data.get('error')}")

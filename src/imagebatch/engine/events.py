@@ -10,6 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagebatch.domain.events import EventKind
+from imagebatch.domain.records import Image, Task
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A task's output as the worker that made it recorded it: the task (output image id
+    set) and its image row."""
+
+    task: Task
+    image: Image
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +34,10 @@ class Event:
     at: float = field(default_factory=time.time)
     #: it happened in another process (relayed through the database)
     remote: bool = False
+    #: a success's output, for listeners in this process only (never relayed nor sent): the
+    #: CLI's output folder links it without reading the task and its image back (two
+    #: database reads and thread hand-offs per image)
+    output: Output | None = None
 
 
 class EventBus:

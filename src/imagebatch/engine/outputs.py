@@ -9,8 +9,10 @@ from dataclasses import replace
 from imagebatch import __version__
 from imagebatch.blobs.base import BlobStore, content_key
 from imagebatch.domain.filenames import extension_for
-from imagebatch.domain.records import Task
+from imagebatch.domain.records import Image, Task
 from imagebatch.domain.seeds import derived_seed
+from imagebatch.domain.states import TaskStatus
+from imagebatch.engine.events import Output
 from imagebatch.errors import ProviderUnavailable
 from imagebatch.imaging import provenance
 from imagebatch.imaging.inputs import probe_output
@@ -80,6 +82,24 @@ class OutputWriter:
             original_name=task.output_filename,
             parent_image_id=task.request.input_image,
         )
+
+    def recorded(self, task: Task, image: NewImage, image_id: int) -> Output:
+        """The output as recorded under `image_id`, for listeners in this process. A row
+        that was already there (the same bytes) has the same key, type and size."""
+        row = Image(
+            id=image_id,
+            sha256=image.sha256,
+            mime=image.mime,
+            width=image.width,
+            height=image.height,
+            bytes=image.bytes,
+            storage_key=image.storage_key,
+            kind=image.kind,
+            original_name=image.original_name,
+            parent_image_id=image.parent_image_id,
+        )
+        done = replace(task, status=TaskStatus.SUCCEEDED, output_image_id=image_id)
+        return Output(done, row)
 
     async def discard_if_orphan(self, image: NewImage) -> None:
         """We lost the task after writing its output: remove the file unless a row uses it."""

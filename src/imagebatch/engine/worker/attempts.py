@@ -15,6 +15,7 @@ from imagebatch.domain.records import Task
 from imagebatch.domain.retry import RetryPolicy
 from imagebatch.domain.states import TaskStatus
 from imagebatch.engine.clock import Clock
+from imagebatch.engine.events import Output
 from imagebatch.engine.outputs import OutputWriter
 from imagebatch.engine.worker.calls import ProviderCaller
 from imagebatch.errors import ProviderError
@@ -36,8 +37,10 @@ class AttemptHost(Protocol):
     async def succeeded(self, done: Completion) -> int | None:
         """Record a success: its output image id, None if the task is no longer ours."""
 
-    def changed(self, task: Task, status: TaskStatus, **data: object) -> None:
-        """The task changed state (for listeners)."""
+    def changed(
+        self, task: Task, status: TaskStatus, output: Output | None = None, **data: object
+    ) -> None:
+        """The task changed state (for listeners; `output`: a success's, in-process only)."""
 
 
 class AttemptRunner:
@@ -77,7 +80,8 @@ class AttemptRunner:
         )
         image_id = await self.host.succeeded((task, image, end))
         if image_id is not None:
-            self.host.changed(task, TaskStatus.SUCCEEDED, output_image_id=image_id)
+            output = self.outputs.recorded(task, image, image_id)
+            self.host.changed(task, TaskStatus.SUCCEEDED, output, output_image_id=image_id)
         else:
             await self.outputs.discard_if_orphan(image)
 
