@@ -7,7 +7,10 @@ peak RSS. Each configuration runs in a fresh process so its RSS is its own.
 Two providers: `demo` draws its pictures in this process (inside L, as a remote API's drawing
 is inside its latency, but on our CPU); `http` is the `openai-compatible` provider against
 bench/fake_images_server.py, a process of its own that answers one pre-encoded JPEG after L,
-so the CPU measured is the engine's and its HTTP client's. Usage:
+so the CPU measured is the engine's and its HTTP client's. With `http`, a bare aiohttp client
+then makes the same N calls to the same server (`bare client's` efficiency): the ceiling that
+the server, the loopback and an HTTP client leave on this machine, measured in the same run.
+Usage:
 
     python bench/queue.py                      # the two recorded configurations, both modes
     python bench/queue.py --provider http      # the two configurations, one mode
@@ -26,6 +29,7 @@ sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import cProfile
 import json
@@ -156,6 +160,29 @@ async def run_batch(app: App, provider: str, n: int, concurrency: int) -> dict[s
     }
 
 
+async def bare_calls(base_url: str, n: int, concurrency: int) -> float:
+    """The same N calls from a bare aiohttp client (c at once; each answer read, parsed and
+    its image decoded, nothing stored): the wall time of the calls alone, the ceiling the
+    engine is measured against in the same run, on the same server and machine."""
+    import aiohttp
+
+    left = iter(range(n))
+    body = json.dumps({"model": "bench", "prompt": "bench tile"}).encode()
+    headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
+
+    async def caller(session: aiohttp.ClientSession) -> None:
+        for _ in left:
+            async with session.post(f"{base_url}/images/generations", data=body) as answer:
+                image = json.loads(await answer.read())["data"][0]["b64_json"]
+                base64.b64decode(image)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(session) for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
 async def measure(n: int, latency_ms: int, concurrency: int, provider: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
         settings = Settings(data_dir=Path(scratch), max_tasks_per_batch=n)
@@ -165,6 +192,7 @@ async def measure(n: int, latency_ms: int, concurrency: int, provider: str) -> d
             app = await build_app(settings)
             timings = await run_batch(app, "openai-compatible", n, concurrency)
             stats = server_stats(base_url)
+            timings["bare_wall_s"] = await bare_calls(f"{base_url}/v1", n, concurrency)
         else:
             demo = DemoProvider(latency_ms=latency_ms)
             app = await build_app(settings, providers={"demo": demo})
@@ -194,6 +222,9 @@ def summary(
         "wall_s": round(timings["wall_s"], 2),
         "ideal_s": round(ideal, 2),
         "efficiency": round(ideal / timings["wall_s"], 3),
+        "bare_client_efficiency": (
+            round(ideal / timings["bare_wall_s"], 3) if "bare_wall_s" in timings else None
+        ),
         "cpu_ms_per_task": round(timings["cpu_s"] * 1000 / n, 2),
         "server_cpu_ms_per_task": None if server_cpu is None else round(server_cpu * 1000 / n, 2),
         "enqueue_s": round(timings["enqueue_s"], 2),
@@ -228,11 +259,11 @@ def in_fresh_process(n: int, latency: int, c: int, provider: str) -> dict[str, A
 def print_table(providers: list[str]) -> None:
     print(f"load average before: {os.getloadavg()[0]:.1f} (other processes share the cores)")
     print(
-        "| provider | N | L | c | wall s | ideal s | efficiency | CPU ms/task "
+        "| provider | N | L | c | wall s | ideal s | efficiency | bare client's | CPU ms/task "
         "| of it: loop / outputs / db-write | SQL statements/task | fake server CPU ms/task "
         "| peak RSS MB | max in flight |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for provider in providers:
         for n, latency, c in CONFIGS:
             print(table_row(provider, in_fresh_process(n, latency, c, provider)), flush=True)
@@ -246,7 +277,8 @@ def table_row(provider: str, r: dict[str, Any]) -> str:
     )
     return (
         f"| {provider} | {r['n']} | {r['latency_ms']} ms | {r['concurrency']} | {r['wall_s']} "
-        f"| {r['ideal_s']} | {r['efficiency']} | {r['cpu_ms_per_task']} | {split} "
+        f"| {r['ideal_s']} | {r['efficiency']} | {r['bare_client_efficiency'] or '–'} "
+        f"| {r['cpu_ms_per_task']} | {split} "
         f"| {r['sql_per_task']} | {'–' if server_cpu is None else server_cpu} "
         f"| {r['peak_rss_mb']} | {r['max_in_flight']} |"
     )
