@@ -88,17 +88,12 @@ def _gemini(settings: Settings) -> ImageProvider:
 def _seedream(settings: Settings) -> ImageProvider:
     from imagebatch.providers.seedream import SeedreamProvider
 
-    download = FetchLimits(
-        max_bytes=settings.max_output_bytes,
-        timeout=settings.url_fetch_timeout,
-        allow_private=settings.allow_private_urls,
-    )
     return SeedreamProvider(
         settings.seedream_api_key,
         settings.seedream_base_url,
         settings.provider_timeout,
         key_limits=key_limits(settings, "seedream"),
-        download=download,
+        download=result_downloads(settings),
     )
 
 

@@ -6,12 +6,11 @@ or when it was an input or reference of one of their batches, or is in their ass
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import Connection, exists, select
 
+from imagebatch.store.db import dialect_insert
 from imagebatch.store.tables import tasks
 from imagebatch.store.tables_accounts import assets, image_access
 
@@ -20,10 +19,7 @@ def grant_access(conn: Connection, owner: str, image_ids: Iterable[int]) -> None
     rows = [{"image_id": i, "owner": owner} for i in dict.fromkeys(image_ids)]
     if not rows:
         return
-    # The connection's own dialect (INSERT … ON CONFLICT): `imagebatch status` on SQLite
-    # does not import PostgreSQL's, 0.04 s.
-    dialect: Any = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}")
-    conn.execute(dialect.insert(image_access).on_conflict_do_nothing(), rows)
+    conn.execute(dialect_insert(conn, image_access).on_conflict_do_nothing(), rows)
 
 
 def can_see(conn: Connection, owner: str, image_id: int) -> bool:

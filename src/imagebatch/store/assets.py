@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,7 @@ from sqlalchemy import Connection, delete, select
 from imagebatch.domain.records import Image
 from imagebatch.errors import NotFound
 from imagebatch.store.access import can_see, grant_access
-from imagebatch.store.db import Database
+from imagebatch.store.db import Database, dialect_insert
 from imagebatch.store.rows import image_from_row
 from imagebatch.store.tables import images
 from imagebatch.store.tables_accounts import assets
@@ -51,11 +50,8 @@ class AssetRepo:
         """Add an image to the owner's library (adding the same image twice keeps one)."""
 
         def work(conn: Connection) -> Asset:
-            insert_: Any = importlib.import_module(
-                f"sqlalchemy.dialects.{conn.dialect.name}"
-            ).insert
             conn.execute(
-                insert_(assets)
+                dialect_insert(conn, assets)
                 .values(owner=owner, image_id=image_id, name=name[:255], created_at=now)
                 .on_conflict_do_nothing()
             )

@@ -16,12 +16,13 @@ connection the pool pinged first.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -31,6 +32,14 @@ from imagebatch.store.driver import execute_text
 from imagebatch.store.writer import SqliteWriter
 
 T = TypeVar("T")
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """INSERT into `table` in the connection's own dialect, which has ON CONFLICT (SQLite's
+    and PostgreSQL's). Only that dialect is loaded: a SQLite command does not import
+    PostgreSQL's (0.04 s)."""
+    return importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}").insert(table)
+
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
 from imagebatch.errors import NotFound
-from imagebatch.store.db import Database
+from imagebatch.store.db import Database, dialect_insert
 from imagebatch.store.tables_accounts import provider_keys
 
 
@@ -28,8 +26,7 @@ class ProviderKeyRepo:
 
     async def put(self, owner: str, provider: str, sealed: str, last4: str, now: datetime) -> None:
         def work(conn: Connection) -> None:
-            insert: Any = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}").insert
-            statement = insert(provider_keys).values(
+            statement = dialect_insert(conn, provider_keys).values(
                 owner=owner, provider=provider, key_encrypted=sealed, last4=last4, created_at=now
             )
             conn.execute(

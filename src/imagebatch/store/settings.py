@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from imagebatch.store.db import Database
+from imagebatch.store.db import Database, dialect_insert
 from imagebatch.store.tables import settings
 
 GLOBAL_CONCURRENCY = "global_concurrency"
@@ -32,9 +31,8 @@ class SettingsRepo:
 
     async def put_many(self, values: dict[str, Any]) -> None:
         def work(conn: Connection) -> None:
-            insert: Any = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}").insert
             for key, value in values.items():
-                statement = insert(settings).values(key=key, value=value)
+                statement = dialect_insert(conn, settings).values(key=key, value=value)
                 conn.execute(
                     statement.on_conflict_do_update(
                         index_elements=["key"], set_={"value": statement.excluded.value}
